@@ -1,0 +1,48 @@
+"""Shared fixtures: tiny Qwen3.5 models built once per session, and the real benchmark items."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # any accidental hub call fails fast
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("MMZPPO_SHARED", REPO.parent / "shared"))
+
+
+@pytest.fixture(scope="session")
+def benchdata() -> Path:
+    """`../shared/benchdata` (read-only: tests copy what they modify into tmp_path)."""
+    path = SHARED / "benchdata"
+    if not path.is_dir():
+        if os.environ.get("CI"):
+            pytest.fail(f"benchmark items not found at {path} (set MMZPPO_SHARED)")
+        pytest.skip(f"benchmark items not found at {path} (set MMZPPO_SHARED)")
+    return path
+
+
+def _tiny(tmp_path_factory, size: str, seed: int = 0) -> Path:
+    from mmzppo.models import build_tiny
+
+    return build_tiny(tmp_path_factory.mktemp(f"tiny_{size}_{seed}"), size=size, seed=seed)
+
+
+@pytest.fixture(scope="session")
+def tiny_xs_dir(tmp_path_factory) -> Path:
+    return _tiny(tmp_path_factory, "xs")
+
+
+@pytest.fixture(scope="session")
+def tiny_s_dir(tmp_path_factory) -> Path:
+    return _tiny(tmp_path_factory, "s")
+
+
+@pytest.fixture(scope="session")
+def tiny_xs(tiny_xs_dir):
+    from mmzppo.models import TINY_VISION, load_policy
+
+    return load_policy(tiny_xs_dir, vision=TINY_VISION)
