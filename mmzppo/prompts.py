@@ -99,10 +99,19 @@ def render(kind: str, templates: str | Path = PROMPT_TEMPLATES, **values) -> str
 # --------------------------------------------------------------------------- pieces
 
 
+def options_in_question(question: str, choices: list[str]) -> bool:
+    """True when the question already shows its options: each one as a whole line (as in
+    TempCompass), or, for short labels such as "A" or "P", each as a whole word."""
+    lines = {ln.strip() for ln in question.splitlines()}
+    if all(c.strip() in lines for c in choices):
+        return True
+    return all(len(c.strip()) <= 2 and re.search(rf"(?<!\w){re.escape(c.strip())}(?!\w)", question) for c in choices)
+
+
 def question_text(sample: Sample, templates: str | Path = PROMPT_TEMPLATES) -> str:
     """The question, followed by its lettered options unless the question already lists them."""
     q = sample.question.strip()
-    if not sample.choices or all(c.strip() in q for c in sample.choices):
+    if not sample.choices or options_in_question(q, sample.choices):
         return q
     line = load_templates(str(templates))["option_line"]
     options = "\n".join(line.render(letter=LETTERS[i], text=c.strip()) for i, c in enumerate(sample.choices))
