@@ -37,7 +37,7 @@ import jinja2
 import yaml
 
 from mmzppo.data.sample import Sample
-from mmzppo.reward import extract_last_boxed
+from mmzppo.reward import extract_last_boxed, remove_boxed
 
 PROMPT_TEMPLATES = Path(__file__).parent / "templates" / "prompts.yaml"
 KINDS = ("plain", "bcq", "ncq", "hint", "prefix")
@@ -134,7 +134,6 @@ def user_message(sample: Sample, text: str) -> dict:
 
 
 _THINK_TAGS = re.compile(r"</?think>")
-_BOXED_LINE = re.compile(r"\\boxed\s*\{")
 
 
 def truncate_candidates(responses: list[str], max_lines: int = 5, max_words: int = 300) -> list[str]:
@@ -151,8 +150,8 @@ def truncate_candidates(responses: list[str], max_lines: int = 5, max_words: int
     bodies, answers = [], []
     for r in responses:
         answers.append(extract_last_boxed(r))
-        body = _THINK_TAGS.sub(" ", r)
-        lines = [ln.strip() for ln in body.splitlines() if ln.strip() and not _BOXED_LINE.search(ln)]
+        body = _THINK_TAGS.sub(" ", remove_boxed(r))
+        lines = [ln.strip() for ln in body.splitlines() if ln.strip()]
         bodies.append(lines)
     budget = min([max_words] + [sum(len(ln.split()) for ln in lines) for lines in bodies])
     out = []

@@ -45,13 +45,14 @@ class Grade:
 _BOX_OPEN = re.compile(r"\\(?:boxed|fbox)\s*\{")
 
 
-def _scan_boxes(text: str) -> tuple[list[str], bool]:
-    """Contents of the top-level boxes in order, and whether the last opener was closed.
+def _box_spans(text: str) -> tuple[list[tuple[int, int, int]], bool]:
+    """(start, content start, end) of each top-level box in order, and whether the last
+    opener was closed.
 
     Braces are matched by depth; an escaped ``\\{``/``\\}`` does not count. A box inside a box is
     part of the outer content (it is not listed separately).
     """
-    found: list[str] = []
+    spans: list[tuple[int, int, int]] = []
     pos = 0
     while (m := _BOX_OPEN.search(text, pos)) is not None:
         depth, i = 1, m.end()
@@ -65,10 +66,27 @@ def _scan_boxes(text: str) -> tuple[list[str], bool]:
                 depth -= 1
             i += 1
         if depth:  # ran off the end: the box was never closed
-            return found, False
-        found.append(text[m.end() : i - 1].strip())
+            return spans, False
+        spans.append((m.start(), m.end(), i))
         pos = i
-    return found, True
+    return spans, True
+
+
+def _scan_boxes(text: str) -> tuple[list[str], bool]:
+    """Contents of the top-level boxes in order, and whether the last opener was closed."""
+    spans, closed = _box_spans(text)
+    return [text[c:e - 1].strip() for _, c, e in spans], closed
+
+
+def remove_boxed(text: str) -> str:
+    """`text` without its complete ``\\boxed{...}`` / ``\\fbox{...}`` expressions."""
+    spans, _ = _box_spans(text or "")
+    kept, pos = [], 0
+    for start, _, end in spans:
+        kept.append(text[pos:start])
+        pos = end
+    kept.append((text or "")[pos:])
+    return "".join(kept)
 
 
 def extract_boxed_all(text: str) -> list[str]:

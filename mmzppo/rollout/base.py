@@ -1,0 +1,41 @@
+"""The rollout interface: prompts in, sampled completions out.
+
+The trainer never knows which backend produced a rollout: the transformers backend here,
+a vLLM backend later. A backend returns, for every prompt, `n` `Completion`s with the
+sampled token ids, their log-probs under the sampling policy (temperature applied, as the
+sampler drew them) and the decoded text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from mmzppo.prompts import Prompt
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    """How completions are drawn (the paper's training defaults)."""
+
+    temperature: float = 1.0
+    top_p: float = 1.0
+    top_k: int = 0  # 0 = off
+    max_new_tokens: int = 12_288
+    presence_penalty: float = 0.0  # evaluation uses 1.5 (vLLM semantics)
+
+
+@dataclass
+class Completion:
+    """One sampled completion of one prompt."""
+
+    token_ids: list[int]  # sampled tokens, up to and including EOS if it was produced
+    logprobs: list[float]  # log-prob of each sampled token under the sampling distribution
+    text: str  # decoded completion without special tokens
+    finished: bool  # True if EOS was produced (False: cut at max_new_tokens)
+
+
+class RolloutBackend(Protocol):
+    def generate(self, prompts: list[Prompt], n: int, sampling: SamplingParams) -> list[list[Completion]]:
+        """`n` completions for each prompt, in prompt order."""
+        ...
