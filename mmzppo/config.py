@@ -1,0 +1,240 @@
+"""The run config: one typed object per run, every field documented, saved with the run.
+
+`load_config("configs/run.yaml", ["tau=0.3", "vision.max_pixels=16384"])` reads a YAML file,
+applies `key=value` overrides (values parsed as YAML), and validates: unknown keys and
+invalid values raise `ConfigError` naming the key. Defaults are the paper's values
+(arXiv:2606.18216, section 4 and App. D) where the paper gives one.
+
+Switches make every baseline and ablation row a config, not code:
+GRPO = `use_buffer=false use_bcq=false use_ncq=false`; GRPO-dagger = `use_buffer=true
+use_bcq=false use_ncq=false`; ZPPO = all three on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mmzppo.data.sample import VisionSettings
+
+
+class ConfigError(ValueError):
+    """A config key is unknown or its value is invalid; the message names the key."""
+
+
+def doc(help_text: str, default: Any = dataclasses.MISSING, **kw) -> Any:
+    """A dataclass field with a help text (shown by `python -m mmzppo.train --help-config`)."""
+    if default is not dataclasses.MISSING:
+        kw["default"] = default
+    return field(metadata={"help": help_text}, **kw)
+
+
+@dataclass
+class Config:
+    # --- run --------------------------------------------------------------------------
+    name: str = doc("run name; the run folder is <output_dir>/<name>", "zppo")
+    output_dir: str = doc("parent folder of run folders", "runs")
+    seed: int = doc("seed of every RNG (torch, python, data order, buffer, candidate shuffles)", 0)
+    steps: int = doc("rollout steps to run (paper: 200)", 200)
+    save_every: int = doc("checkpoint every N steps (0 = only at the end)", 50)
+    log_samples: int = doc("prompts per step written in full to samples.jsonl (with BCQ/NCQ ones first)", 2)
+
+    # --- models -----------------------------------------------------------------------
+    student: str = doc("student model: hub id or local folder (e.g. Qwen/Qwen3.5-0.8B)", "Qwen/Qwen3.5-0.8B")
+    teacher: str | None = doc("teacher model for kind 'local': hub id or folder", None)
+    teacher_kind: str = doc("'local' (a transformers model samples), 'reference' (the dataset's worked "
+                            "solutions; a deviation from the paper), or 'none'", "local")  # fmt: skip
+    dtype: str = doc("model dtype: float32, bfloat16 or float16", "bfloat16")
+    attn_implementation: str = doc("attention kernel: sdpa (CPU) or flash_attention_2 (GPU extra)", "sdpa")
+    vision: VisionSettings = doc("pixel and frame budgets for every image/video (see VisionSettings)",
+                                 default_factory=VisionSettings)  # fmt: skip
+
+    # --- data -------------------------------------------------------------------------
+    train_shards: str = doc("training shards: a folder, a glob, or a brace pattern of .tar files", "data/train")
+    prompts_per_step: int = doc("|X_new|: new questions per rollout step (paper: 384)", 384)
+
+    # --- ZPPO (paper, Algorithm 1) ----------------------------------------------------
+    group_size: int = doc("G_S: student rollouts per prompt (paper: 8)", 8)
+    teacher_group_size: int = doc("G_T: teacher rollouts per hard question (paper: 4)", 4)
+    tau: float = doc("hard if plain-group accuracy < tau (paper: 0.5)", 0.5)
+    rho_replay: float = doc("|X_replay| = rho_replay * |X_new| (paper: 0.25)", 0.25)
+    rho_aug: float = doc("pre- and post-cap of reformulated prompts, times |X_new| (paper: 0.25)", 0.25)
+    buffer_capacity: int = doc("replay buffer size, FIFO eviction (paper: 10,000)", 10_000)
+    use_buffer: bool = doc("prompt replay buffer on/off", True)
+    use_bcq: bool = doc("BCQ reformulation on/off", True)
+    use_ncq: bool = doc("NCQ reformulation on/off", True)
+
+    # --- rollout ----------------------------------------------------------------------
+    temperature: float = doc("training rollout temperature (paper: 1.0)", 1.0)
+    top_p: float = doc("training rollout top-p (paper: 1.0)", 1.0)
+    max_new_tokens: int = doc("max response tokens (paper: 12,288)", 12_288)
+    rollout_batch_size: int = doc("sequences per generate call (bounds memory)", 64)
+
+    # --- update (paper, Eqs. 4-6) -----------------------------------------------------
+    updates_per_step: int = doc("I: gradient updates per rollout step over equal mini-batches (paper: 4)", 4)
+    micro_batch_size: int = doc("sequences per forward/backward (gradient accumulation inside a mini-batch)", 8)
+    lr: float = doc("AdamW learning rate, constant (paper: 1e-6)", 1e-6)
+    weight_decay: float = doc("AdamW weight decay (paper: 0.1)", 0.1)
+    betas: tuple[float, float] = doc("AdamW betas (paper: 0.9, 0.999)", (0.9, 0.999))
+    grad_clip: float = doc("gradient norm clip (paper: 1.0)", 1.0)
+    eps_low: float = doc("lower ratio clip 1 - eps_low (paper: 0.20)", 0.20)
+    eps_high: float = doc("upper ratio clip 1 + eps_high, clip-higher (paper: 0.28)", 0.28)
+    dual_clip: float | None = doc("dual-clip c for negative advantages (paper: 10); null = off", 10.0)
+    adv_eps: float = doc("epsilon of the advantage normalisation", 1e-6)
+
+    def __post_init__(self):
+        if isinstance(self.vision, dict):
+            try:
+                self.vision = VisionSettings.from_dict(self.vision)
+            except (TypeError, ValueError) as e:
+                raise ConfigError(f"vision: {e}") from e
+        self.betas = tuple(self.betas)
+        checks = {
+            "steps": self.steps >= 1,
+            "save_every": self.save_every >= 0,
+            "log_samples": self.log_samples >= 0,
+            "teacher_kind": self.teacher_kind in ("local", "reference", "none"),
+            "teacher": self.teacher_kind != "local" or bool(self.teacher),
+            "dtype": self.dtype in ("float32", "bfloat16", "float16"),
+            "prompts_per_step": self.prompts_per_step >= 1,
+            "group_size": self.group_size >= 2,
+            "teacher_group_size": self.teacher_group_size >= 1,
+            "tau": 0.0 < self.tau <= 1.0,
+            "rho_replay": 0.0 <= self.rho_replay <= 1.0,
+            "rho_aug": 0.0 <= self.rho_aug <= 1.0,
+            "buffer_capacity": self.buffer_capacity >= 1,
+            "temperature": self.temperature > 0.0,
+            "top_p": 0.0 < self.top_p <= 1.0,
+            "max_new_tokens": self.max_new_tokens >= 1,
+            "rollout_batch_size": self.rollout_batch_size >= 1,
+            "updates_per_step": self.updates_per_step >= 1,
+            "micro_batch_size": self.micro_batch_size >= 1,
+            "lr": self.lr > 0.0,
+            "weight_decay": self.weight_decay >= 0.0,
+            "betas": len(self.betas) == 2 and all(0.0 <= b < 1.0 for b in self.betas),
+            "grad_clip": self.grad_clip > 0.0,
+            "eps_low": 0.0 < self.eps_low < 1.0,
+            "eps_high": self.eps_high > 0.0,
+            "dual_clip": self.dual_clip is None or self.dual_clip > 1.0,
+            "adv_eps": self.adv_eps > 0.0,
+        }
+        for key, ok in checks.items():
+            if not ok:
+                raise ConfigError(f"{key}: invalid value {getattr(self, key)!r} ({help_of(key)})")
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.output_dir) / self.name
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["betas"] = list(self.betas)
+        return d
+
+
+def help_of(key: str) -> str:
+    return next(f.metadata.get("help", "") for f in dataclasses.fields(Config) if f.name == key)
+
+
+def _field_types() -> dict[str, Any]:
+    return {f.name: f for f in dataclasses.fields(Config)}
+
+
+def _coerce(key: str, value: Any, default: Any) -> Any:
+    """Check a value against the field's default type (YAML already parsed it)."""
+    if isinstance(default, bool) and not isinstance(value, bool):
+        raise ConfigError(f"{key}: expected true/false, got {value!r}")
+    if isinstance(default, int) and not isinstance(default, bool):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{key}: expected an integer, got {value!r}")
+    if isinstance(default, float) and (isinstance(value, bool) or not isinstance(value, (int, float))):
+        raise ConfigError(f"{key}: expected a number, got {value!r}")
+    if isinstance(default, float):
+        return float(value)
+    if isinstance(default, str) and not isinstance(value, str):
+        raise ConfigError(f"{key}: expected a string, got {value!r}")
+    return value
+
+
+def _unknown(key: str, known: list[str]) -> ConfigError:
+    close = difflib.get_close_matches(key, known, n=1)
+    return ConfigError(f"unknown config key {key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+
+
+def config_from_dict(values: dict[str, Any]) -> Config:
+    """Validate a nested dict (YAML shape) into a Config."""
+    fields = _field_types()
+    kwargs: dict[str, Any] = {}
+    for key, value in values.items():
+        if key not in fields:
+            raise _unknown(key, list(fields))
+        f = fields[key]
+        default = f.default if f.default is not dataclasses.MISSING else None
+        if key == "vision":
+            if not isinstance(value, dict):
+                raise ConfigError(f"vision: expected a mapping of VisionSettings fields, got {value!r}")
+            vision_fields = [vf.name for vf in dataclasses.fields(VisionSettings)]
+            for vk in value:
+                if vk not in vision_fields:
+                    raise _unknown(f"vision.{vk}", [f"vision.{n}" for n in vision_fields])
+            kwargs[key] = {**VisionSettings().to_dict(), **value}
+        elif value is None or default is None:
+            kwargs[key] = value
+        else:
+            kwargs[key] = _coerce(key, value, default)
+    try:
+        return Config(**kwargs)
+    except TypeError as e:
+        raise ConfigError(str(e)) from e
+
+
+def parse_overrides(overrides: list[str]) -> dict[str, Any]:
+    """`key=value` strings -> nested dict; values are parsed as YAML; `vision.x=..` nests."""
+    out: dict[str, Any] = {}
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r} is not key=value")
+        key, raw = item.split("=", 1)
+        value = yaml.safe_load(raw) if raw.strip() else ""
+        if "." in key:
+            head, sub = key.split(".", 1)
+            out.setdefault(head, {})[sub] = value
+        else:
+            out[key] = value
+    return out
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
+    """YAML file (optional) + overrides -> validated Config."""
+    values: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"config file not found: {path}")
+        values = yaml.safe_load(path.read_text()) or {}
+        if not isinstance(values, dict):
+            raise ConfigError(f"{path}: expected a mapping of config keys")
+    for key, value in parse_overrides(overrides or []).items():
+        if key == "vision" and isinstance(value, dict):
+            values["vision"] = {**values.get("vision", {}), **value}
+        else:
+            values[key] = value
+    return config_from_dict(values)
+
+
+def save_config(config: Config, path: str | Path) -> None:
+    Path(path).write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+
+
+def describe() -> str:
+    """Every key with its default and help text (for --help-config)."""
+    lines = []
+    for f in dataclasses.fields(Config):
+        default = f.default if f.default is not dataclasses.MISSING else "(see VisionSettings)"
+        lines.append(f"{f.name} = {default!r}\n    {f.metadata.get('help', '')}")
+    return "\n".join(lines)
