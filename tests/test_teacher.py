@@ -1,0 +1,83 @@
+"""Teachers: a local tiny Qwen3.5 teacher, the reference-solution teacher, and compression."""
+
+from __future__ import annotations
+
+import pytest
+
+from mmzppo.data.formats import gsm8k_sample, mathvision_sample, read_jsonl
+from mmzppo.models import TINY_VISION, load_policy
+from mmzppo.prompts import plain
+from mmzppo.reward import extract_last_boxed, grade
+from mmzppo.rollout.base import SamplingParams
+from mmzppo.teacher import LocalTeacher, ReferenceTeacher, Teacher, enforce_summary
+
+LONG_RESPONSE = "\n".join(
+    ["<think>", *(f"Step {i}: add {i} apples to the basket and count again." for i in range(9)), "</think>"]
+    + ["So the total is \\boxed{36}."]
+)  # fmt: skip
+WRONG_RESPONSE = "The basket has 12 apples, so \\boxed{12}.\nI am sure."
+
+
+@pytest.fixture(scope="module")
+def samples(benchdata):
+    mv = benchdata / "vlm/mathvision"
+    gsm = [gsm8k_sample(r, i) for i, r in zip(range(3), read_jsonl(benchdata / "llm/gsm8k/test.jsonl"))]
+    return {"image": mathvision_sample(next(read_jsonl(mv / "testmini.jsonl")), mv), "gsm8k": gsm}
+
+
+@pytest.fixture(scope="module")
+def local_teacher(tiny_s_dir):
+    policy = load_policy(tiny_s_dir, vision=TINY_VISION)
+    return LocalTeacher(policy, sampling=SamplingParams(max_new_tokens=8), compress_max_tokens=12, batch_size=4)
+
+
+def assert_compressed(out, responses):
+    assert len(out) == len(responses)
+    for summary, original in zip(out, responses):
+        assert len(summary.splitlines()) <= 5
+        assert extract_last_boxed(summary) == extract_last_boxed(original)
+
+
+def test_local_teacher_samples_n_per_prompt(local_teacher, samples):
+    assert isinstance(local_teacher, Teacher)
+    prompts = [plain(samples["image"]), plain(samples["gsm8k"][0])]
+    out = local_teacher.sample(prompts, 3)
+    assert [len(x) for x in out] == [3, 3]
+    assert all(isinstance(r, str) for x in out for r in x)
+
+
+@pytest.mark.parametrize("with_model", [False, True], ids=["truncate", "model"])
+def test_compress_keeps_count_lines_and_answer(local_teacher, with_model):
+    local_teacher.compress_with_model = with_model
+    try:
+        responses = [LONG_RESPONSE, WRONG_RESPONSE, "no boxed answer at all"]
+        assert_compressed(local_teacher.compress(responses), responses)
+    finally:
+        local_teacher.compress_with_model = False
+
+
+def test_enforce_summary_restores_the_original_answer():
+    rewrite = "\n".join(f"line {i}" for i in range(8)) + "\nso \\boxed{99}"
+    out = enforce_summary(rewrite, LONG_RESPONSE)
+    assert len(out.splitlines()) == 5 and extract_last_boxed(out) == "36"
+    good = "Count the apples.\nTotal \\boxed{36}"
+    assert enforce_summary(good, LONG_RESPONSE) == good
+    assert enforce_summary("a\n\nb", "no answer") == "a\nb"
+    assert enforce_summary("<think>\nlet me\nsee\n</think>\nTotal \\boxed{36}", LONG_RESPONSE) == "Total \\boxed{36}"
+
+
+def test_reference_teacher_returns_gold_solutions(samples):
+    gsm = samples["gsm8k"]
+    image = samples["image"]  # MathVision item 4 has no worked solution
+    assert image.solution is None
+    teacher = ReferenceTeacher.from_samples([*gsm, image])
+    assert isinstance(teacher, Teacher)
+    out = teacher.sample([plain(s) for s in gsm] + [plain(image)], 2)
+    assert [len(x) for x in out] == [2, 2, 2, 0]  # no solution: no teacher answer, not an error
+    for s, responses in zip(gsm, out):
+        assert responses == [s.solution, s.solution]
+        assert grade(responses[0], s.answer, s.answer_type).reward == 1.0
+    by_callable = ReferenceTeacher(lambda uid: {gsm[0].uid: gsm[0].solution}.get(uid))
+    assert by_callable.sample([plain(gsm[0]), plain(gsm[1])], 1) == [[gsm[0].solution], []]
+    summaries = teacher.compress([gsm[0].solution, WRONG_RESPONSE])
+    assert_compressed(summaries, [gsm[0].solution, WRONG_RESPONSE])
