@@ -1,6 +1,8 @@
 """Real benchmark records -> `Sample`, for the layouts in the official releases.
 
-Small, one function per layout. The Data issue builds its converters on these.
+Small, one function per layout, each turning one source record into a `Sample`;
+`mmzppo.data.convert` walks the source files, skips and counts unusable records, and writes
+shards. Uids never hold dots (they are WebDataset keys): `safe_uid` cleans source ids.
 """
 
 from __future__ import annotations
@@ -82,4 +84,302 @@ def tempcompass_sample(record: dict[str, Any], root: str | Path, index: int) -> 
         choices=options or None,
         source="tempcompass",
         meta={"task_type": record["task_type"], "dimension": record.get("dimension")},
+    )
+
+
+# --------------------------------------------------------------------------- shared helpers
+#
+# The functions below extend the original four layouts to every benchmark folder in
+# ../shared/benchdata plus two generic layouts (`generic_sample`: a JSON/JSONL file of image
+# or video questions). `mmzppo.data.convert` drives them and writes shards.
+
+
+class RecordError(ValueError):
+    """A source record that cannot become a Sample; names the field (the converter skips it)."""
+
+    def __init__(self, field_name: str, problem: str):
+        self.field, self.problem = field_name, problem
+        super().__init__(f"{field_name}: {problem}")
+
+
+_NUMBER = re.compile(r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)")
+_YES_NO = ("yes", "no")
+
+
+def safe_uid(text: str) -> str:
+    """A shard key from a source id: WebDataset keys cannot hold dots (and we keep them to
+    letters, digits, '_' and '-'), so 'test/precalculus/807.json' -> 'test-precalculus-807-json'."""
+    return re.sub(r"[^A-Za-z0-9_\-]+", "-", str(text)).strip("-")
+
+
+def with_boxed(solution: str | None, answer: str) -> str | None:
+    """A worked solution that ends in \\boxed{answer}, as `Sample.solution` promises."""
+    if not solution or not str(solution).strip():
+        return None
+    solution = str(solution).strip()
+    return solution if "\\boxed" in solution else f"{solution}\n\\boxed{{{answer}}}"
+
+
+def infer_answer(answer: Any, options: list | None, free_type: str = "latex", index: Any = None):
+    """(gold answer, answer_type, choices) from a raw answer and option list.
+
+    With options the gold becomes a letter (A = first option) when it is a letter, the index
+    given in `index`, or the text of an option, so that numeric option texts are never mistaken
+    for option indices by the grader. Without options: yes/no, a plain number, else
+    `free_type` ("latex" for math items, "text" for short free answers).
+    """
+    choices = [str(o) for o in options or []] or None
+    text = "" if answer is None else str(answer).strip()
+    if choices and len(choices) >= 2:
+        n = min(len(choices), len(LETTERS))
+        if isinstance(index, int) and not isinstance(index, bool) and 0 <= index < n:
+            return LETTERS[index], "choice", choices
+        if len(text) == 1 and text.upper() in LETTERS[:n]:
+            return text.upper(), "choice", choices
+        for i, c in enumerate(choices[:n]):
+            if c.strip() == text:
+                return LETTERS[i], "choice", choices
+        return text, "choice", choices
+    if text.lower() in _YES_NO:
+        return text.lower(), "yesno", None
+    if _NUMBER.fullmatch(text.replace(",", "")):
+        return text, "number", None
+    return text, free_type, None
+
+
+def gif_frames(path: str | Path) -> tuple[list, float]:
+    """A GIF as (RGB frames, fps): decord cannot read GIFs, so they travel as frame lists."""
+    from PIL import Image, ImageSequence
+
+    with Image.open(path) as im:
+        frames, durations = [], []
+        for frame in ImageSequence.Iterator(im):
+            frames.append(frame.convert("RGB"))
+            durations.append(frame.info.get("duration") or 100)
+    return frames, 1000.0 / (sum(durations) / len(durations))
+
+
+# --------------------------------------------------------------------------- text benchmarks
+
+
+def aime25_sample(record: dict[str, Any], index: int) -> Sample:
+    """AIME 2025 (opencompass fields): an integer answer 0-999."""
+    return Sample(uid=f"aime25-{index}", question=record["question"], answer=record["answer"],
+                  answer_type="number", source="aime25")  # fmt: skip
+
+
+def math500_sample(record: dict[str, Any], index: int) -> Sample:
+    """HuggingFaceH4/MATH-500: LaTeX answer; the solution already ends in \\boxed{}."""
+    uid = safe_uid(str(record.get("unique_id") or index).removeprefix("test/").removesuffix(".json"))
+    return Sample(
+        uid=f"math500-{uid}",
+        question=record["problem"],
+        answer=record["answer"],
+        answer_type="latex",
+        solution=with_boxed(record.get("solution"), record["answer"]),
+        source="math500",
+        meta={"subject": record.get("subject"), "level": record.get("level")},
+    )
+
+
+def mmlu_pro_sample(record: dict[str, Any], index: int) -> Sample:
+    """TIGER-Lab/MMLU-Pro: 3-10 `options`, `answer` a letter A-J."""
+    answer, _, choices = infer_answer(record["answer"], record["options"], index=record.get("answer_index"))
+    return Sample(
+        uid=f"mmlu_pro-{safe_uid(record.get('question_id') or index)}",
+        question=record["question"],
+        answer=answer,
+        answer_type="choice",
+        choices=choices,
+        solution=with_boxed(record.get("cot_content"), answer),
+        source="mmlu_pro",
+        meta={"category": record.get("category"), "src": record.get("src")},
+    )
+
+
+# --------------------------------------------------------------------------- image benchmarks
+
+
+def logicvista_sample(key: str, record: dict[str, Any], root: str | Path) -> Sample:
+    """LogicVista (dataset.json keyed by id): options live in the image or the question text, so
+    the gold letter is graded without a choice list. An empty answer (v1_382) is a SampleError."""
+    return Sample(
+        uid=f"logicvista-{safe_uid(key)}",
+        question=record["question"],
+        answer=record["answer"],
+        answer_type="choice",
+        images=[str(Path(root) / "images" / record["imagename"])],
+        solution=with_boxed(record.get("reasoning"), record["answer"]) if str(record["answer"]).strip() else None,
+        source="logicvista",
+        meta={"skill": record.get("skill"), "capability": record.get("specific_capability")},
+    )
+
+
+def puzzlevqa_sample(record: dict[str, Any], root: str | Path) -> Sample:
+    """PuzzleVQA: `answer` is the text of one of `options` (ints or strs); graded as its letter,
+    since a numeric gold like "3" would otherwise read as an option index."""
+    options = [str(o) for o in record["options"]]
+    if str(record["answer"]) not in options:
+        raise RecordError("answer", "not one of the options")
+    letter = LETTERS[options.index(str(record["answer"]))]
+    reasoning = " ".join(str(record.get(k) or "") for k in ("explanation", "deduction")).strip()
+    return Sample(
+        uid=f"puzzlevqa-{safe_uid(Path(record['image']).stem)}",
+        question=record["question"],
+        answer=letter,
+        answer_type="choice",
+        images=[str(Path(root) / record["image"])],
+        choices=options,
+        solution=with_boxed(reasoning, letter),
+        source="puzzlevqa",
+        meta={"puzzle": Path(record["image"]).parent.name, "caption": record.get("caption")},
+    )
+
+
+_MMMU_TAG = re.compile(r"<image (\d+)>")
+
+
+def _image_suffix(data: bytes, name: str | None) -> str:
+    """File extension of embedded image bytes: the stored name's, else the detected format."""
+    suffix = Path(name or "").suffix.lower().lstrip(".")
+    if suffix in ("jpg", "jpeg", "png", "gif", "webp", "bmp", "tif", "tiff"):
+        return suffix
+    import io
+
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            return {"jpeg": "jpg"}.get(im.format.lower(), im.format.lower())
+    except Exception as e:
+        raise RecordError("image", f"embedded image is not decodable ({e})") from None
+
+
+def mmmu_sample(record: dict[str, Any], media_dir: str | Path, subject: str = "", split: str = "") -> Sample:
+    """HF MMMU/MMMU parquet row. Embedded images ({bytes, path} in image_1..image_7) are written
+    to `media_dir` so the Sample keeps their original bytes; `options` is a string holding a
+    Python list; `<image n>` placeholders (question and options) become "[image n]", because
+    media go before the text and an option may itself be an image."""
+    import ast
+
+    uid = f"mmmu-{safe_uid(record['id'])}"
+    images = []
+    for k in range(1, 8):
+        image = record.get(f"image_{k}")
+        if image and image.get("bytes"):
+            path = Path(media_dir) / f"{uid}-{k}.{_image_suffix(image['bytes'], image.get('path'))}"
+            path.write_bytes(image["bytes"])
+            images.append(str(path))
+    try:
+        options = ast.literal_eval(record.get("options") or "[]")
+    except (ValueError, SyntaxError):
+        raise RecordError("options", "not a Python list literal") from None
+    tag = lambda s: _MMMU_TAG.sub(lambda m: f"[image {m[1]}]", str(s))  # noqa: E731
+    options = [tag(o) for o in options]
+    if record.get("question_type") == "multiple-choice" and len(options) >= 2:
+        answer, answer_type, choices = infer_answer(record["answer"], options)
+    else:
+        answer, answer_type, choices = infer_answer(record["answer"], None, free_type="text")
+    return Sample(
+        uid=uid,
+        question=tag(record["question"]),
+        answer=answer,
+        answer_type=answer_type,
+        images=images,
+        choices=choices,
+        solution=with_boxed(record.get("explanation"), answer),
+        source="mmmu",
+        meta={"subject": subject, "split": split, "subfield": record.get("subfield"),
+              "difficulty": record.get("topic_difficulty"), "img_type": record.get("img_type")},
+    )  # fmt: skip
+
+
+# --------------------------------------------------------------------------- video benchmarks
+
+
+def tgifqa_sample(record: dict[str, Any], root: str | Path) -> Sample:
+    """TGIF-QA (benchdata layout): action/transition with 5 options (gold = `answer_index`),
+    count (a number), frameqa and option-less transition (one short text answer)."""
+    answer, answer_type, choices = infer_answer(
+        record["answer"], record.get("options"), free_type="text", index=record.get("answer_index")
+    )
+    return Sample(
+        uid=f"tgifqa-{safe_uid(Path(record['video']).stem)}",
+        question=record["question"],
+        answer=answer,
+        answer_type=answer_type,
+        video=str(Path(root) / record["video_mp4"]),
+        choices=choices,
+        source="tgifqa",
+        meta={k: record.get(k) for k in ("task", "source_id", "match", "attention_overlay")},
+    )
+
+
+# --------------------------------------------------------------------------- generic layouts
+
+# Where the generic layouts look for each Sample field, first match wins. `fields` overrides
+# (e.g. {"question": "prompt", "answer": "label"}).
+GENERIC_FIELDS: dict[str, tuple[str, ...]] = {
+    "id": ("id", "uid", "question_id", "qid", "idx"),
+    "question": ("question", "problem", "prompt", "query"),
+    "answer": ("answer", "gold", "label", "final_answer"),
+    "options": ("options", "choices", "candidates"),
+    "images": ("images", "image", "image_path", "image_paths", "img"),
+    "video": ("video_mp4", "video", "video_path"),
+    "solution": ("solution", "explanation", "rationale"),
+    "answer_type": ("answer_type",),
+    "answer_index": ("answer_index",),
+}
+
+
+def pick(record: dict[str, Any], name: str, fields: dict[str, str] | None = None) -> Any:
+    """The record's value for Sample field `name` under the generic mapping (None if absent)."""
+    keys = (fields[name],) if fields and name in fields else GENERIC_FIELDS[name]
+    return next((record[k] for k in keys if k in record and record[k] not in (None, "", [])), None)
+
+
+def generic_sample(
+    record: dict[str, Any],
+    root: str | Path,
+    index: int,
+    *,
+    source: str,
+    fields: dict[str, str] | None = None,
+    free_type: str = "latex",
+) -> Sample:
+    """One record of a generic JSON/JSONL question file; media paths are relative to `root`.
+
+    Required: a question and an answer (missing -> RecordError, the converter skips and
+    counts it). Optional: id (else `<source>-<index>`), options, image(s), video (a GIF
+    becomes a frame list), solution, answer_type (else inferred by `infer_answer`).
+    """
+    question, answer = pick(record, "question", fields), pick(record, "answer", fields)
+    if question is None:
+        raise RecordError("question", "missing")
+    if answer is None:
+        raise RecordError("answer", "missing")
+    raw_id = pick(record, "id", fields)
+    answer, answer_type, choices = infer_answer(answer, pick(record, "options", fields), free_type,
+                                                pick(record, "answer_index", fields))  # fmt: skip
+    given_type = pick(record, "answer_type", fields)
+    images = pick(record, "images", fields) or []
+    images = [str(Path(root) / p) for p in ([images] if isinstance(images, str) else images)]
+    video, video_fps = pick(record, "video", fields), None
+    if video is not None:
+        video = str(Path(root) / video)
+        if video.lower().endswith(".gif"):
+            if not Path(video).is_file():
+                raise RecordError("video", f"file not found: {video}")
+            video, video_fps = gif_frames(video)
+    return Sample(
+        uid=f"{safe_uid(source)}-{safe_uid(raw_id) if raw_id is not None else index}",
+        question=str(question),
+        answer=answer,
+        answer_type=given_type or answer_type,
+        images=images,
+        video=video,
+        video_fps=video_fps,
+        choices=choices,
+        solution=with_boxed(pick(record, "solution", fields), answer),
+        source=source,
     )
