@@ -152,6 +152,11 @@ def _coerce(key: str, value: Any, default: Any) -> Any:
     if isinstance(default, int) and not isinstance(default, bool):
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(f"{key}: expected an integer, got {value!r}")
+    if isinstance(default, float) and isinstance(value, str):
+        try:  # YAML 1.1 reads 1e-4 (no dot) as a string
+            value = float(value)
+        except ValueError:
+            raise ConfigError(f"{key}: expected a number, got {value!r}") from None
     if isinstance(default, float) and (isinstance(value, bool) or not isinstance(value, (int, float))):
         raise ConfigError(f"{key}: expected a number, got {value!r}")
     if isinstance(default, float):

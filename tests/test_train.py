@@ -1,0 +1,130 @@
+"""ZPPO end to end on tiny models: run folder, resume determinism, two processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from conftest import REPO
+from mmzppo.config import load_config
+from mmzppo.models import TINY_VISION, load_policy
+
+TINY = [f"vision.{k}={v}" for k, v in TINY_VISION.to_dict().items() if k not in ("fps", "nframes")]
+
+
+@pytest.fixture(scope="module")
+def synth_shards(tmp_path_factory):
+    from mmzppo.data.shards import write_shards
+    from mmzppo.data.synthetic import generate_suite
+
+    root = tmp_path_factory.mktemp("synth")
+    samples = list(generate_suite(None, 12, 0, "train", root / "media", levels=[1]))
+    write_shards(samples, root / "train", maxcount=40)
+    return root / "train"
+
+
+@pytest.fixture(scope="module")
+def warm_xs(tiny_xs_dir, synth_shards, tmp_path_factory):
+    """The xs model after a short supervised warm-up, so that some rewards are 1."""
+    from mmzppo.data.shards import ShardReader
+    from mmzppo.warmup import warmup
+
+    torch.manual_seed(0)
+    policy = load_policy(tiny_xs_dir, vision=TINY_VISION)
+    warmup(policy, list(ShardReader(synth_shards, vision=TINY_VISION)), steps=60, batch_size=8, lr=3e-3)
+    out = tmp_path_factory.mktemp("warm_xs")
+    policy.model.save_pretrained(out)
+    policy.processor.save_pretrained(out)
+    return out
+
+
+def overrides(warm_xs, shards, out, name, steps, extra=()):
+    return [
+        f"student={warm_xs}", f"teacher={warm_xs}", "teacher_kind=local", f"train_shards={shards}",
+        "prompts_per_step=8", "group_size=4", "teacher_group_size=4", "max_new_tokens=40", f"steps={steps}",
+        "updates_per_step=2", "micro_batch_size=16", "lr=1e-3", "dtype=float32", f"output_dir={out}",
+        f"name={name}", "save_every=2", "rollout_batch_size=64", "rho_aug=0.5", *TINY, *extra,
+    ]  # fmt: skip
+
+
+def read_jsonl(path):
+    return [json.loads(line) for line in open(path)]
+
+
+def without_times(rows):
+    return [{k: v for k, v in r.items() if not k.startswith("time/")} for r in rows]
+
+
+def test_zppo_run_folder_and_resume(warm_xs, synth_shards, tmp_path):
+    from mmzppo.train import Trainer
+
+    Trainer(load_config(None, overrides(warm_xs, synth_shards, tmp_path, "full", 3))).train()
+    run = tmp_path / "full"
+    metrics = read_jsonl(run / "metrics.jsonl")
+    assert [m["step"] for m in metrics] == [0, 1, 2]
+    for key in ("reward/plain_mean", "reward/bcq_mean", "reward/ncq_mean", "frac_reward_zero_std", "buffer/size",
+                "buffer/admitted", "buffer/graduated", "buffer/evicted", "groups/bcq", "groups/ncq",
+                "completions/mean_length", "clip_ratio/high", "entropy", "grad_norm", "time/rollout",
+                "time/teacher", "time/update", "loss"):  # fmt: skip
+        assert key in metrics[0], key
+    assert sum(m["groups/bcq"] + m["groups/ncq"] for m in metrics) > 0  # reformulations were formed
+    assert any(m["grad_norm"] > 0 for m in metrics)  # some group had non-zero advantages
+    assert metrics[-1]["buffer/size"] == sum(m["buffer/admitted"] - m["buffer/graduated"] for m in metrics)
+    samples = read_jsonl(run / "samples.jsonl")
+    kinds = {s["kind"] for s in samples}
+    assert kinds & {"bcq", "ncq"} and all(len(s["responses"]) == 4 for s in samples)
+    assert (run / "config.yaml").is_file() and list((run / "tb").iterdir())
+    assert (run / "checkpoints/step-2/DONE").is_file() and (run / "checkpoints/step-3/DONE").is_file()
+    load_policy(run / "checkpoints/step-3", vision=TINY_VISION)  # a plain Hugging Face checkpoint
+
+    # interrupted after 2 steps, resumed to 3: the same metrics as the uninterrupted run
+    Trainer(load_config(None, overrides(warm_xs, synth_shards, tmp_path, "split", 2))).train()
+    Trainer(load_config(None, overrides(warm_xs, synth_shards, tmp_path, "split", 3)), resume=True).train()
+    assert without_times(read_jsonl(tmp_path / "split/metrics.jsonl")) == without_times(metrics)
+    with pytest.raises(FileExistsError):
+        Trainer(load_config(None, overrides(warm_xs, synth_shards, tmp_path, "full", 3)))
+
+
+def test_grpo_baseline_has_no_reformulations(warm_xs, synth_shards, tmp_path):
+    from mmzppo.train import Trainer
+
+    extra = ("use_bcq=false", "use_ncq=false", "use_buffer=false", "teacher_kind=none")
+    Trainer(load_config(None, overrides(warm_xs, synth_shards, tmp_path, "grpo", 2, extra))).train()
+    metrics = read_jsonl(tmp_path / "grpo/metrics.jsonl")
+    assert all(m["groups/bcq"] == m["groups/ncq"] == 0 and m["buffer/size"] == 0 for m in metrics)
+
+
+def accelerate(args, nproc, timeout=600):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--config_file",
+           str(REPO / "configs/accelerate/cpu_2proc.yaml"), "--num_processes", str(nproc), *args]  # fmt: skip
+    return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.mark.slow
+def test_two_processes_same_loss_as_one(tiny_xs_dir):
+    """One fixed global mini-batch: 2 processes give the loss and gradient of 1 process."""
+    results = []
+    for nproc in (1, 2):
+        r = accelerate([str(REPO / "tests/dist_loss_check.py"), str(tiny_xs_dir)], nproc)
+        assert r.returncode == 0, r.stderr[-3000:]
+        results.append(json.loads(r.stdout.strip().splitlines()[-1]))
+    one, two = results
+    assert one["clip_high"] > 0  # the check exercises clipping
+    assert two["loss"] == pytest.approx(one["loss"], rel=1e-5)
+    assert two["grad_norm"] == pytest.approx(one["grad_norm"], rel=1e-4)
+
+
+@pytest.mark.slow
+def test_two_process_training_run(warm_xs, synth_shards, tmp_path):
+    args = ["-m", "mmzppo.train", *overrides(warm_xs, synth_shards, tmp_path, "ddp", 2)]
+    r = accelerate(args, 2)
+    assert r.returncode == 0, r.stderr[-3000:]
+    metrics = read_jsonl(tmp_path / "ddp/metrics.jsonl")
+    assert len(metrics) == 2 and metrics[0]["groups/plain"] == 8  # 4 new questions per rank, summed
+    assert (tmp_path / "ddp/checkpoints/step-2/trainer_state_rank1.pt").is_file()
