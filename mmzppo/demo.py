@@ -1,114 +1,147 @@
-"""The built-in demo: `python -m mmzppo.demo`.
+"""The built-in demo: `python -m mmzppo.demo` (offline, CPU, a few minutes).
 
-Offline, on CPU, in well under a minute: build (once, cached) a tiny random-weight Qwen3.5
-student, take a real MathVision item with its image, sample the student's answers, grade
-them, and print the BCQ and NCQ prompts ZPPO would build for it, exactly as the model
-receives them (media placeholders shown collapsed).
+1. writes the synthetic suite as WebDataset shards (image, video and text tasks; a train
+   split and a held-out test split),
+2. builds a tiny Qwen3.5 student (xs) and a larger tiny teacher (s) and warms both up on the
+   worked solutions of the train split (the teacher longer), cached after the first run,
+3. measures greedy accuracy on the test split per modality,
+4. trains the student with ZPPO (`configs/demo.yaml`: BCQ, NCQ, replay buffer, the local
+   teacher) into `runs/demo/` (replaced on every run),
+5. measures again and prints the before/after table, the run's BCQ/NCQ/buffer counts and
+   one BCQ prompt as the student saw it.
 
-The "teacher" here is the item's reference solution (the reference-solution teacher, a
-documented deviation from the paper's sampled teacher); candidates are compressed with the
-deterministic fallback. The Trainer issue turns this into a short ZPPO run.
+`--quick` shrinks every stage (used by the tests). Extra `key=value` arguments override the
+run config, e.g. `steps=100`.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import random
-import re
+import json
+import shutil
+import time
 from pathlib import Path
 
 import torch
 from rich.console import Console
-from rich.panel import Panel
 from rich.table import Table
 
-from mmzppo.data.formats import mathvision_sample, read_jsonl
-from mmzppo.inputs import encode
-from mmzppo.models import TINY_VISION, build_tiny, count_parameters, load_policy, suppressed_token_ids
-from mmzppo.prompts import bcq, ncq, plain
+from mmzppo.config import load_config
+from mmzppo.data.sample import Sample
+from mmzppo.models import TINY_VISION, Policy, build_tiny, load_policy
+from mmzppo.prompts import plain
 from mmzppo.reward import grade
+from mmzppo.rollout.base import SamplingParams
+from mmzppo.rollout.hf import HFRollout
 
-DEFAULT_BENCHDATA = Path(os.environ.get("MMZPPO_SHARED", Path(__file__).resolve().parents[2] / "shared")) / "benchdata"
+REPO = Path(__file__).resolve().parents[1]
+DEMO_CONFIG = REPO / "configs" / "demo.yaml"
+MODALITIES = ("image", "video", "text")
 
 
-def shown_as_model_sees(tokenizer, input_ids: torch.Tensor) -> str:
-    """Decode prompt ids, collapsing runs of media placeholder tokens into `<|image_pad|>x N`."""
-    text = tokenizer.decode(input_ids[input_ids != tokenizer.pad_token_id])
-    return re.sub(r"((<\|(?:image|video)_pad\|>))(\1)+", lambda m: f"{m.group(2)}x{len(m.group(0)) // len(m.group(2))}", text)
+def write_split(out: Path, split: str, n: int, levels: list[int], seed: int = 0) -> Path:
+    from mmzppo.data.shards import write_shards
+    from mmzppo.data.synthetic import generate_suite
+
+    if not (out / "index.json").is_file():
+        shutil.rmtree(out, ignore_errors=True)
+        samples = generate_suite(None, n, seed, split, out.parent / f"{split}-media", levels=levels)
+        write_shards(samples, out, maxcount=100)
+    return out
+
+
+def warmed_model(out: Path, size: str, seed: int, train: list[Sample], steps: int, lr: float) -> Path:
+    """A tiny model warmed up on worked solutions (cached in `out`)."""
+    from mmzppo.warmup import warmup
+
+    if (out / "config.json").is_file():
+        return out
+    torch.manual_seed(seed)
+    policy = load_policy(build_tiny(out.with_name(out.name + "-init"), size, seed=seed), vision=TINY_VISION)
+    warmup(policy, train, steps=steps, batch_size=8, lr=lr, seed=seed)
+    policy.model.save_pretrained(out)
+    policy.processor.save_pretrained(out)
+    return out
+
+
+def accuracy_by_modality(policy: Policy, samples: list[Sample], max_new_tokens: int) -> dict[str, float]:
+    """Greedy pass@1 per modality (the closer and grader of training)."""
+    outputs = HFRollout(policy, batch_size=128).generate(
+        [plain(s) for s in samples], 1, SamplingParams(temperature=0.0, max_new_tokens=max_new_tokens)
+    )
+    hits: dict[str, list[float]] = {m: [] for m in MODALITIES}
+    for s, (c,) in zip(samples, outputs):
+        hits[s.modality].append(grade(c.text, s.answer, s.answer_type, s.choices).reward)
+    return {m: sum(v) / len(v) for m, v in hits.items() if v}
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m mmzppo.demo", description=__doc__.split("\n")[0])
-    parser.add_argument("--benchdata", type=Path, default=DEFAULT_BENCHDATA, help="folder of real benchmark items")
-    parser.add_argument("--item", default="1546", help="MathVision testmini id (one with a reference solution)")
-    parser.add_argument("--size", default="s", choices=["xs", "s", "m"], help="tiny student size")
-    parser.add_argument("--rollouts", type=int, default=4, help="student samples (G_S)")
-    parser.add_argument("--max-new-tokens", type=int, default=48)
-    parser.add_argument("--workdir", type=Path, default=Path(".cache/mmzppo"), help="where the tiny model is cached")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--workdir", type=Path, default=Path(".cache/mmzppo/demo"), help="cache of data and models")
+    parser.add_argument("--output-dir", default="runs", help="where the run folder goes")
+    parser.add_argument("--quick", action="store_true", help="tiny everything (seconds; for tests)")
+    parser.add_argument("overrides", nargs="*", help="key=value overrides of configs/demo.yaml")
     args = parser.parse_args(argv)
     console = Console()
-    torch.manual_seed(args.seed)
+    start = time.perf_counter()
+    q = args.quick
+    work = args.workdir.resolve()
 
-    root = args.benchdata / "vlm/mathvision"
-    if not (root / "testmini.jsonl").is_file():
-        raise SystemExit(f"MathVision items not found under {root}; pass --benchdata DIR (the shared/benchdata folder)")
-    record = next((r for r in read_jsonl(root / "testmini.jsonl") if r["id"] == args.item), None)
-    if record is None:
-        raise SystemExit(f"no MathVision item with id {args.item!r} in {root / 'testmini.jsonl'}")
-    sample = mathvision_sample(record, root)
+    console.rule("1. synthetic shards")
+    train_dir = write_split(work / "data/train", "train", 4 if q else 40, [1, 2, 3])
+    test_dir = write_split(work / "data/test", "test", 2 if q else 12, [1, 2, 3])
+    from mmzppo.data.shards import ShardReader
 
-    model_dir = args.workdir / f"tiny-{args.size}"
-    if not (model_dir / "config.json").is_file():
-        console.print(f"building tiny Qwen3.5 '{args.size}' in {model_dir} ...")
-        build_tiny(model_dir, args.size, seed=args.seed)
-    student = load_policy(model_dir, vision=TINY_VISION)
-    console.print(
-        f"student: {type(student.model).__name__} from {model_dir} "
-        f"({count_parameters(student.model):,} parameters, random weights)"
-    )
+    train = list(ShardReader(train_dir, vision=TINY_VISION))
+    test = list(ShardReader(test_dir, vision=TINY_VISION))
+    console.print(f"{len(train)} training and {len(test)} held-out test questions (10 tasks, levels 1-3)")
 
-    # 1. plain prompt -> G_S student rollouts -> binary reward against the gold answer
-    prompt = plain(sample)
-    inputs = encode(student.processor, [prompt] * args.rollouts, student.vision)
-    grid = inputs["image_grid_thw"][0].tolist()
-    console.print(
-        f"item {sample.uid}: image {Path(sample.images[0]).name}, resized to {grid[1] * 16}x{grid[2] * 16} px "
-        f"= {grid[1] * grid[2] // 4} vision tokens; gold answer {sample.answer} ({sample.answer_type})"
-    )
-    out = student.model.generate(
-        **inputs, max_new_tokens=args.max_new_tokens, do_sample=True, temperature=1.0, top_p=1.0, top_k=0,
-        suppress_tokens=suppressed_token_ids(student.tokenizer),
-    )  # fmt: skip
-    responses = student.tokenizer.batch_decode(out[:, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
-    grades = [grade(r, sample.answer, sample.answer_type, sample.choices) for r in responses]
-    table = Table("rollout", "parsed answer", "reward", "response (start)", title="student rollouts on the plain prompt")
-    for i, (r, g) in enumerate(zip(responses, grades)):
-        table.add_row(str(i), str(g.parsed), f"{g.reward:.0f}", repr(r[:60]))
+    console.rule("2. tiny teacher and student, warmed up on worked solutions (cached)")
+    teacher_dir = warmed_model(work / "teacher", "s", 1, train, 10 if q else 300, 2e-3)
+    student_dir = warmed_model(work / "student", "xs", 0, train, 5 if q else 60, 3e-3)
+    teacher, student = load_policy(teacher_dir, vision=TINY_VISION), load_policy(student_dir, vision=TINY_VISION)
+    tokens = load_config(DEMO_CONFIG, ["teacher=-"]).max_new_tokens  # evaluate with the training length
+    before = accuracy_by_modality(student, test, tokens)
+    teacher_acc = accuracy_by_modality(teacher, test, tokens)
+    del teacher, student
+
+    console.rule("3. ZPPO")
+    overrides = [f"student={student_dir}", f"teacher={teacher_dir}", f"train_shards={train_dir}",
+                 f"output_dir={args.output_dir}", *(["steps=2", "save_every=0"] if q else []), *args.overrides]  # fmt: skip
+    config = load_config(DEMO_CONFIG, overrides)
+    shutil.rmtree(config.run_dir, ignore_errors=True)
+    from mmzppo.train import Trainer, latest_checkpoint
+
+    Trainer(config).train()
+    after = accuracy_by_modality(load_policy(latest_checkpoint(config.run_dir), vision=TINY_VISION), test, tokens)
+
+    console.rule("4. results")
+    table = Table("modality", "items", "student before", "student after ZPPO", "teacher",
+                  title=f"greedy accuracy on the held-out synthetic test split ({len(test)} questions)")  # fmt: skip
+    for m in MODALITIES:
+        n = sum(s.modality == m for s in test)
+        table.add_row(m, str(n), f"{before[m]:.3f}", f"{after[m]:.3f}", f"{teacher_acc[m]:.3f}")
     console.print(table)
-    accuracy = sum(g.reward for g in grades) / len(grades)
-    console.print(f"group accuracy r(x) = {accuracy:.2f} -> {'hard (< 0.5): reformulate' if accuracy < 0.5 else 'not hard'}")
-
-    # 2. teacher answer (reference solution), graded with the same reward
-    teacher = f"{sample.solution}\n\\boxed{{{sample.answer}}}"
-    assert grade(teacher, sample.answer, sample.answer_type, sample.choices).reward == 1.0
-    wrong = [r for r, g in zip(responses, grades) if g.reward == 0.0]
-    if not wrong:
-        console.print("the student solved it; no BCQ/NCQ needed")
-        return
-
-    # 3. BCQ and NCQ prompts, as the model receives them
-    for p in (bcq(sample, teacher, wrong[0], random.Random(args.seed)), ncq(sample, wrong)):
-        ids = encode(student.processor, [p], student.vision)["input_ids"][0]
-        labels = ", ".join(c.label for c in p.candidates)
-        console.print(
-            Panel(
-                shown_as_model_sees(student.tokenizer, ids),
-                title=f"{p.kind.upper()} prompt ({len(ids)} tokens; candidates in order: {labels})",
-                subtitle="labels are shown here only, never to the model",
-            )
-        )
+    metrics = [json.loads(line) for line in open(config.run_dir / "metrics.jsonl")]
+    k = max(1, len(metrics) // 4)
+    first, last = metrics[:k], metrics[-k:]
+    avg = lambda rows, key: sum(r[key] for r in rows) / len(rows)  # noqa: E731
+    console.print(
+        f"{len(metrics)} ZPPO steps: plain-group reward {avg(first, 'reward/plain_mean'):.3f} (first {k}) -> "
+        f"{avg(last, 'reward/plain_mean'):.3f} (last {k}); BCQ groups {sum(r['groups/bcq'] for r in metrics):.0f}, "
+        f"NCQ groups {sum(r['groups/ncq'] for r in metrics):.0f}; buffer admitted "
+        f"{metrics[-1]['buffer/admitted_total']:.0f}, graduated {metrics[-1]['buffer/graduated_total']:.0f}, "
+        f"size {metrics[-1]['buffer/size']:.0f}"
+    )
+    samples = [json.loads(line) for line in open(config.run_dir / "samples.jsonl")]
+    shown = next((s for s in samples if s["kind"] == "bcq"), None)
+    if shown:
+        labels = ", ".join(c["label"] for c in shown["candidates"])
+        console.print(f"\na BCQ prompt from step {shown['step']} ({shown['uid']}; candidates in order: {labels}):")
+        console.print(shown["prompt"], markup=False, highlight=False)
+        console.print(f"student rewards on it: {[r['reward'] for r in shown['responses']]}")
+    console.print(f"\nrun folder: {config.run_dir}  (metrics.jsonl, samples.jsonl, tb/, checkpoints/)")
+    console.print(f"demo took {time.perf_counter() - start:.0f} s")
 
 
 if __name__ == "__main__":

@@ -334,7 +334,7 @@ class Trainer:
 
         times["step"] = time.perf_counter() - t0
         metrics = self.metrics(outcomes, plain_groups, extra_groups, hard, capped, replay, step_counts, update_stats, times)
-        samples = self.sample_log(plain_groups, extra_groups)
+        samples = self.sample_log(plain_groups, extra_groups) if self.acc.is_main_process else []
         self.step_idx += 1
         return metrics, samples
 
@@ -426,14 +426,33 @@ class Trainer:
             s = self.current[p.uid]
             out.append({
                 "step": self.step_idx, "uid": p.uid, "kind": p.kind, "source": s.source,
-                "images": [str(x) if isinstance(x, (str, Path)) else "<in-memory image>" for x in s.images],
-                "video": s.video if isinstance(s.video, str) else (f"<{len(s.video)} frames>" if s.video else None),
+                **self.saved_media(s),
                 "prompt": p.text, "gold": s.answer,
                 "candidates": [{"label": c.label, "text": c.text} for c in p.candidates],
                 "wrong_answers": p.wrong_answers,
                 "responses": [{"text": r.completion.text, "parsed": r.parsed, "reward": r.reward} for r in g],
             })  # fmt: skip
         return out
+
+    def saved_media(self, s: Sample) -> dict:
+        """Media of a logged sample as paths a viewer can open: file paths as they are,
+        in-memory images and video frames (from shards) written once under media/."""
+        media_dir = self.run_dir / "media"
+
+        def path_of(x, name: str) -> str:
+            if isinstance(x, (str, Path)):
+                return str(x)
+            file = media_dir / f"{s.uid}-{name}.png"
+            if not file.exists():
+                media_dir.mkdir(parents=True, exist_ok=True)
+                x.save(file)
+            return str(file.relative_to(self.run_dir))
+
+        video = s.video
+        if isinstance(video, list):
+            video = [path_of(f, f"frame{i}") for i, f in enumerate(video)]
+        return {"images": [path_of(x, f"img{i}") for i, x in enumerate(s.images)], "video": video,
+                "video_fps": s.video_fps}  # fmt: skip
 
     # ----------------------------------------------------------------- checkpoints
 
