@@ -1,0 +1,110 @@
+"""ZPPO step time vs GRPO step time, and peak memory of a ZPPO step, on tiny models.
+
+    .venv/bin/python benchmarks/bench_train_step.py [--steps 3] [--tokens 64]
+
+Both trainers run in this one process on the same synthetic shards and the same tiny `s`
+student, steps interleaved (ZPPO, GRPO, ZPPO, ...) so that machine noise hits both alike;
+every completion has exactly `--tokens` tokens (EOS forbidden before), so the two differ
+only by the work ZPPO adds: BCQ/NCQ rollouts and their share of the update. The teacher is
+the reference-solution teacher (its cost is the paper's teacher inference, reported apart as
+time/teacher and ~0 here). Peak memory: each size runs one ZPPO step in a fresh subprocess,
+which reports its peak resident memory (ru_maxrss) and the peak minus the resident memory
+right after loading the model (what the step itself added).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import torch
+
+from mmzppo.config import load_config
+from mmzppo.models import TINY_VISION, build_tiny
+
+TINY = [f"vision.{k}={v}" for k, v in TINY_VISION.to_dict().items() if k not in ("fps", "nframes")]
+
+
+def make_shards(root: Path) -> Path:
+    from mmzppo.data.shards import write_shards
+    from mmzppo.data.synthetic import generate_suite
+
+    write_shards(generate_suite(None, 8, 0, "train", root / "media", levels=[2]), root / "train", maxcount=100)
+    return root / "train"
+
+
+def trainer(student: Path, shards: Path, out: Path, name: str, tokens: int, zppo: bool):
+    from mmzppo.train import Trainer
+
+    switches = [] if zppo else ["use_bcq=false", "use_ncq=false", "use_buffer=false"]
+    config = load_config(None, [
+        f"student={student}", "teacher_kind=reference", f"train_shards={shards}", f"output_dir={out}", f"name={name}",
+        "prompts_per_step=8", "group_size=8", f"max_new_tokens={tokens}", "updates_per_step=4", "micro_batch_size=32",
+        "rollout_batch_size=128", "dtype=float32", "lr=1e-5", "steps=1000", "save_every=0", *TINY, *switches,
+    ])  # fmt: skip
+    t = Trainer(config)
+    t.rollout.min_new_tokens = tokens  # fixed lengths: equal work per rollout in both methods
+    return t
+
+
+def step_times(args) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        torch.manual_seed(0)
+        student = build_tiny(tmp / "s", "s")
+        shards = make_shards(tmp / "data")
+        runs = {"zppo": trainer(student, shards, tmp, "zppo", args.tokens, True),
+                "grpo": trainer(student, shards, tmp, "grpo", args.tokens, False)}  # fmt: skip
+        times = {k: [] for k in runs}
+        extra = []
+        for i in range(args.steps + 1):  # the first step of each is a warm-up
+            for name, t in runs.items():
+                metrics, _ = t.step()
+                if i:
+                    times[name].append(metrics["time/step"])
+                if name == "zppo" and i:
+                    extra.append(metrics["groups/bcq"] + metrics["groups/ncq"])
+        z, g = statistics.median(times["zppo"]), statistics.median(times["grpo"])
+        print(f"tiny s student, 8 questions x 8 rollouts x {args.tokens} tokens, I=4, {args.steps} steps each, "
+              f"torch threads {torch.get_num_threads()}")  # fmt: skip
+        print(f"ZPPO step {z:.2f} s (BCQ+NCQ prompts per step: {statistics.mean(extra):.1f}), GRPO step {g:.2f} s, "
+              f"ratio ZPPO/GRPO = {z / g:.2f}  (paper, at scale: 1.11-1.22 wall-clock)")  # fmt: skip
+
+
+def peak_memory_child(size: str, tokens: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        student = build_tiny(tmp / size, size)
+        shards = make_shards(tmp / "data")
+        t = trainer(student, shards, tmp, "mem", tokens, True)
+        loaded = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        t.step()
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        print(json.dumps({"size": size, "peak_mb": peak / 1024, "step_added_mb": (peak - loaded) / 1024}))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--tokens", type=int, default=64)
+    parser.add_argument("--memory-child", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.memory_child:
+        return peak_memory_child(args.memory_child, args.tokens)
+    step_times(args)
+    for size in ("s", "m"):
+        out = subprocess.run([sys.executable, __file__, "--memory-child", size, "--tokens", str(args.tokens)],
+                             capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]  # fmt: skip
+        r = json.loads(out)
+        print(f"peak memory of a ZPPO step, tiny {size}: {r['peak_mb']:.0f} MB resident "
+              f"({r['step_added_mb']:.0f} MB above the loaded model)")
+
+
+if __name__ == "__main__":
+    main()

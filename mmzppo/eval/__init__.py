@@ -1,0 +1,34 @@
+"""Evaluation on the paper's 31 benchmarks (plus extras and a synthetic suite).
+
+    python -m mmzppo.eval --suite {vlm,llm,video,synthetic,all} --model PATH_OR_ID --data-root DIR \
+        [--tasks a,b] [--limit N] [--output DIR] [--resume] [--greedy] [--judge URL --judge-model NAME]
+    python -m mmzppo.eval --list [--data-root DIR]
+    python -m mmzppo.eval --rescore OUTPUT_DIR [--judge URL --judge-model NAME]
+
+Benchmarks are declared in `eval_suites/<suite>/<name>.yaml` (`suites`), read by the loaders
+of `tasks`, generated with `mmzppo.rollout.hf.HFRollout` under the paper's evaluation
+decoding and scored by `scoring` (the training grader first; ANLS; an optional LLM judge).
+`runner` writes per-sample logs as it goes, results per benchmark and a summary, and resumes.
+"""
+
+from mmzppo.eval.runner import EVAL_SAMPLING, EvalConfig, evaluate, rescore
+from mmzppo.eval.scoring import Judge, anls, ocr_match
+from mmzppo.eval.suites import Benchmark, load_benchmarks, locate, select
+from mmzppo.eval.tasks import LOADERS, Failed, load_items
+
+__all__ = [
+    "EVAL_SAMPLING",
+    "Benchmark",
+    "EvalConfig",
+    "Failed",
+    "Judge",
+    "LOADERS",
+    "anls",
+    "evaluate",
+    "load_benchmarks",
+    "load_items",
+    "locate",
+    "ocr_match",
+    "rescore",
+    "select",
+]

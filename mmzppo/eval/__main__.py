@@ -1,0 +1,145 @@
+"""`python -m mmzppo.eval`: evaluate a checkpoint, list the benchmarks, or rescore saved responses.
+
+    python -m mmzppo.eval --suite vlm --model Qwen/Qwen3.5-0.8B --data-root DATA --output runs/eval-08b
+    python -m mmzppo.eval --suite llm --model DIR --data-root ../shared/benchdata --limit 5 --greedy
+    python -m mmzppo.eval --list --data-root DATA
+    python -m mmzppo.eval --rescore runs/eval-08b --judge http://localhost:8000 --judge-model NAME
+
+The data root holds one folder per benchmark (`DATA/<name>/`, as listed by --list); a root
+organised by suite (`DATA/<suite>/<name>/`, as ../shared/benchdata is) works too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import sys
+from pathlib import Path
+
+from mmzppo.data.sample import VisionSettings
+from mmzppo.eval.runner import EVAL_SAMPLING, EvalConfig, evaluate, rescore
+from mmzppo.eval.scoring import Judge
+from mmzppo.eval.suites import PAPER_COUNTS, SUITES, expected_path, load_benchmarks, locate
+
+
+def parse_vision(items: list[str]) -> VisionSettings:
+    """`--vision` values: the preset `tiny` (mmzppo.models.TINY_VISION) and/or key=value
+    overrides of VisionSettings fields, applied in order to the paper's defaults."""
+    base = VisionSettings()
+    names = {f.name for f in dataclasses.fields(VisionSettings)}
+    for item in items:
+        if item == "tiny":
+            from mmzppo.models import TINY_VISION
+
+            base = TINY_VISION
+            continue
+        key, sep, value = item.partition("=")
+        if not sep or key not in names:
+            raise ValueError(f"--vision {item!r}: expected `tiny` or key=value with key in {sorted(names)}")
+        try:
+            parsed = None if value.lower() == "none" else float(value) if "." in value else int(value)
+        except ValueError:
+            raise ValueError(f"--vision {item!r}: {value!r} is not a number or none") from None
+        base = dataclasses.replace(base, **{key: parsed})  # VisionSettings checks the values
+    return base
+
+
+def list_benchmarks(data_root: Path | None) -> None:
+    benches = load_benchmarks()
+    lines = ["| suite | benchmark | title | kind | metric | scoring | verified | data | expected layout |",
+             "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    found = 0
+    for b in benches.values():
+        folder = locate(b, data_root)
+        if b.path is None:
+            data = "built in"
+        elif data_root is None:
+            data = f"- ({expected_path(b, None)})"
+        else:
+            data = f"found: {folder}" if folder else f"missing: {expected_path(b, data_root)}"
+            found += folder is not None
+        kind = "paper" if b.paper else "extra" if b.extra else "built in"
+        scoring = "LLM judge (rule-only without one)" if b.judge else "rule"
+        lines.append(f"| {b.suite} | {b.name} | {b.title} | {kind} | {b.metric} | {scoring} | "
+                     f"{'yes' if b.verified else 'no'} | {data} | {b.layout} |")  # fmt: skip
+    print("\n".join(lines))
+    counts = {s: sum(1 for b in benches.values() if b.suite == s and b.paper) for s in PAPER_COUNTS}
+    n_extra = sum(1 for b in benches.values() if b.extra)
+    n_synth = sum(1 for b in benches.values() if b.suite == "synthetic")
+    print(f"\n{sum(counts.values())} paper benchmarks ({', '.join(f'{s} {n}' for s, n in counts.items())}), "
+          f"{n_extra} extras, {n_synth} synthetic" + (f"; data found for {found}" if data_root else ""))  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m mmzppo.eval", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    what = p.add_mutually_exclusive_group()
+    what.add_argument("--suite", choices=["all", *SUITES], help="benchmarks to run")
+    what.add_argument("--list", action="store_true", help="list every benchmark and whether its data is found")
+    what.add_argument("--rescore", type=Path, metavar="OUTPUT_DIR", help="re-grade saved responses, no generation")
+    p.add_argument("--model", help="hub id or local folder (loaded with mmzppo.models.load_policy)")
+    p.add_argument("--revision", default=None, help="model revision (hub)")
+    p.add_argument("--data-root", type=Path, default=None, help="folder with one subfolder per benchmark")
+    p.add_argument("--tasks", default=None, help="comma-separated benchmark names within the suite")
+    p.add_argument("--limit", type=int, default=None, help="first N items of each benchmark")
+    p.add_argument("--output", type=Path, default=None, help="results folder (per-sample logs, results, summary)")
+    p.add_argument("--resume", action="store_true", help="skip finished benchmarks and samples in --output")
+    p.add_argument("--backend", default="hf", choices=["hf", "vllm"], help="generation backend (vllm: not yet)")
+    p.add_argument("--max-new-tokens", type=int, default=EVAL_SAMPLING.max_new_tokens)
+    p.add_argument("--batch-size", type=int, default=8, help="sequences per generate call")
+    p.add_argument("--greedy", action="store_true", help="greedy decoding instead of the paper's sampling")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--vision", action="append", default=[], metavar="KEY=VALUE",
+                   help="VisionSettings override (repeatable), or `tiny` for the tiny models' budgets")  # fmt: skip
+    p.add_argument("--dtype", default=None, choices=["float32", "bfloat16", "float16"])
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
+    p.add_argument("--judge", default=None, metavar="URL", help="OpenAI-compatible server for judged benchmarks")
+    p.add_argument("--judge-model", default=None, help="model name to send to the judge")
+    p.add_argument("--judge-timeout", type=float, default=120.0)
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None, help="tqdm bars")
+    args = p.parse_args(argv)
+
+    if args.list:
+        list_benchmarks(args.data_root)
+        return 0
+    judge = None
+    if args.judge:
+        if not args.judge_model:
+            p.error("--judge needs --judge-model")
+        judge = Judge(args.judge, args.judge_model, api_key=os.environ.get("MMZPPO_JUDGE_API_KEY"),
+                      timeout=args.judge_timeout)  # fmt: skip
+    if args.rescore:
+        try:
+            rescore(args.rescore, judge)
+        except (ValueError, FileNotFoundError) as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        return 0
+    if not args.suite:
+        p.error("give --suite (or --list / --rescore)")
+    if not args.model:
+        p.error("--suite needs --model")
+    if args.resume and args.output is None:
+        p.error("--resume needs --output")
+    if args.backend == "vllm":
+        print("error: the vLLM evaluation backend is not available yet (a later issue); use --backend hf",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    try:
+        cfg = EvalConfig(
+            model=args.model, data_root=args.data_root, output=args.output, suite=args.suite,
+            tasks=[t.strip() for t in args.tasks.split(",") if t.strip()] if args.tasks else None,
+            limit=args.limit, resume=args.resume, backend=args.backend, max_new_tokens=args.max_new_tokens,
+            batch_size=args.batch_size, greedy=args.greedy, seed=args.seed, vision=parse_vision(args.vision),
+            dtype=args.dtype, device=args.device, revision=args.revision, judge=judge, progress=args.progress,
+        )  # fmt: skip
+        evaluate(cfg)
+    except (ValueError, FileNotFoundError) as e:  # bad names or vision settings, settings that do not fit the model
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

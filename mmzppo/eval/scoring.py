@@ -1,0 +1,248 @@
+"""Scoring saved responses: rule-based first, ANLS / OCR matching, an optional LLM judge.
+
+Every per-sample record (one line of `<bench>.samples.jsonl`) carries what scoring needs
+(response, gold, answer type, options, accepted answers), so scoring never needs the data
+or the model and `--rescore` can redo it.
+
+* `accuracy`: `mmzppo.reward.grade` on the last \\boxed{} (math equivalence, option letter or
+  text, yes/no, numeric tolerance), exactly the training reward.
+* `anls`: Average Normalized Levenshtein Similarity (InfographicVQA / DocVQA): per gold
+  1 - NL when NL < 0.5 else 0, the best over the accepted answers.
+* `ocr`: OCRBench-style matching: a short gold (< 5 words) must appear in the answer (case-
+  insensitive), a longer gold is scored by ANLS. (OCRBench v2's official scorer has more
+  task-specific metrics, TEDS and IoU among them; see its YAML.)
+* `judge_only`: no rule can grade it (MultiChallenge); without a judge it has no score.
+* judge: an OpenAI-compatible /v1/chat/completions endpoint grades free-form answers with
+  the benchmark's judge prompt. A judge that cannot be reached is marked down for the rest
+  of the run; its benchmarks keep their rule-only score, flagged as not judged.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import jinja2
+
+from mmzppo.eval.suites import Benchmark
+from mmzppo.reward import extract_last_boxed, grade
+
+# --------------------------------------------------------------------------- ANLS and OCR matching
+
+
+def levenshtein(a: str, b: str) -> int:
+    """Edit distance (insertions, deletions, substitutions), two rows of DP."""
+    if len(a) < len(b):
+        a, b = b, a
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        current = [i]
+        for j, cb in enumerate(b, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
+        previous = current
+    return previous[-1]
+
+
+def _norm(s: str) -> str:
+    return " ".join(str(s).lower().split())
+
+
+def anls(prediction: str, golds: list[str], threshold: float = 0.5) -> float:
+    """ANLS of one answer: max over golds of 1 - NL(pred, gold), 0 where NL >= threshold."""
+    pred, best = _norm(prediction), 0.0
+    for gold in golds:
+        gold = _norm(gold)
+        longest = max(len(pred), len(gold))
+        nl = levenshtein(pred, gold) / longest if longest else 0.0
+        best = max(best, 1.0 - nl if nl < threshold else 0.0)
+    return best
+
+
+def ocr_match(prediction: str, golds: list[str]) -> float:
+    """OCRBench-style: a short gold contained in the answer scores 1; a long one scores ANLS."""
+    pred, best = _norm(prediction), 0.0
+    for gold in golds:
+        if len(str(gold).split()) < 5:
+            best = max(best, 1.0 if _norm(gold) and _norm(gold) in pred else 0.0)
+        else:
+            best = max(best, anls(prediction, [gold]))
+    return best
+
+
+# --------------------------------------------------------------------------- rule scoring
+
+
+def rule_score(record: dict[str, Any], bench: Benchmark) -> tuple[float | None, str | None, str]:
+    """(score in [0, 1] or None, parsed answer, reason) of one saved response, without a judge."""
+    if record.get("error"):
+        return 0.0, None, "failed"
+    response = record.get("response") or ""
+    if bench.metric == "judge_only":
+        return None, None, "needs_judge"
+    golds = record.get("golds") or [record["gold"]]
+    if bench.metric in ("anls", "ocr"):
+        parsed = extract_last_boxed(response)
+        if parsed is None:
+            return 0.0, None, "no_boxed"
+        score = anls(parsed, golds) if bench.metric == "anls" else ocr_match(parsed, golds)
+        return score, parsed, "correct" if score >= 1.0 else "partial" if score > 0 else "wrong"
+    best = None
+    for gold in golds:
+        g = grade(response, gold, record["answer_type"], record.get("choices"))
+        if best is None or g.reward > best.reward:
+            best = g
+    return best.reward, best.parsed, best.reason
+
+
+# --------------------------------------------------------------------------- judge
+
+
+class JudgeUnavailable(RuntimeError):
+    """The judge endpoint could not be reached or answered with an error."""
+
+
+class Judge:
+    """An LLM judge behind an OpenAI-compatible chat completions endpoint (urllib, no SDK).
+
+    url: the server ("http://host:8000", ".../v1" or the full ".../v1/chat/completions").
+    The first failure marks the judge down (`down` holds why) so a dead endpoint costs one
+    timeout per run, not one per sample.
+    """
+
+    def __init__(self, url: str, model: str, *, api_key: str | None = None, timeout: float = 120.0,
+                 workers: int = 8, max_tokens: int = 1024):  # fmt: skip
+        url = url.rstrip("/")
+        if not url.endswith("/chat/completions"):
+            url = url + ("/chat/completions" if url.endswith("/v1") else "/v1/chat/completions")
+        self.url, self.model, self.api_key = url, model, api_key
+        self.timeout, self.workers, self.max_tokens = timeout, workers, max_tokens
+        self.down: str | None = None
+
+    def describe(self) -> dict[str, Any]:
+        return {"url": self.url, "model": self.model}
+
+    def ask(self, prompt: str) -> str:
+        """The judge's reply to one user message (temperature 0)."""
+        if self.down:
+            raise JudgeUnavailable(self.down)
+        body = {"model": self.model, "messages": [{"role": "user", "content": prompt}],
+                "temperature": 0.0, "max_tokens": self.max_tokens}  # fmt: skip
+        headers = {"Content-Type": "application/json"}
+        if self.api_key:
+            headers["Authorization"] = f"Bearer {self.api_key}"
+        request = urllib.request.Request(self.url, data=json.dumps(body).encode(), headers=headers, method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                data = json.loads(response.read().decode())
+            return data["choices"][0]["message"]["content"] or ""
+        except (urllib.error.URLError, OSError, TimeoutError, ValueError, KeyError, IndexError) as e:
+            self.down = f"judge {self.url} failed: {type(e).__name__}: {getattr(e, 'reason', e)}"
+            raise JudgeUnavailable(self.down) from e
+
+
+_ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)
+
+
+def final_text(response: str) -> str:
+    """What the judge reads: the response after the thinking block, when there is one."""
+    return response.rsplit("</think>", 1)[-1].strip() or response.strip()
+
+
+def judge_prompt(bench: Benchmark, record: dict[str, Any]) -> str:
+    golds = record.get("golds") or [record["gold"]]
+    return _ENV.from_string(bench.judge_prompt).render(
+        question=record.get("question", ""), gold=" <OR> ".join(map(str, golds)),
+        response=final_text(record.get("response") or ""), criteria=record.get("criteria") or "",
+    )  # fmt: skip
+
+
+def parse_verdict(bench: Benchmark, reply: str, gold: str) -> float | None:
+    """The judge's score in [0, 1] from its reply, or None when it cannot be read."""
+    if bench.judge_output == "score":  # MM-Vet: a correctness value 0.0 .. 1.0
+        m = re.search(r"(?<![\d.])(0(?:\.\d+)?|1(?:\.0+)?)(?![\d.])", reply)
+        return float(m[1]) if m else None
+    if bench.judge_output == "yes_no":
+        found = re.findall(r"correct\s*:\s*\**\s*(yes|no)\b", reply, re.I) or re.findall(r"\b(yes|no)\b", reply, re.I)
+        return (1.0 if found[-1].lower() == "yes" else 0.0) if found else None
+    found = re.findall(r"\b(YES|NO)\b", reply)  # criteria: the verdict must equal the expected one
+    return (1.0 if found[-1] == gold.strip().upper() else 0.0) if found else None
+
+
+def judge_records(bench: Benchmark, records: list[dict[str, Any]], judge: Judge) -> None:
+    """Add `judge` = {"score", "reply"} to every generated record; raises JudgeUnavailable."""
+    todo = [r for r in records if not r.get("error")]
+
+    def one(record):
+        reply = judge.ask(judge_prompt(bench, record))
+        return {"model": judge.model, "score": parse_verdict(bench, reply, str(record["gold"])), "reply": reply[-2000:]}
+
+    with ThreadPoolExecutor(max_workers=judge.workers) as pool:
+        verdicts = list(pool.map(one, todo))
+    for record, verdict in zip(todo, verdicts):
+        record["judge"] = verdict
+
+
+# --------------------------------------------------------------------------- one benchmark
+
+
+def score_records(bench: Benchmark, records: list[dict[str, Any]], judge: Judge | None = None) -> dict[str, Any]:
+    """Grade every record in place (parsed, score, correct, reason; judge verdicts) and return
+    the benchmark's result: score (percent), n, n_failed, judged, ..."""
+    from mmzppo.eval.tasks import AGGREGATES
+
+    for record in records:
+        score, parsed, reason = rule_score(record, bench)
+        record.update(parsed=parsed, rule_score=score, reason=reason)
+        record.pop("judge", None)
+    judged, judge_error = False, None
+    if bench.judge and judge is not None:
+        try:
+            judge_records(bench, records, judge)
+            judged = True
+        except JudgeUnavailable as e:
+            judge_error = str(e)
+            for record in records:
+                record.pop("judge", None)
+    elif bench.judge:
+        judge_error = "no judge given (--judge URL --judge-model NAME)"
+    for record in records:
+        verdict = (record.get("judge") or {}).get("score")
+        record["score"] = (verdict if verdict is not None else 0.0) if "judge" in record else record["rule_score"]
+        record["correct"] = (
+            None if record["score"] is None else record["score"] >= (1.0 if bench.metric == "accuracy" else 0.5)
+        )
+    scores = [r["score"] for r in records]
+    n, n_failed = len(records), sum(1 for r in records if r.get("error"))
+    failures: dict[str, int] = {}
+    for r in records:
+        if r.get("error"):
+            key = r.get("failure") or r["error"][:100]
+            failures[key] = failures.get(key, 0) + 1
+    if n == 0 or any(s is None for s in scores):
+        value = None
+    else:
+        value = AGGREGATES[bench.aggregate](records, scores) if bench.aggregate != "mean" else sum(scores) / n
+    result = {
+        "score": None if value is None else round(100.0 * value, 4),
+        "n": n,
+        "total_score": None if value is None else round(sum(scores), 6),
+        "n_failed": n_failed,
+        "failures": failures,
+        "n_truncated": sum(1 for r in records if r.get("finished") is False),
+        "n_unparsed_judge": sum(1 for r in records if "judge" in r and r["judge"]["score"] is None),
+        "metric": bench.metric + ("" if bench.aggregate == "mean" else f" ({bench.aggregate})"),
+        "judge_required": bench.judge,
+        "judged": judged,
+        "judge": judge.describe() if judged else None,
+        "judge_error": judge_error,
+    }
+    if bench.aggregate != "mean" and value is not None:
+        result["mean_accuracy"] = round(100.0 * sum(scores) / n, 4)
+    if judged:  # keep the rule-only score beside the judged one
+        rule = [r["rule_score"] for r in records]
+        result["rule_only_score"] = None if any(s is None for s in rule) else round(100.0 * sum(rule) / n, 4)
+    return result
