@@ -62,15 +62,20 @@ def step_times(args) -> None:
         runs = {"zppo": trainer(student, shards, tmp, "zppo", args.tokens, True),
                 "grpo": trainer(student, shards, tmp, "grpo", args.tokens, False)}  # fmt: skip
         times = {k: [] for k in runs}
+        phases = {k: {} for k in runs}
         extra = []
         for i in range(args.steps + 1):  # the first step of each is a warm-up
             for name, t in runs.items():
                 metrics, _ = t.step()
                 if i:
                     times[name].append(metrics["time/step"])
+                    for key in ("rollout", "old_logprobs", "update"):
+                        phases[name].setdefault(key, []).append(metrics.get(f"time/{key}", 0.0))
                 if name == "zppo" and i:
                     extra.append(metrics["groups/bcq"] + metrics["groups/ncq"])
         z, g = statistics.median(times["zppo"]), statistics.median(times["grpo"])
+        for name in runs:
+            print(f"{name}: " + ", ".join(f"{k} {statistics.median(v):.2f} s" for k, v in phases[name].items()))
         print(f"tiny s student, 8 questions x 8 rollouts x {args.tokens} tokens, I=4, {args.steps} steps each, "
               f"torch threads {torch.get_num_threads()}")  # fmt: skip
         print(f"ZPPO step {z:.2f} s (BCQ+NCQ prompts per step: {statistics.mean(extra):.1f}), GRPO step {g:.2f} s, "
@@ -97,13 +102,15 @@ def main() -> None:
     args = parser.parse_args()
     if args.memory_child:
         return peak_memory_child(args.memory_child, args.tokens)
-    step_times(args)
+    # Memory first: Linux keeps ru_maxrss across exec, so a child started after this process
+    # has grown would report this process's peak.
     for size in ("s", "m"):
         out = subprocess.run([sys.executable, __file__, "--memory-child", size, "--tokens", str(args.tokens)],
                              capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]  # fmt: skip
         r = json.loads(out)
         print(f"peak memory of a ZPPO step, tiny {size}: {r['peak_mb']:.0f} MB resident "
               f"({r['step_added_mb']:.0f} MB above the loaded model)")
+    step_times(args)
 
 
 if __name__ == "__main__":

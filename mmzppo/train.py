@@ -352,6 +352,7 @@ class Trainer:
         batches = minibatches(len(prompts), c.updates_per_step)
         batches += [[] for _ in range(c.updates_per_step - len(batches))]  # every rank takes I steps
         for batch in batches:
+            batch = by_length(batch, prompts, completions)  # micro-batches of similar padded length
             self.optimizer.zero_grad(set_to_none=True)
             stats = accumulate_loss(
                 self.model, self.student, [prompts[i] for i in batch], [completions[i] for i in batch],
@@ -364,15 +365,18 @@ class Trainer:
         return {k: v / len(batches) for k, v in totals.items()}
 
     def logprobs(self, prompts: list[Prompt], completions: list[list[int]]) -> list[torch.Tensor]:
-        """Per-token log-probs of each completion under the current policy (no grad)."""
-        out: list[torch.Tensor] = []
+        """Per-token log-probs of each completion under the current policy (no grad), in the
+        given order (computed in micro-batches of similar length)."""
+        out: list[torch.Tensor | None] = [None] * len(prompts)
+        order = by_length(list(range(len(prompts))), prompts, completions)
         mb = self.config.micro_batch_size
-        for start in range(0, len(prompts), mb):
-            scored = score(self.model, self.student.processor, self.student.vision, prompts[start : start + mb],
-                           completions[start : start + mb], with_grad=False,
+        for start in range(0, len(order), mb):
+            idx = order[start : start + mb]
+            scored = score(self.model, self.student.processor, self.student.vision, [prompts[i] for i in idx],
+                           [completions[i] for i in idx], with_grad=False,
                            temperature=self.config.temperature)  # fmt: skip
-            for row, mask in zip(scored.logprobs, scored.mask):
-                out.append(row[mask.bool()].detach().float().cpu())
+            for i, row, mask in zip(idx, scored.logprobs, scored.mask):
+                out[i] = row[mask.bool()].detach().float().cpu()
         return out
 
     # ----------------------------------------------------------------- logging
@@ -525,6 +529,13 @@ class Trainer:
         if self.writer is not None:
             self.writer.close()
         return self.run_dir
+
+
+def by_length(indices: list[int], prompts: list[Prompt], completions: list[list[int]]) -> list[int]:
+    """`indices` sorted by prompt then completion length, so that a micro-batch does not pad
+    short plain prompts to the length of a long NCQ prompt (a pure speed measure: the loss
+    of a mini-batch does not depend on its micro-batch split)."""
+    return sorted(indices, key=lambda i: (len(prompts[i].text), len(completions[i])))
 
 
 def pad_to(x: torch.Tensor, length: int) -> torch.Tensor:
