@@ -26,7 +26,7 @@ import torch
 
 from mmzppo.data.convert import convert
 from mmzppo.data.shards import ShardReader
-from mmzppo.demo import DEFAULT_BENCHDATA
+from mmzppo.data.formats import DEFAULT_BENCHDATA
 from mmzppo.inputs import encode
 from mmzppo.models import TINY_VISION, build_tiny, load_policy, suppressed_token_ids
 from mmzppo.prompts import plain

@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from mmzppo.data.formats import mathvision_sample, read_jsonl
-from mmzppo.demo import DEFAULT_BENCHDATA
+from mmzppo.data.formats import DEFAULT_BENCHDATA
 from mmzppo.inputs import encode
 from mmzppo.models import TINY_VISION, build_tiny, count_parameters, load_policy, suppressed_token_ids
 from mmzppo.prompts import plain

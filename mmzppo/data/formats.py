@@ -8,6 +8,7 @@ shards. Uids never hold dots (they are WebDataset keys): `safe_uid` cleans sourc
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any, Iterator
@@ -15,6 +16,9 @@ from typing import Any, Iterator
 from mmzppo.data.sample import Sample
 
 LETTERS = "ABCDEFGHIJ"
+
+# The real benchmark items beside the repository (`../shared/benchdata`), or under $MMZPPO_SHARED.
+DEFAULT_BENCHDATA = Path(os.environ.get("MMZPPO_SHARED", Path(__file__).resolve().parents[3] / "shared")) / "benchdata"
 
 
 def read_jsonl(path: str | Path) -> Iterator[dict[str, Any]]:
