@@ -431,7 +431,8 @@ class Trainer:
             out.append({
                 "step": self.step_idx, "uid": p.uid, "kind": p.kind, "source": s.source,
                 **self.saved_media(s),
-                "prompt": p.text, "gold": s.answer,
+                "prompt": p.text, "continue_final": p.continue_final, "gold": s.answer,
+                "answer_type": s.answer_type, "choices": s.choices,
                 "candidates": [{"label": c.label, "text": c.text} for c in p.candidates],
                 "wrong_answers": p.wrong_answers,
                 "responses": [{"text": r.completion.text, "parsed": r.parsed, "reward": r.reward} for r in g],
