@@ -17,7 +17,6 @@ run config, e.g. `steps=100`.
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import time
 from pathlib import Path
@@ -27,6 +26,7 @@ from rich.console import Console
 from rich.table import Table
 
 from mmzppo.config import load_config
+from mmzppo.data.formats import read_jsonl
 from mmzppo.data.sample import Sample
 from mmzppo.models import TINY_VISION, Policy, build_tiny, load_policy
 from mmzppo.prompts import plain
@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> None:
         n = sum(s.modality == m for s in test)
         table.add_row(m, str(n), f"{before[m]:.3f}", f"{after[m]:.3f}", f"{teacher_acc[m]:.3f}")
     console.print(table)
-    metrics = [json.loads(line) for line in open(config.run_dir / "metrics.jsonl")]
+    metrics = list(read_jsonl(config.run_dir / "metrics.jsonl"))
     k = max(1, len(metrics) // 4)
     first, last = metrics[:k], metrics[-k:]
     avg = lambda rows, key: sum(r[key] for r in rows) / len(rows)  # noqa: E731
@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> None:
         f"{metrics[-1]['buffer/admitted_total']:.0f}, graduated {metrics[-1]['buffer/graduated_total']:.0f}, "
         f"size {metrics[-1]['buffer/size']:.0f}"
     )
-    samples = [json.loads(line) for line in open(config.run_dir / "samples.jsonl")]
+    samples = list(read_jsonl(config.run_dir / "samples.jsonl"))
     shown = next((s for s in samples if s["kind"] == "bcq"), None)
     if shown:
         labels = ", ".join(c["label"] for c in shown["candidates"])

@@ -28,7 +28,6 @@ import base64
 import html
 import io
 import itertools
-import json
 import re
 from collections import Counter
 from pathlib import Path
@@ -37,6 +36,7 @@ from typing import Any, Iterable
 from PIL import Image
 
 import mmzppo  # noqa: F401  (torchvision compat before qwen-vl-utils / transformers)
+from mmzppo.data.formats import read_jsonl
 from mmzppo.data.sample import Sample, VisionSettings
 
 LABELS = {"teacher_correct": "teacher-correct", "student_wrong": "student-wrong"}
@@ -237,13 +237,6 @@ def record_from_prompt(prompt, sample: Sample, *, vision: VisionSettings | None 
     if vision is not None:
         record["media"] = model_media(prompt, vision)
     return record
-
-
-def read_jsonl(path: Path) -> Iterable[dict]:
-    with open(path) as f:
-        for line in f:
-            if line.strip():
-                yield json.loads(line)
 
 
 def run_records(run_dir: str | Path, n: int | None = None, kinds: Iterable[str] | None = None) -> list[dict]:

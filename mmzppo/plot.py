@@ -21,7 +21,6 @@ canvas is used directly (no pyplot, no display needed).
 from __future__ import annotations
 
 import argparse
-import json
 import math
 from pathlib import Path
 
@@ -29,6 +28,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
+
+from mmzppo.data.formats import read_jsonl
 
 # (panel title, [(metrics key, series name)], count key that must be > 0 for a point to show)
 CURVES = [
@@ -51,8 +52,7 @@ def load_metrics(run_dir: str | Path) -> list[dict]:
     path = Path(run_dir) / "metrics.jsonl"
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found: is {run_dir} a run folder (python -m mmzppo.train)?")
-    with open(path) as f:
-        return [json.loads(line) for line in f if line.strip()]
+    return list(read_jsonl(path))
 
 
 def smoothed(values: list[float], k: int) -> list[float]:

@@ -333,7 +333,7 @@ class Trainer:
             step_counts = self.buffer.update(accuracy, self.current, self.step_idx)
 
         times["step"] = time.perf_counter() - t0
-        metrics = self.metrics(outcomes, plain_groups, extra_groups, hard, capped, replay, step_counts, update_stats, times)
+        metrics = self.metrics(plain_groups, extra_groups, hard, capped, replay, step_counts, update_stats, times)
         samples = self.sample_log(plain_groups, extra_groups) if self.acc.is_main_process else []
         self.step_idx += 1
         return metrics, samples
@@ -381,7 +381,7 @@ class Trainer:
 
     # ----------------------------------------------------------------- logging
 
-    def metrics(self, outcomes, plain_groups, extra_groups, hard, capped, replay, step_counts, update, times) -> dict:
+    def metrics(self, plain_groups, extra_groups, hard, capped, replay, step_counts, update, times) -> dict:
         """This step's metrics (summed or averaged over ranks where that is meaningful)."""
         by_kind: dict[str, list[list[Rollout]]] = {"plain": plain_groups, "bcq": [], "ncq": []}
         for g in extra_groups:

@@ -64,11 +64,11 @@ from typing import Callable, Iterator, Sequence
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from mmzppo.data.formats import LETTERS
 from mmzppo.data.sample import Sample
 
 SPLITS = ("train", "validation", "test")
 LEVELS = (1, 2, 3, 4, 5)
-LETTERS = "ABCDEFGHIJ"
 SPLIT_BUCKETS = {"train": range(0, 8), "validation": range(8, 9), "test": range(9, 10)}  # content hash % 10
 MAX_DRAWS = 1000  # draws per item before giving up on finding content of the requested split
 

@@ -40,7 +40,7 @@ from mmzppo.data.sample import ANSWER_TYPES, Sample, SampleError
 from mmzppo.eval.suites import Benchmark, data_files
 from mmzppo.prompts import Prompt
 
-LETTERS = "ABCDEFGHIJ"
+LETTERS = F.LETTERS
 
 
 @dataclass
