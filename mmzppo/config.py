@@ -68,6 +68,14 @@ class Config:
     use_buffer: bool = doc("prompt replay buffer on/off", True)
     use_bcq: bool = doc("BCQ reformulation on/off", True)
     use_ncq: bool = doc("NCQ reformulation on/off", True)
+    candidate_compression: str = doc(
+        "how each BCQ/NCQ candidate is shortened before it enters a prompt: 'teacher' (the teacher "
+        "model rewrites it greedily into <= 5 lines and <= min(512, max_new_tokens) tokens, the paper's "
+        "method; needs teacher_kind 'local'), 'truncate' "
+        "(deterministic truncation that keeps the final answer, lengths matched; a deviation), or "
+        "'auto' ('teacher' when teacher_kind is 'local', else 'truncate')", "auto")  # fmt: skip
+    candidate_max_words: int = doc("reasoning words kept per candidate by 'truncate' compression "
+                                   "(the paper's rewrite allows up to 512 tokens)", 300)  # fmt: skip
 
     # --- rollout ----------------------------------------------------------------------
     temperature: float = doc("training rollout temperature (paper: 1.0)", 1.0)
@@ -87,6 +95,11 @@ class Config:
     dual_clip: float | None = doc("dual-clip c for negative advantages (paper: 10); null = off", 10.0)
     adv_eps: float = doc("epsilon of the advantage normalisation", 1e-6)
 
+    # --- several processes ------------------------------------------------------------
+    sharding: str = doc("model layout over processes: 'none' (replicated, gradients summed: DDP), 'fsdp' "
+                        "(FSDP2: decoder layers and the language model sharded, vision tower replicated), "
+                        "or 'auto' ('fsdp' when accelerate was launched with an FSDP config)", "auto")  # fmt: skip
+
     def __post_init__(self):
         if isinstance(self.vision, dict):
             try:
@@ -104,6 +117,9 @@ class Config:
             "prompts_per_step": self.prompts_per_step >= 1,
             "group_size": self.group_size >= 2,
             "teacher_group_size": self.teacher_group_size >= 1,
+            "candidate_compression": self.candidate_compression in ("auto", "teacher", "truncate")
+            and not (self.candidate_compression == "teacher" and self.teacher_kind != "local"),
+            "candidate_max_words": self.candidate_max_words >= 1,
             "tau": 0.0 < self.tau <= 1.0,
             "rho_replay": 0.0 <= self.rho_replay <= 1.0,
             "rho_aug": 0.0 <= self.rho_aug <= 1.0,
@@ -122,10 +138,18 @@ class Config:
             "eps_high": self.eps_high > 0.0,
             "dual_clip": self.dual_clip is None or self.dual_clip > 1.0,
             "adv_eps": self.adv_eps > 0.0,
+            "sharding": self.sharding in ("auto", "none", "fsdp"),
         }
         for key, ok in checks.items():
             if not ok:
                 raise ConfigError(f"{key}: invalid value {getattr(self, key)!r} ({help_of(key)})")
+
+    @property
+    def compress_with_teacher(self) -> bool:
+        """True when the teacher model rewrites candidates (resolves 'auto')."""
+        return self.candidate_compression == "teacher" or (
+            self.candidate_compression == "auto" and self.teacher_kind == "local"
+        )
 
     @property
     def run_dir(self) -> Path:

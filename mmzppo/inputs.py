@@ -174,7 +174,10 @@ def encode(processor, prompts: list, vision: VisionSettings | None, *, return_te
     if images:
         kwargs.update(images=images, images_kwargs={"do_resize": False})
     if videos:
-        kwargs.update(
-            videos=videos, videos_kwargs={"do_resize": False, "do_sample_frames": False, "video_metadata": metadata}
-        )
+        video_kwargs = {"do_resize": False, "do_sample_frames": False, "video_metadata": metadata}
+        if hasattr(getattr(processor, "video_processor", None), "cap_pixels_per_frame"):
+            # transformers >= 5.19 warns unless told: the cap only changes its own resizing,
+            # which is off (qwen-vl-utils already sized the frames under `vision`)
+            video_kwargs["cap_pixels_per_frame"] = False
+        kwargs.update(videos=videos, videos_kwargs=video_kwargs)
     return processor(**kwargs)

@@ -18,8 +18,9 @@ Several processes (`accelerate launch`): each rank reads its own share of the sh
 draws |X_new| / world_size new questions; the reformulation caps and the replay buffer are
 per rank (a documented choice: one buffer per data shard, with the counts summed across
 ranks in the logs); the advantage statistics (mu, sigma over non-trivial groups) and the
-token count of the loss are computed over all ranks, and gradients are summed over ranks
-(`sync_gradients`), so loss and gradient equal one process's on the same global batch.
+token count of the loss are computed over all ranks, and gradients are summed over ranks,
+so loss and gradient equal one process's on the same global batch. The model is either
+replicated or sharded with FSDP2 (`sharding`; see `mmzppo/parallel.py`).
 
 The run folder `<output_dir>/<name>/` holds: config.yaml (resolved), metrics.jsonl (every
 step), samples.jsonl (full prompts, responses and rewards, BCQ/NCQ included), tb/
@@ -30,6 +31,7 @@ optimizer, RNG, data position and buffer). `--resume` continues from the newest 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import random
 import sys
@@ -43,17 +45,19 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from mmzppo import parallel
 from mmzppo.algos import zppo
 from mmzppo.algos.grpo import ClipConfig, group_advantages, minibatches, normalise_advantages, ppo_token_loss
 from mmzppo.buffer import ReplayBuffer
 from mmzppo.config import Config, ConfigError, describe, load_config, save_config
 from mmzppo.data.sample import Sample
 from mmzppo.models import Policy, load_policy
-from mmzppo.prompts import Prompt, plain
+from mmzppo.prompts import Prompt, plain, truncate_candidates
 from mmzppo.reward import count_distinct_boxed, grade
 from mmzppo.rollout.base import Completion, SamplingParams
 from mmzppo.rollout.hf import HFRollout
 from mmzppo.scoring import score
+from mmzppo.teacher import MAX_LINES, MAX_TOKENS
 
 
 @dataclass
@@ -95,22 +99,13 @@ def teacher_correct_answers(teacher, outcomes: list[zppo.PlainOutcome], n: int) 
     ]
 
 
-def all_reduce_sum(values: list[float], accelerator) -> list[float]:
-    """Sum floats over ranks (no-op in one process)."""
-    if accelerator is None or accelerator.num_processes == 1:
-        return values
-    t = torch.tensor(values, dtype=torch.float64, device=accelerator.device)
-    torch.distributed.all_reduce(t)
-    return t.tolist()
-
-
-def global_advantages(rollouts: list[Rollout], eps: float, accelerator=None) -> torch.Tensor:
+def global_advantages(rollouts: list[Rollout], eps: float) -> torch.Tensor:
     """Eqs. 2-3 with mu and sigma over the non-trivial rollouts of ALL ranks."""
     rewards = torch.tensor([r.reward for r in rollouts])
     centred, nontrivial = group_advantages(rewards, [r.group_id for r in rollouts])
     values = centred[nontrivial].double()
-    count, total, total_sq = all_reduce_sum(
-        [float(values.numel()), float(values.sum()), float((values**2).sum())], accelerator
+    count, total, total_sq = parallel.all_reduce(
+        [float(values.numel()), float(values.sum()), float((values**2).sum())]
     )
     if count == 0:
         return torch.zeros_like(rewards)
@@ -141,19 +136,21 @@ STAT_KEYS = ("loss", "clip_ratio/low", "clip_ratio/high", "clip_ratio/dual", "ap
 
 def accumulate_loss(
     model, policy: Policy, prompts: list[Prompt], completions: list[list[int]], old: list[torch.Tensor],
-    advantages: torch.Tensor, clip: ClipConfig, micro_batch_size: int, temperature: float, accelerator=None,
+    advantages: torch.Tensor, clip: ClipConfig, micro_batch_size: int, temperature: float,
 ) -> dict[str, float]:
     """Accumulate the gradient of one mini-batch's loss (Eqs. 4-6) over micro-batches.
 
-    The token mean is over the mini-batch's tokens on ALL ranks, so after `sync_gradients`
-    (a sum over ranks) the gradient is exactly that of one process's loss on the whole
-    global mini-batch. A rank may hold any number of rollouts, none included. Returns the
-    loss and clip / KL / entropy statistics, summed over ranks.
+    The token mean is over the mini-batch's tokens on ALL ranks, so after
+    `parallel.sync_gradients` (a sum over ranks) the gradient is exactly that of one
+    process's loss on the whole global mini-batch. A rank may hold any number of rollouts,
+    none included. Returns the loss and clip / KL / entropy statistics, summed over ranks.
     """
-    n_tokens = all_reduce_sum([float(sum(len(c) for c in completions))], accelerator)[0]
+    n_tokens = parallel.all_reduce([float(sum(len(c) for c in completions))])[0]
     stats = dict.fromkeys(STAT_KEYS, 0.0)
-    for start in range(0, len(prompts), micro_batch_size):
-        idx = slice(start, start + micro_batch_size)
+    for idx in parallel.padded_micro_batches(len(prompts), micro_batch_size, parallel.is_sharded(model)):
+        if idx is None:  # FSDP: this rank has run out of micro-batches but must join the collectives
+            dummy_forward_backward(model, policy)
+            continue
         scored = score(model, policy.processor, policy.vision, prompts[idx], completions[idx],
                        with_grad=True, temperature=temperature)  # fmt: skip
         old_lp = torch.stack([pad_to(x, scored.logprobs.shape[1]) for x in old[idx]]).to(scored.logprobs)
@@ -167,23 +164,15 @@ def accumulate_loss(
         stats["clip_ratio/dual"] += out.dual_clip_frac * share
         stats["approx_kl"] += out.approx_kl * share
         stats["entropy"] += float((scored.entropy * scored.mask).sum()) / max(n_tokens, 1.0)
-    return dict(zip(STAT_KEYS, all_reduce_sum([stats[k] for k in STAT_KEYS], accelerator)))
+    return dict(zip(STAT_KEYS, parallel.all_reduce([stats[k] for k in STAT_KEYS])))
 
 
-def sync_gradients(model: torch.nn.Module, accelerator=None) -> None:
-    """Sum gradients over ranks (data parallelism by hand, not DDP's hooks: ranks hold
-    different numbers of micro-batches, and text-only batches leave the vision tower unused,
-    both of which DDP's automatic reduction cannot take)."""
-    if accelerator is None or accelerator.num_processes == 1:
-        return
-    params = [p for p in model.parameters() if p.requires_grad]
-    flat = torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1) for p in params])
-    torch.distributed.all_reduce(flat)
-    offset = 0
-    for p in params:
-        n = p.numel()
-        p.grad = flat[offset : offset + n].view_as(p).clone()
-        offset += n
+def dummy_forward_backward(model, policy: Policy) -> None:
+    """A 1-token forward and a zero backward: under FSDP, a rank with fewer micro-batches
+    than the others still takes part in every unit's all-gather and reduce-scatter."""
+    token = policy.tokenizer.eos_token_id if policy.tokenizer.eos_token_id is not None else 0
+    ids = torch.tensor([[token]], device=next(model.parameters()).device)
+    (model(input_ids=ids).logits.float().sum() * 0.0).backward()
 
 
 # --------------------------------------------------------------------------- the trainer
@@ -197,13 +186,35 @@ def make_teacher(config: Config, device, current: dict[str, Sample]):
         return None
     if config.teacher_kind == "reference":
         # the dataset's worked solutions of the questions in the current step
-        return ReferenceTeacher(lambda uid: current[uid].solution if uid in current else None)
+        return ReferenceTeacher(lambda uid: current[uid].solution if uid in current else None,
+                                compress=truncation(config))  # fmt: skip
     policy = load_policy(
         config.teacher, dtype=config.dtype, attn_implementation=config.attn_implementation,
         vision=config.vision, device=device,
     )  # fmt: skip
     sampling = SamplingParams(temperature=config.temperature, top_p=config.top_p, max_new_tokens=config.max_new_tokens)
-    return LocalTeacher(policy, sampling=sampling, batch_size=config.rollout_batch_size)
+    return LocalTeacher(policy, sampling=sampling, batch_size=config.rollout_batch_size,
+                        compress_with_model=config.compress_with_teacher,
+                        compress_max_tokens=min(MAX_TOKENS, config.max_new_tokens),
+                        candidate_max_words=config.candidate_max_words)  # fmt: skip
+
+
+def truncation(config: Config):
+    """The deterministic candidate compressor with the configured word budget."""
+    return functools.partial(truncate_candidates, max_lines=MAX_LINES, max_words=config.candidate_max_words)
+
+
+def uses_fsdp(config: Config, accelerator) -> bool:
+    """Resolve `sharding` against how the script was launched."""
+    from accelerate.utils import DistributedType
+
+    launched = accelerator.distributed_type
+    if launched == DistributedType.DEEPSPEED:
+        raise ConfigError("DeepSpeed launches are not supported: launch with configs/accelerate/fsdp.yaml "
+                          "(FSDP2 shards parameters, gradients and optimizer state: the ZeRO-3 layout)")  # fmt: skip
+    if config.sharding == "auto":
+        return launched == DistributedType.FSDP
+    return config.sharding == "fsdp"
 
 
 def latest_checkpoint(run_dir: Path) -> Path | None:
@@ -221,6 +232,7 @@ class Trainer:
         self.config = c = config
         self.acc = Accelerator(cpu=not torch.cuda.is_available())
         self.rank, self.world = self.acc.process_index, self.acc.num_processes
+        self.sharded = uses_fsdp(c, self.acc) and self.world > 1  # one process: nothing to shard
         if c.prompts_per_step % self.world:
             raise ConfigError(f"prompts_per_step: {c.prompts_per_step} is not divisible by {self.world} processes")
         self.n_new = c.prompts_per_step // self.world  # this rank's |X_new|
@@ -236,12 +248,15 @@ class Trainer:
             checkpoint or c.student, dtype=c.dtype, attn_implementation=c.attn_implementation,
             vision=c.vision, device=self.acc.device,
         )  # fmt: skip
-        self.optimizer = torch.optim.AdamW(
-            self.student.model.parameters(), lr=c.lr, betas=c.betas, weight_decay=c.weight_decay
-        )
-        # Gradients are summed over ranks by `sync_gradients`, not by a DDP wrapper (see there);
-        # FSDP / DeepSpeed sharding would wrap the model here (configs/accelerate/, untested on CPU).
         self.model = self.student.model
+        if self.sharded:
+            parallel.shard(self.model)  # before the optimizer: it must hold the sharded parameters
+        self.optimizer = torch.optim.AdamW(
+            self.model.parameters(), lr=c.lr, betas=c.betas, weight_decay=c.weight_decay
+        )
+        if self.world > 1 and self.acc.is_main_process:
+            layout = "FSDP2 (language model sharded, vision tower replicated)" if self.sharded else "replicated"
+            print(f"{self.world} processes, model {layout}, gradients summed over ranks", file=sys.stderr)
         self.rollout = HFRollout(self.student, batch_size=c.rollout_batch_size)
         self.sampling = SamplingParams(temperature=c.temperature, top_p=c.top_p, max_new_tokens=c.max_new_tokens)
         self.current: dict[str, Sample] = {}  # this step's questions, by uid
@@ -295,7 +310,7 @@ class Trainer:
 
         # 2. plain prompts -> G_S rollouts -> rewards -> r(x)
         plain_prompts = [plain(s) for s in batch]
-        with timer(times, "rollout"):
+        with timer(times, "rollout"), parallel.full_params(self.model):
             plain_groups = rollout_and_grade(self.rollout, plain_prompts, self.current, c.group_size, self.sampling)
         outcomes = [
             zppo.PlainOutcome(s, [r.completion.text for r in g], [r.reward for r in g])
@@ -311,16 +326,17 @@ class Trainer:
                 for o, correct in zip(capped, teacher_correct_answers(self.teacher, capped, c.teacher_group_size)):
                     o.teacher_correct = correct
         planned = zppo.plan(capped, n_slots, use_bcq=c.use_bcq, use_ncq=c.use_ncq)
-        compress = self.teacher.compress if self.teacher is not None else zppo.truncate_candidates
-        reformulated = zppo.build_prompts(planned, self.rng, compress=compress)
+        compress = self.teacher.compress if self.teacher is not None else truncation(c)
+        with timer(times, "teacher"):  # the teacher's candidate rewrites are teacher inference
+            reformulated = zppo.build_prompts(planned, self.rng, compress=compress)
 
         # 7. G_S rollouts on every BCQ / NCQ prompt, graded against the original gold
-        with timer(times, "rollout"):
+        with timer(times, "rollout"), parallel.full_params(self.model):
             extra_groups = rollout_and_grade(self.rollout, reformulated, self.current, c.group_size, self.sampling)
         rollouts = [r for g in plain_groups + extra_groups for r in g]
 
         # 8. advantages over separate groups, statistics over all ranks
-        advantages = global_advantages(rollouts, c.adv_eps, self.acc)
+        advantages = global_advantages(rollouts, c.adv_eps)
 
         # 9. I updates over equal mini-batches
         with timer(times, "update"):
@@ -346,7 +362,7 @@ class Trainer:
         prompts = [rollouts[i].prompt for i in order]
         completions = [rollouts[i].completion.token_ids for i in order]
         advantages = advantages[order]
-        with timer(times, "old_logprobs"):
+        with timer(times, "old_logprobs"), parallel.full_params(self.model):
             old = self.logprobs(prompts, completions)
         totals: Counter = Counter()
         batches = minibatches(len(prompts), c.updates_per_step)
@@ -356,10 +372,10 @@ class Trainer:
             self.optimizer.zero_grad(set_to_none=True)
             stats = accumulate_loss(
                 self.model, self.student, [prompts[i] for i in batch], [completions[i] for i in batch],
-                [old[i] for i in batch], advantages[batch], self.clip, c.micro_batch_size, c.temperature, self.acc,
+                [old[i] for i in batch], advantages[batch], self.clip, c.micro_batch_size, c.temperature,
             )  # fmt: skip
-            sync_gradients(self.model, self.acc)
-            stats["grad_norm"] = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), c.grad_clip))
+            parallel.sync_gradients(self.model)
+            stats["grad_norm"] = parallel.clip_grad_norm(self.model, c.grad_clip)
             self.optimizer.step()
             totals.update(stats)
         return {k: v / len(batches) for k, v in totals.items()}
@@ -412,12 +428,12 @@ class Trainer:
         m.update({f"time/{k}": v for k, v in times.items()})
         if self.world > 1:  # counts are summed over ranks, rewards averaged
             keys = sorted(k for k in m if k.startswith(("groups/", "zppo/", "buffer/")))
-            for k, v in zip(keys, all_reduce_sum([float(m[k]) for k in keys], self.acc)):
+            for k, v in zip(keys, parallel.all_reduce([float(m[k]) for k in keys])):
                 m[k] = v
             keys = sorted(k for k in m if k.startswith(("reward/", "frac_", "completions/")))
-            for k, v in zip(keys, all_reduce_sum([float(m[k]) for k in keys], self.acc)):
+            for k, v in zip(keys, parallel.all_reduce([float(m[k]) for k in keys])):
                 m[k] = v / self.world
-        m["buffer/graduated_by_entry"] = dict(self.buffer.graduated_by_entry)
+        m["buffer/graduated_by_entry"] = parallel.sum_counts(self.buffer.graduated_by_entry)  # all ranks
         m["data/skipped"] = sum(self.reader.skipped.values())
         return m
 
@@ -466,8 +482,9 @@ class Trainer:
         path = self.run_dir / "checkpoints" / f"step-{self.step_idx}"
         path.mkdir(parents=True, exist_ok=True)
         self.acc.wait_for_everyone()
+        weights = parallel.full_state_dict(self.model)  # None unless FSDP (then every rank gathers)
         if self.acc.is_main_process:
-            self.model.save_pretrained(path)
+            self.model.save_pretrained(path, state_dict=weights)
             self.student.processor.save_pretrained(path)
         state = {
             "step": self.step_idx,

@@ -1,6 +1,10 @@
 """Run under `accelerate launch --num_processes N`: the loss and gradient of one fixed global
-mini-batch, computed with the trainer's own functions. Rank r takes rollouts r::N. Prints one
-JSON line (rank 0) with the loss and the gradient norm; tests compare N = 1 and N = 2."""
+mini-batch, computed with the trainer's own functions. With 2 ranks, rank 0 takes 11 of the
+16 rollouts and rank 1 the other 5 (so, at 3 per micro-batch, 4 micro-batches against 2:
+under FSDP rank 1 pads with dummy ones). Prints one JSON line (rank 0) with the loss and
+the gradient norm; tests compare N = 1 and N = 2, replicated and FSDP-sharded.
+
+    python tests/dist_loss_check.py MODEL_DIR [none|fsdp]"""
 
 import json
 import sys
@@ -13,7 +17,8 @@ from mmzppo.data.sample import Sample
 from mmzppo.models import TINY_VISION, load_policy
 from mmzppo.prompts import plain
 from mmzppo.rollout.base import Completion
-from mmzppo.train import Rollout, accumulate_loss, global_advantages, sync_gradients
+from mmzppo.parallel import clip_grad_norm, shard, sync_gradients
+from mmzppo.train import Rollout, accumulate_loss, global_advantages
 
 
 def main(model_dir: str) -> None:
@@ -29,13 +34,17 @@ def main(model_dir: str) -> None:
             reward = float((q + k) % 2) if q < 3 else 1.0
             rollouts.append(Rollout(plain(s), Completion(tokens, [0.0] * len(tokens), "", True), reward, None))
     advantages = global_advantages(rollouts, 1e-6)  # same on every rank: all rollouts known here
-    mine = list(range(acc.process_index, len(rollouts), acc.num_processes))
+    if acc.num_processes not in (1, 2):
+        raise SystemExit("run with 1 or 2 processes")
+    mine = [i for i in range(len(rollouts)) if acc.num_processes == 1 or (i < 11) == (acc.process_index == 0)]
+    if len(sys.argv) > 2 and sys.argv[2] == "fsdp":
+        shard(model)
     prompts = [rollouts[i].prompt for i in mine]
     completions = [rollouts[i].completion.token_ids for i in mine]
     old = [torch.full((len(c),), -9.0) for c in completions]  # ratios well above 1: clipping is exercised
-    stats = accumulate_loss(model, policy, prompts, completions, old, advantages[mine], ClipConfig(), 3, 1.0, acc)
-    sync_gradients(model, acc)
-    grad_norm = torch.sqrt(sum(p.grad.double().pow(2).sum() for p in model.parameters() if p.grad is not None))
+    stats = accumulate_loss(model, policy, prompts, completions, old, advantages[mine], ClipConfig(), 3, 1.0)
+    sync_gradients(model)
+    grad_norm = clip_grad_norm(model, float("inf"))  # the global norm, sharded or not (nothing clipped)
     if acc.is_main_process:
         print(json.dumps({"loss": stats["loss"], "grad_norm": float(grad_norm), "clip_high": stats["clip_ratio/high"]}))
 

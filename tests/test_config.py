@@ -50,6 +50,9 @@ def test_overrides_and_round_trip(tmp_path):
         ("vision.nframes=8", "vision"),  # fps also set: exactly one is allowed
         ("dtype=int8", "dtype"),
         ("betas=[0.9]", "betas"),
+        ("candidate_compression=summarise", "candidate_compression"),
+        ("candidate_max_words=0", "candidate_max_words"),
+        ("sharding=zero3", "sharding"),
     ],
 )
 def test_invalid_values_name_the_key(override, key):
@@ -63,3 +66,16 @@ def test_local_teacher_needs_a_model_and_help_lists_every_key():
     text = describe()
     for key in ("tau", "rho_aug", "use_buffer", "vision"):
         assert f"\n{key} = " in "\n" + text
+
+
+def test_candidate_compression_resolves_against_the_teacher():
+    from mmzppo.train import truncation
+
+    assert load_config(None, ["teacher=t"]).compress_with_teacher  # 'auto' + a local teacher: the paper's rewrite
+    assert not load_config(None, ["teacher_kind=reference"]).compress_with_teacher
+    assert not load_config(None, ["teacher=t", "candidate_compression=truncate"]).compress_with_teacher
+    with pytest.raises(ConfigError, match="candidate_compression"):  # no model to rewrite with
+        load_config(None, ["teacher_kind=reference", "candidate_compression=teacher"])
+    squeeze = truncation(load_config(None, ["teacher_kind=reference", "candidate_max_words=3"]))
+    out = squeeze(["one two three four five\nsix seven \\boxed{12}", "a b c d e f g h \\boxed{7}"])
+    assert out == ["one two three\nFinal answer: \\boxed{12}", "a b c\nFinal answer: \\boxed{7}"]
