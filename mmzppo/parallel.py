@@ -57,6 +57,18 @@ def sum_counts(counts: dict[str, float]) -> dict[str, float]:
     return dict(sorted(total.items()))
 
 
+def broadcast_from_rank0(model: torch.nn.Module) -> None:
+    """Copy rank 0's parameters and buffers to every rank. Needed under an FSDP launch:
+    transformers' CPU-RAM-efficient loading (`FSDP_CPU_RAM_EFFICIENT_LOADING`, accelerate's
+    default) reads the checkpoint on rank 0 only and leaves zeros elsewhere; otherwise a
+    cheap guarantee that all replicas start equal."""
+    if world_size() == 1:
+        return
+    with torch.no_grad():
+        for tensor in list(model.parameters()) + list(model.buffers()):
+            dist.broadcast(tensor.data, src=0)
+
+
 # --------------------------------------------------------------------------- FSDP2
 
 

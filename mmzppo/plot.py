@@ -16,6 +16,9 @@ draws, with the runs overlaid in one colour each:
 
 `--smooth K` averages each curve over a trailing window of K steps. Matplotlib's Agg
 canvas is used directly (no pyplot, no display needed).
+
+`--table K` prints, for each run, a Markdown table of the same metrics over blocks of K
+steps (means of rewards and lengths, sums of counts): the numbers behind the curves.
 """
 
 from __future__ import annotations
@@ -127,16 +130,59 @@ def graduation_bars(ax, runs: list[list[dict]], colours: list[str]) -> None:
     ax.grid(alpha=0.3, axis="y")
 
 
-def main(argv: list[str] | None = None) -> Path:
+# (column, metrics key, how a block of steps is summarised: mean, mean1 (one decimal), sum, last)
+TABLE = [
+    ("plain reward", "reward/plain_mean", "mean"),
+    ("BCQ groups", "groups/bcq", "sum"),
+    ("NCQ groups", "groups/ncq", "sum"),
+    ("admitted", "buffer/admitted", "sum"),
+    ("graduated", "buffer/graduated", "sum"),
+    ("evicted", "buffer/evicted", "sum"),
+    ("buffer size (end)", "buffer/size", "last"),
+    ("zero-std frac", "frac_reward_zero_std", "mean"),
+    ("length", "completions/mean_length", "mean1"),
+    ("clipped frac", "completions/clipped_frac", "mean"),
+]
+
+
+def block_table(rows: list[dict], block: int) -> str:
+    """A Markdown table of `TABLE`'s metrics over consecutive blocks of `block` steps."""
+    if block < 1:
+        raise ValueError(f"block must be >= 1, got {block}")
+    lines = ["| steps | " + " | ".join(name for name, _, _ in TABLE) + " |", "|---" * (len(TABLE) + 1) + "|"]
+    for start in range(0, len(rows), block):
+        part = rows[start : start + block]
+        cells = []
+        for _, key, how in TABLE:
+            values = [r.get(key, 0.0) for r in part]
+            if how.startswith("mean"):
+                cells.append(f"{sum(values) / len(values):.{1 if how == 'mean1' else 3}f}")
+            elif how == "sum":
+                cells.append(f"{sum(values):.0f}")
+            else:
+                cells.append(f"{values[-1]:.0f}")
+        lines.append(f"| {part[0]['step']}-{part[-1]['step']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> Path | None:
     parser = argparse.ArgumentParser(prog="python -m mmzppo.plot", description=__doc__.split("\n")[0])
     parser.add_argument("run_dirs", nargs="+", help="run folders (each holds metrics.jsonl)")
-    parser.add_argument("--out", required=True, help="image file to write (.png, or any format matplotlib writes)")
+    parser.add_argument("--out", help="image file to write (.png, or any format matplotlib writes)")
+    parser.add_argument("--table", type=int, metavar="K", help="print a Markdown table over blocks of K steps")
     parser.add_argument("--label", action="append", help="legend name of each run, in order (default: folder names)")
     parser.add_argument("--smooth", type=int, default=1, help="trailing mean over K steps (default 1: raw)")
     parser.add_argument("--dpi", type=int, default=100)
     args = parser.parse_args(argv)
     if args.label and len(args.label) != len(args.run_dirs):
         parser.error(f"{len(args.label)} --label for {len(args.run_dirs)} runs")
+    if args.out is None and args.table is None:
+        parser.error("nothing to do: give --out FILE.png and/or --table K")
+    if args.table is not None:
+        for run_dir in args.run_dirs:
+            print(f"{run_dir}:\n{block_table(load_metrics(run_dir), args.table)}\n")
+    if args.out is None:
+        return None
     fig = figure(args.run_dirs, args.label, args.smooth)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

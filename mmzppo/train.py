@@ -192,6 +192,7 @@ def make_teacher(config: Config, device, current: dict[str, Sample]):
         config.teacher, dtype=config.dtype, attn_implementation=config.attn_implementation,
         vision=config.vision, device=device,
     )  # fmt: skip
+    parallel.broadcast_from_rank0(policy.model)
     sampling = SamplingParams(temperature=config.temperature, top_p=config.top_p, max_new_tokens=config.max_new_tokens)
     return LocalTeacher(policy, sampling=sampling, batch_size=config.rollout_batch_size,
                         compress_with_model=config.compress_with_teacher,
@@ -205,15 +206,16 @@ def truncation(config: Config):
 
 
 def uses_fsdp(config: Config, accelerator) -> bool:
-    """Resolve `sharding` against how the script was launched."""
-    from accelerate.utils import DistributedType
+    """Resolve `sharding` against how the script was launched. Read from accelerate's launch
+    variables too: with `cpu=True` accelerate reports MULTI_CPU even under an FSDP config."""
+    from accelerate.utils import DistributedType, parse_flag_from_env
 
     launched = accelerator.distributed_type
-    if launched == DistributedType.DEEPSPEED:
+    if launched == DistributedType.DEEPSPEED or parse_flag_from_env("ACCELERATE_USE_DEEPSPEED"):
         raise ConfigError("DeepSpeed launches are not supported: launch with configs/accelerate/fsdp.yaml "
                           "(FSDP2 shards parameters, gradients and optimizer state: the ZeRO-3 layout)")  # fmt: skip
     if config.sharding == "auto":
-        return launched == DistributedType.FSDP
+        return launched == DistributedType.FSDP or parse_flag_from_env("ACCELERATE_USE_FSDP")
     return config.sharding == "fsdp"
 
 
@@ -249,6 +251,7 @@ class Trainer:
             vision=c.vision, device=self.acc.device,
         )  # fmt: skip
         self.model = self.student.model
+        parallel.broadcast_from_rank0(self.model)
         if self.sharded:
             parallel.shard(self.model)  # before the optimizer: it must hold the sharded parameters
         self.optimizer = torch.optim.AdamW(

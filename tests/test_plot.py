@@ -55,3 +55,19 @@ def test_graduation_bars_from_the_last_row(tmp_path):
     assert [t.get_text() for t in bars.get_xticklabels()] == ["0.00", "0.25"]
     bcq = axes_by_title(figure([tmp_path / "a"]))["BCQ reward"].get_lines()[0].get_ydata()
     assert math.isnan(bcq[0]) and bcq[1] == 0.5
+
+
+def test_block_table_means_and_sums(tmp_path, capsys):
+    rows = [
+        {"step": i, "reward/plain_mean": r, "groups/bcq": 1, "groups/ncq": i % 2, "buffer/admitted": 3,
+         "buffer/graduated": int(i == 2), "buffer/evicted": 0, "buffer/size": 3 * (i + 1) - int(i >= 2),
+         "frac_reward_zero_std": 0.5, "completions/mean_length": 10.0 * (i + 1), "completions/clipped_frac": 0.0}
+        for i, r in enumerate([0.0, 0.5, 0.25])
+    ]  # fmt: skip
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a/metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert main([str(tmp_path / "a"), "--table", "2"]) is None  # no --out: the table only
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].startswith("| steps | plain reward | BCQ groups | NCQ groups | admitted | graduated |")
+    assert lines[3] == "| 0-1 | 0.250 | 2 | 1 | 6 | 0 | 0 | 6 | 0.500 | 15.0 | 0.000 |"
+    assert lines[4] == "| 2-2 | 0.250 | 1 | 0 | 3 | 1 | 0 | 8 | 0.500 | 30.0 | 0.000 |"

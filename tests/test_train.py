@@ -125,8 +125,11 @@ def test_two_processes_same_loss_as_one(tiny_xs_dir, layout):
 @pytest.mark.slow
 def test_two_process_runs_replicated_and_fsdp(warm_xs, synth_shards, tmp_path):
     """2 steps on 2 processes, replicated; then FSDP2 (launched with the FSDP accelerate
-    config) for 1 step, resumed to 2: same metrics and the same final weights."""
+    config, so rank 1 loads zeros and gets rank 0's weights by broadcast) for 1 step, resumed
+    to 2: the same run, up to float summation order."""
     from safetensors.torch import load_file
+
+    from mmzppo.train import STAT_KEYS
 
     args = ["-m", "mmzppo.train", *overrides(warm_xs, synth_shards, tmp_path, "ddp", 2)]
     r = accelerate(args, 2)
@@ -141,9 +144,19 @@ def test_two_process_runs_replicated_and_fsdp(warm_xs, synth_shards, tmp_path):
         r = accelerate(args, 2, config=fsdp[0], extra=fsdp[1])
         assert r.returncode == 0, r.stderr[-3000:]
         assert "FSDP2" in r.stdout + r.stderr  # the layout was picked up from the launch config
-    assert without_times(read_jsonl(tmp_path / "fsdp/metrics.jsonl")) == without_times(metrics)
+    # the same rollouts, rewards and buffer; the loss side equal up to float summation order
+    # (sharded gradients are summed shard by shard, and the norm of a mixed model in float64)
+    sharded_metrics = without_times(read_jsonl(tmp_path / "fsdp/metrics.jsonl"))
+    assert len(sharded_metrics) == 2
+    for replicated_row, sharded_row in zip(without_times(metrics), sharded_metrics):
+        assert sharded_row.keys() == replicated_row.keys()
+        for key, value in replicated_row.items():
+            if key in STAT_KEYS or key == "grad_norm":
+                assert sharded_row[key] == pytest.approx(value, rel=1e-4, abs=1e-6), key
+            else:
+                assert sharded_row[key] == value, key
     full = load_file(tmp_path / "ddp/checkpoints/step-2/model.safetensors")
     sharded = load_file(tmp_path / "fsdp/checkpoints/step-2/model.safetensors")
     assert full.keys() == sharded.keys()
     for key in full:
-        torch.testing.assert_close(sharded[key], full[key], rtol=0, atol=1e-6)
+        torch.testing.assert_close(sharded[key], full[key], rtol=0, atol=1e-5)
