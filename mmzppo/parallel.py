@@ -39,9 +39,16 @@ def all_reduce(values: list[float], op: str = "sum") -> list[float]:
     """Sum (or max) floats over ranks; the values themselves in one process."""
     if world_size() == 1:
         return values
-    t = torch.tensor(values, dtype=torch.float64)
+    t = torch.tensor(values, dtype=torch.float64, device=collective_device())
     dist.all_reduce(t, op=dist.ReduceOp.MAX if op == "max" else dist.ReduceOp.SUM)
     return t.tolist()
+
+
+def collective_device() -> torch.device:
+    """Where small tensors for a collective must live: the GPU for NCCL, else the CPU."""
+    if dist.get_backend() == "nccl":
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
 
 
 def sum_counts(counts: dict[str, float]) -> dict[str, float]:
