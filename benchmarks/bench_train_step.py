@@ -1,6 +1,7 @@
 """ZPPO step time vs GRPO step time, and peak memory of a ZPPO step, on tiny models.
 
-    .venv/bin/python benchmarks/bench_train_step.py [--steps 3] [--tokens 64]
+    .venv/bin/python benchmarks/bench_train_step.py [--steps 3] [--tokens 64] [--candidate-max-words 300]
+        [--micro-batch-size 32] [--skip-memory]
 
 Both trainers run in this one process on the same synthetic shards and the same tiny `s`
 student, steps interleaved (ZPPO, GRPO, ZPPO, ...) so that machine noise hits both alike;
@@ -39,14 +40,16 @@ def make_shards(root: Path) -> Path:
     return root / "train"
 
 
-def trainer(student: Path, shards: Path, out: Path, name: str, tokens: int, zppo: bool):
+def trainer(student: Path, shards: Path, out: Path, name: str, tokens: int, zppo: bool, words: int = 300,
+            micro: int = 32):
     from mmzppo.train import Trainer
 
     switches = [] if zppo else ["use_bcq=false", "use_ncq=false", "use_buffer=false"]
     config = load_config(None, [
         f"student={student}", "teacher_kind=reference", f"train_shards={shards}", f"output_dir={out}", f"name={name}",
-        "prompts_per_step=8", "group_size=8", f"max_new_tokens={tokens}", "updates_per_step=4", "micro_batch_size=32",
-        "rollout_batch_size=128", "dtype=float32", "lr=1e-5", "steps=1000", "save_every=0", *TINY, *switches,
+        "prompts_per_step=8", "group_size=8", f"max_new_tokens={tokens}", "updates_per_step=4", f"micro_batch_size={micro}",
+        "rollout_batch_size=128", "dtype=float32", "lr=1e-5", "steps=1000", "save_every=0",
+        f"candidate_max_words={words}", *TINY, *switches,
     ])  # fmt: skip
     t = Trainer(config)
     t.rollout.min_new_tokens = tokens  # fixed lengths: equal work per rollout in both methods
@@ -59,8 +62,9 @@ def step_times(args) -> None:
         torch.manual_seed(0)
         student = build_tiny(tmp / "s", "s")
         shards = make_shards(tmp / "data")
-        runs = {"zppo": trainer(student, shards, tmp, "zppo", args.tokens, True),
-                "grpo": trainer(student, shards, tmp, "grpo", args.tokens, False)}  # fmt: skip
+        micro = args.micro_batch_size
+        runs = {"zppo": trainer(student, shards, tmp, "zppo", args.tokens, True, args.candidate_max_words, micro),
+                "grpo": trainer(student, shards, tmp, "grpo", args.tokens, False, micro=micro)}  # fmt: skip
         times = {k: [] for k in runs}
         phases = {k: {} for k in runs}
         extra = []
@@ -77,6 +81,7 @@ def step_times(args) -> None:
         for name in runs:
             print(f"{name}: " + ", ".join(f"{k} {statistics.median(v):.2f} s" for k, v in phases[name].items()))
         print(f"tiny s student, 8 questions x 8 rollouts x {args.tokens} tokens, I=4, {args.steps} steps each, "
+              f"candidates cut to {args.candidate_max_words} words, micro-batches of {args.micro_batch_size}, "
               f"torch threads {torch.get_num_threads()}")  # fmt: skip
         print(f"ZPPO step {z:.2f} s (BCQ+NCQ prompts per step: {statistics.mean(extra):.1f}), GRPO step {g:.2f} s, "
               f"ratio ZPPO/GRPO = {z / g:.2f}  (paper, at scale: 1.11-1.22 wall-clock)")  # fmt: skip
@@ -98,13 +103,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--tokens", type=int, default=64)
+    parser.add_argument("--candidate-max-words", type=int, default=300,
+                        help="ZPPO's candidate budget (config candidate_max_words; 300 = the default)")
+    parser.add_argument("--micro-batch-size", type=int, default=32, help="sequences per forward/backward")
+    parser.add_argument("--skip-memory", action="store_true", help="step times only")
     parser.add_argument("--memory-child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.memory_child:
         return peak_memory_child(args.memory_child, args.tokens)
     # Memory first: Linux keeps ru_maxrss across exec, so a child started after this process
     # has grown would report this process's peak.
-    for size in ("s", "m"):
+    for size in () if args.skip_memory else ("s", "m"):
         out = subprocess.run([sys.executable, __file__, "--memory-child", size, "--tokens", str(args.tokens)],
                              capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]  # fmt: skip
         r = json.loads(out)
