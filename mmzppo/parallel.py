@@ -79,14 +79,13 @@ def broadcast_from_rank0(model: torch.nn.Module) -> None:
 # --------------------------------------------------------------------------- FSDP2
 
 
-def language_layers(model: torch.nn.Module) -> tuple[torch.nn.Module, list[torch.nn.Module]]:
-    """(language model, its decoder layers) of a Qwen3.5 VLM or a text-only causal LM."""
+def decoder_layers(model: torch.nn.Module) -> list[torch.nn.Module]:
+    """The decoder layers of a Qwen3.5 VLM or of a text-only causal LM."""
     inner = getattr(model, "model", model)
-    lm = getattr(inner, "language_model", inner)
-    layers = getattr(lm, "layers", None)
+    layers = getattr(getattr(inner, "language_model", inner), "layers", None)
     if layers is None:
         raise ValueError(f"{type(model).__name__}: no decoder layers found to shard (expected .model.layers)")
-    return lm, list(layers)
+    return list(layers)
 
 
 def vision_params(model: torch.nn.Module) -> set[torch.nn.Parameter]:
@@ -100,8 +99,7 @@ def shard(model: torch.nn.Module) -> None:
     unit; the vision tower replicated (ignored by FSDP). Gradients are summed, not averaged."""
     from torch.distributed.fsdp import fully_shard
 
-    _, layers = language_layers(model)
-    for layer in layers:
+    for layer in decoder_layers(model):
         fully_shard(layer)
     fully_shard(model, ignored_params=vision_params(model))
     for unit in fsdp_units(model):

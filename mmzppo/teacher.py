@@ -84,7 +84,8 @@ class LocalTeacher:
         greedy, then `enforce_summary`); False = the deterministic `truncate_candidates`
         fallback, a DEVIATION from the paper (no model call).
     compress_max_tokens: new-token budget of one rewrite (the paper's 512).
-    candidate_max_words: reasoning words kept per candidate by the fallback.
+    fallback: the compressor used when `compress_with_model` is False (as `ReferenceTeacher`'s
+        `compress`).
     batch_size: sequences per generate call of the default backend (bounds memory).
     """
 
@@ -96,14 +97,14 @@ class LocalTeacher:
         compress_with_model: bool = False,
         compress_max_tokens: int = MAX_TOKENS,
         batch_size: int | None = None,
-        candidate_max_words: int = 300,
+        fallback: Compressor = truncate_candidates,
     ):
         self.policy = policy
         self.backend = rollout_backend if rollout_backend is not None else HFRollout(policy, batch_size=batch_size)
         self.sampling = sampling
         self.compress_with_model = compress_with_model
         self.compress_max_tokens = compress_max_tokens
-        self.candidate_max_words = candidate_max_words
+        self.fallback = fallback
 
     def sample(self, prompts: list[Prompt], n: int) -> list[list[str]]:
         """`n` fresh responses per prompt (drawn on every call: no cache, as in the paper)."""
@@ -111,7 +112,7 @@ class LocalTeacher:
 
     def compress(self, responses: list[str]) -> list[str]:
         if not self.compress_with_model:
-            return truncate_candidates(responses, max_lines=MAX_LINES, max_words=self.candidate_max_words)
+            return self.fallback(responses)
         prompts = [rewrite_prompt(r, i) for i, r in enumerate(responses)]
         greedy = SamplingParams(temperature=0.0, max_new_tokens=self.compress_max_tokens)
         groups = self.backend.generate(prompts, 1, greedy)

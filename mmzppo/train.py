@@ -197,7 +197,7 @@ def make_teacher(config: Config, device, current: dict[str, Sample]):
     return LocalTeacher(policy, sampling=sampling, batch_size=config.rollout_batch_size,
                         compress_with_model=config.compress_with_teacher,
                         compress_max_tokens=min(MAX_TOKENS, config.max_new_tokens),
-                        candidate_max_words=config.candidate_max_words)  # fmt: skip
+                        fallback=truncation(config))  # fmt: skip
 
 
 def truncation(config: Config):
