@@ -583,7 +583,9 @@ def main(argv: list[str] | None = None) -> None:
         config = load_config(args.config, args.overrides)
     except ConfigError as e:
         sys.exit(f"config error: {e}")
-    run_dir = Trainer(config, resume=args.resume).train()
+    trainer = Trainer(config, resume=args.resume)
+    run_dir = trainer.train()
+    trainer.acc.end_training()  # destroy the process group: gloo threads left at exit can abort a rank
     print(f"run folder: {run_dir}")
 
 

@@ -47,6 +47,7 @@ def main(model_dir: str) -> None:
     grad_norm = clip_grad_norm(model, float("inf"))  # the global norm, sharded or not (nothing clipped)
     if acc.is_main_process:
         print(json.dumps({"loss": stats["loss"], "grad_norm": float(grad_norm), "clip_high": stats["clip_ratio/high"]}))
+    acc.end_training()  # destroy the process group: gloo threads left at exit can abort a rank
 
 
 if __name__ == "__main__":
