@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import importlib.util
+import io
 import json
 import os
 import re
@@ -12,6 +14,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from PIL import Image
 
 from mmzppo.data.convert import FORMATS, convert
 from mmzppo.data.shards import ShardReader, read_index
@@ -19,8 +22,23 @@ from mmzppo.models import TINY_VISION
 from mmzppo.reward import grade
 
 REPO = Path(__file__).resolve().parents[1]
-FOLDERS = ["llm/aime25", "llm/gsm8k", "llm/math500", "llm/mmlu", "llm/mmlu_pro", "video/tempcompass",
-           "video/tgifqa", "vlm/logicvista", "vlm/mathvision", "vlm/mmmu", "vlm/puzzlevqa"]  # fmt: skip
+FOLDERS = ["llm/aime25", "llm/aime26", "llm/gsm8k", "llm/imo_answerbench", "llm/math500", "llm/mmlu",
+           "llm/mmlu_pro", "llm/mmlu_redux", "video/tempcompass", "video/tgifqa", "vlm/dynamath",
+           "vlm/logicvista", "vlm/mathvision", "vlm/mmmu", "vlm/mmvet", "vlm/puzzlevqa", "vlm/wemath"]  # fmt: skip
+# Folders with no training converter, and why (each still has an evaluation loader, tested in test_eval).
+NO_CONVERTER = {
+    "llm/multichallenge": "multi-turn conversations judged by an LLM against a rubric question; "
+                          "no gold answer a training reward could grade",
+}  # fmt: skip
+# Records a folder marks unusable for training, skipped and counted: {folder: {reason: count}}.
+SKIPPED = {
+    "vlm/logicvista": {"question: empty question": 1},  # v1_382 has an empty question (and answer)
+    "llm/mmlu_redux": {"error_type: annotated bad_question_clarity, not ok": 7,
+                       "error_type: annotated no_correct_answer, not ok": 2,
+                       "error_type: annotated wrong_groundtruth, not ok": 1,
+                       "error_type: annotated bad_options_clarity, not ok": 1},
+    "vlm/mmvet": {"answer: an <AND> gold (all parts required) has no single training answer": 6},
+}  # fmt: skip
 
 
 def source_items(folder: Path) -> int:
@@ -29,21 +47,21 @@ def source_items(folder: Path) -> int:
 
 
 def test_every_benchdata_folder_is_listed(benchdata):
+    """Every benchdata folder has a converter of its name, or is listed with the reason it has none."""
     found = sorted(str(p.parent.relative_to(benchdata)) for p in benchdata.glob("*/*/SOURCE.md"))
-    assert found == sorted(FOLDERS)
+    assert found == sorted(FOLDERS + list(NO_CONVERTER))
     assert {Path(f).name for f in FOLDERS} <= set(FORMATS)
+    assert not {Path(f).name for f in NO_CONVERTER} & set(FORMATS)
 
 
 @pytest.mark.parametrize("folder", FOLDERS)
 def test_convert_benchdata_folder(benchdata, tmp_path, folder):
     src = benchdata / folder
     index = convert(Path(folder).name, src, tmp_path / "out", maxcount=200)  # reads src only
-    expected = source_items(src)
-    if folder == "vlm/logicvista":  # v1_382 has an empty answer (and question): skipped and counted
-        assert (index["total"], sum(index["skipped"].values())) == (expected - 1, 1) == (160, 1)
+    expected, skipped = source_items(src), SKIPPED.get(folder, {})
+    assert index["skipped"] == skipped and index["total"] + sum(skipped.values()) == expected
+    if folder == "vlm/logicvista":
         assert index["skipped_items"][0]["where"].endswith("dataset.json:v1_382")
-    else:
-        assert index["total"] == expected and not index["skipped"]
     assert read_index(tmp_path / "out") == index
     samples = list(ShardReader(tmp_path / "out", vision=TINY_VISION))
     assert len(samples) == index["total"] and len({s.uid for s in samples}) == len(samples)
@@ -63,6 +81,83 @@ def test_mmmu_images_options_and_placeholders(benchdata, tmp_path):
     assert s.images[0].format == "PNG" and s.images[0].size[0] == int.from_bytes(row["image_1"]["bytes"][16:20], "big")
     assert s.meta["subject"] == "Accounting" and s.meta["split"] == "dev"
     assert {x.answer_type for x in samples.values()} == {"choice", "number"}  # open questions are numbers here
+
+
+def test_mmlu_redux_ids_and_error_type_spellings(benchdata, tmp_path):
+    """Ids are subject + row in the subject's file; the "ok" filter ignores case and spacing
+    (the GitHub CSVs write "OK" / "Ok" / "No Correct Answer"), so the GitHub spellings keep
+    exactly the same items, and converting one subject alone gives its items the same ids."""
+    convert("mmlu_redux", benchdata / "llm/mmlu_redux", tmp_path / "hf")
+    hf = {s.uid: s for s in ShardReader(tmp_path / "hf")}
+    assert "mmlu_redux-abstract_algebra-2" in hf and "mmlu_redux-abstract_algebra-0" not in hf  # row 0: unclear
+    assert sum(u.startswith("mmlu_redux-virology-") for u in hf) == 2 and len(hf) == 39
+    s = hf["mmlu_redux-abstract_algebra-2"]
+    row = pq.read_table(benchdata / "llm/mmlu_redux/abstract_algebra/test-00000-of-00001.parquet").to_pylist()[2]
+    assert (s.question, s.choices, s.answer) == (row["question"], row["choices"], "ABCD"[row["answer"]])
+    github = {"ok": ["OK", "Ok", " ok "], "bad_question_clarity": ["Bad Question Clarity", "Bad question clarity"],
+              "no_correct_answer": ["No Correct Answer", "No correct answers"],
+              "wrong_groundtruth": ["Wrong Groundtruth"], "bad_options_clarity": ["Bad options clarity"]}  # fmt: skip
+    for path in sorted((benchdata / "llm/mmlu_redux").glob("*/*.parquet")):
+        table = pq.read_table(path)
+        labels = [github[v][i % len(github[v])] for i, v in enumerate(table.column("error_type").to_pylist())]
+        dest = tmp_path / "github" / path.parent.name / path.name
+        dest.parent.mkdir(parents=True)
+        pq.write_table(table.set_column(table.schema.get_field_index("error_type"), "error_type", [labels]), dest)
+    index = convert("mmlu_redux", tmp_path / "github", tmp_path / "gh")
+    assert sorted(s.uid for s in ShardReader(tmp_path / "gh")) == sorted(hf)
+    assert index["skipped"] == SKIPPED["llm/mmlu_redux"]
+    convert("mmlu_redux", benchdata / "llm/mmlu_redux/virology", tmp_path / "one")
+    assert {s.uid for s in ShardReader(tmp_path / "one")} == {u for u in hf if u.startswith("mmlu_redux-virology-")}
+
+
+def test_dynamath_wemath_mmvet_imo_fields(benchdata, tmp_path):
+    """What the new converters make of real items: DynaMath's types and embedded PNGs, WE-MATH's
+    one-string options, MM-Vet's <OR> golds, IMO-AnswerBench's answers without their $...$."""
+    convert("dynamath", benchdata / "vlm/dynamath", tmp_path / "dm")
+    dm = {s.uid: s for s in ShardReader(tmp_path / "dm")}
+    assert sorted({s.meta["variant"] for s in dm.values()}) == [1, 2, 3, 4, 5]
+    types = [s.answer_type for s in dm.values()]
+    assert (types.count("number"), types.count("choice"), types.count("text")) == (20, 25, 5)
+    row = pq.read_table(benchdata / "vlm/dynamath/data/sample_variant3-00000-of-00001.parquet").to_pylist()[3]
+    s = dm[f"dynamath-v3-{row['id']}"]
+    assert (s.answer, s.answer_type, s.meta["group"]) == (row["ground_truth"], "text", row["id"])  # 'text' item
+    assert s.images[0].format == "PNG"
+    assert s.images[0].size == Image.open(io.BytesIO(row["decoded_image"]["bytes"])).size
+
+    convert("wemath", benchdata / "vlm/wemath", tmp_path / "wm")
+    wm = {s.uid: s for s in ShardReader(tmp_path / "wm")}
+    s = wm["wemath-2steps_1"]
+    assert s.choices == ["300, 400", "400, 300", "3000, 4000", "4000, 3000", "No correct answer"] and s.answer == "C"
+    assert grade("\\boxed{3000, 4000}", s.answer, s.answer_type, s.choices).reward == 1.0  # option text accepted
+    assert wm["wemath-2steps_6"].choices[3] == "62.8 cm"  # "D. 62.8 cm.;" loses only the separator's period
+
+    convert("mmvet", benchdata / "vlm/mmvet", tmp_path / "mv")
+    mv = {s.uid: s for s in ShardReader(tmp_path / "mv")}
+    assert (mv["mmvet-v1_1"].answer, mv["mmvet-v1_1"].meta["golds"]) == ("1.25", ["1.25", "=1.25", "5/4"])
+    assert mv["mmvet-v1_20"].answer_type == "text" and "mmvet-v1_0" not in mv  # -1<AND>-5: skipped
+
+    convert("imo_answerbench", benchdata / "llm/imo_answerbench", tmp_path / "imo")
+    imo = {s.uid: s for s in ShardReader(tmp_path / "imo")}
+    floor = imo["imo_answerbench-imo-bench-algebra-002"]
+    assert floor.answer == "\\left\\lfloor \\log_{2}a\\right\\rfloor +1" and floor.meta["category"] == "Algebra"
+    assert grade("\\boxed{\\lfloor \\log_2 a \\rfloor + 1}", floor.answer, floor.answer_type).reward == 1.0
+
+
+def test_csv_rows_with_bad_fields_are_skipped_and_counted(benchdata, tmp_path):
+    """Real IMO-AnswerBench rows, one with its answer blanked: skipped, counted, named by row (the
+    problems hold newlines inside quoted cells, so a row is not a line)."""
+    with open(benchdata / "llm/imo_answerbench/answerbench.csv", newline="", encoding="utf-8") as f:
+        records = list(csv.DictReader(f))[:3]
+    records[1]["Short Answer"] = " "
+    src = tmp_path / "imo"
+    src.mkdir()
+    with open(src / "answerbench.csv", "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, list(records[0]))
+        writer.writeheader()
+        writer.writerows(records)
+    index = convert("imo_answerbench", src, tmp_path / "out")
+    assert index["total"] == 2 and index["skipped"] == {"answer: no gold answer": 1}
+    assert index["skipped_items"][0]["where"].endswith("answerbench.csv#row1")
 
 
 def test_generic_layouts_skip_and_count_bad_records(benchdata, tmp_path):

@@ -1,8 +1,15 @@
 """Benchmark folders -> shards: walk the source files, build Samples, skip and count bad records.
 
 Every folder of ../shared/benchdata converts with the format of its name (`gsm8k`, `mmmu`,
-`tgifqa`, ...); `jsonl` and `videoqa` take any JSON/JSONL file of image or video questions
-with the generic field mapping of `formats.GENERIC_FIELDS`.
+`tgifqa`, ...), except `llm/multichallenge`: its items are conversations graded by an LLM judge
+against a rubric question, with no gold answer a training reward could check, so it has an
+evaluation loader (`mmzppo.eval`) and no training converter. `jsonl` and `videoqa` take any
+JSON/JSONL file of image or video questions with the generic field mapping of
+`formats.GENERIC_FIELDS`.
+
+Records a benchmark itself marks unusable as training items are skipped and counted like bad
+ones: MMLU-Redux rows not annotated "ok", MM-Vet `<AND>` golds (every part required; the
+training grader takes one answer).
 
 What happens to bad input (chosen per case):
 - a record missing a required field, with an empty question or answer, an answer that is not
@@ -18,6 +25,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -120,8 +128,9 @@ def logicvista_records(src: Path) -> Iterator[Record]:
         yield f"{path}:{key}", i, (key, record)
 
 
-def mmmu_records(src: Path) -> Iterator[Record]:
-    """Rows of every parquet file below `src` (HF layout <Subject>/<split>-*.parquet)."""
+def parquet_records(src: Path) -> Iterator[Record]:
+    """(record, file, row in that file) of every parquet file below `src` (HF layouts such as
+    <Subject>/<split>-*.parquet), read in batches so memory does not grow with the file."""
     import pyarrow.parquet as pq
 
     files = [src] if src.is_file() else sorted(src.rglob("*.parquet"))
@@ -132,10 +141,30 @@ def mmmu_records(src: Path) -> Iterator[Record]:
         row = 0
         for batch in pq.ParquetFile(path).iter_batches(batch_size=64):
             for record in batch.to_pylist():
-                split = path.name.split("-")[0]
-                yield f"{path}#row{row}", i, (record, path.parent.name, split)
+                yield f"{path}#row{row}", i, (record, path, row)
                 row += 1
                 i += 1
+
+
+def csv_records(*names: str) -> Callable[[Path], Iterator[Record]]:
+    """Rows of a CSV file with a header (IMO-AnswerBench); `where` is file:line."""
+    import csv
+
+    def records(src: Path) -> Iterator[Record]:
+        path = find_file(src, names)
+        with open(path, newline="", encoding="utf-8") as f:
+            for i, record in enumerate(csv.DictReader(f)):
+                yield f"{path}#row{i}", i, record  # a row, not a line: quoted cells span lines
+
+    return records
+
+
+def _dynamath(record: tuple[dict, Path, int], o: Options) -> Sample:
+    """A DynaMath_Sample row: the variant from the file name, the PNG unpacked to media_dir."""
+    row, path, _ = record
+    variant = (re.search(r"variant(\d+)", path.name) or [None, "1"])[1]
+    image = F.write_embedded(row.get("decoded_image"), o.media_dir, f"dynamath-v{variant}-{F.safe_uid(row['id'])}")
+    return F.dynamath_sample(row, variant, image or (str(o.root / row["image"]) if row.get("image") else None))
 
 
 # --------------------------------------------------------------------------- the formats
@@ -174,8 +203,23 @@ FORMATS: dict[str, Format] = {
                          "LogicVista dataset.json + images/"),
     "puzzlevqa": Format(all_files("*.json", lines_only=True), lambda r, i, o: F.puzzlevqa_sample(r, o.root),
                         "PuzzleVQA <puzzle>.json (JSONL) + images/"),
-    "mmmu": Format(mmmu_records, lambda r, i, o: F.mmmu_sample(r[0], o.media_dir, subject=r[1], split=r[2]),
+    "mmmu": Format(parquet_records,
+                   lambda r, i, o: F.mmmu_sample(r[0], o.media_dir, subject=r[1].parent.name,
+                                                 split=r[1].name.split("-")[0]),
                    "MMMU HF parquet folder (<Subject>/<split>-*.parquet, embedded images)"),
+    "aime26": Format(one_file("test.jsonl"), lambda r, i, o: F.aime_sample(r, i, "aime26"),
+                     "AIME 2026 test.jsonl (problem, answer)"),
+    "imo_answerbench": Format(csv_records("answerbench.csv", "answerbench_v2.csv"),
+                              lambda r, i, o: F.imo_answerbench_sample(r, i),
+                              "IMO-AnswerBench answerbench.csv (Problem ID, Problem, Short Answer, ...)"),
+    "mmlu_redux": Format(parquet_records, lambda r, i, o: F.mmlu_redux_sample(r[0], r[1].parent.name, r[2]),
+                         "MMLU-Redux 2.0 HF parquet <subject>/test-*.parquet; rows not annotated ok are skipped"),
+    "dynamath": Format(parquet_records, lambda r, i, o: _dynamath(r, o),
+                       "DynaMath_Sample HF parquet sample_variant<k>-*.parquet (decoded_image embedded)"),
+    "mmvet": Format(one_file("mm-vet.json"), lambda r, i, o: F.mmvet_sample(r["id"], r, o.root),
+                    "MM-Vet mm-vet.json + images/; <AND> golds are skipped (no single training answer)"),
+    "wemath": Format(one_file("testmini.json"), lambda r, i, o: F.wemath_sample(r, o.root),
+                     "WE-MATH testmini.json + <image_path> images"),
     "tempcompass": Format(one_file("test.jsonl"), lambda r, i, o: F.tempcompass_sample(r, o.root, i),
                           "TempCompass test.jsonl + mp4 videos"),
     "tgifqa": Format(one_file("test.jsonl"), lambda r, i, o: F.tgifqa_sample(r, o.root),

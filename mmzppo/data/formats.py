@@ -166,10 +166,85 @@ def gif_frames(path: str | Path) -> tuple[list, float]:
 # --------------------------------------------------------------------------- text benchmarks
 
 
+def aime_sample(record: dict[str, Any], index: int, source: str = "aime25") -> Sample:
+    """AIME (opencompass/AIME2025 `question`, or `problem` as in the AIME 2026 harness copy): an
+    integer answer 0-999. The sources have no problem ids, so the uid is the line index."""
+    question = record.get("question") or record.get("problem")
+    if not question:
+        raise RecordError("question", "missing (neither `question` nor `problem`)")
+    return Sample(uid=f"{source}-{index}", question=str(question), answer=str(record["answer"]),
+                  answer_type="number", source=source)  # fmt: skip
+
+
 def aime25_sample(record: dict[str, Any], index: int) -> Sample:
-    """AIME 2025 (opencompass fields): an integer answer 0-999."""
-    return Sample(uid=f"aime25-{index}", question=record["question"], answer=record["answer"],
-                  answer_type="number", source="aime25")  # fmt: skip
+    """AIME 2025 (opencompass fields)."""
+    return aime_sample(record, index, "aime25")
+
+
+_MATH_SPAN = re.compile(r"\$([^$]+)\$")
+
+
+def clean_short_answer(text: str) -> str:
+    """A short LaTeX answer without the markup around it: "$\\frac{1}{2}$." -> "\\frac{1}{2}".
+    Only an answer that is one whole `$...$` span (plus a trailing period) is unwrapped; prose
+    with several spans ("$n=1$ and $n=3$") is kept as written."""
+    text = str(text).strip()
+    inner = text.rstrip(".").strip()
+    return m[1].strip() if (m := _MATH_SPAN.fullmatch(inner)) else text
+
+
+def imo_answerbench_sample(record: dict[str, Any], index: int) -> Sample:
+    """IMO-AnswerBench (google-deepmind/superhuman answerbench CSV): `Problem ID`, `Problem`,
+    `Short Answer` (LaTeX or words; graded by math equivalence, the official grader is an LLM)."""
+    raw_id = record.get("Problem ID") or index
+    answer = clean_short_answer(record["Short Answer"] or "")
+    return Sample(
+        uid=f"imo_answerbench-{safe_uid(raw_id)}",
+        question=str(record["Problem"]).strip(),
+        answer=answer,
+        answer_type="latex",
+        source="imo_answerbench",
+        meta={k.lower(): record.get(k) for k in ("Category", "Subcategory", "Source")},
+    )
+
+
+# MMLU-Redux error labels: the HF 2.0 release writes "ok", "wrong_groundtruth", ...; the GitHub
+# CSVs write "OK", "Ok", "Wrong Groundtruth", "No correct answer", "No Correct Answers" ...
+def redux_error_type(value: Any) -> str:
+    """An MMLU-Redux `error_type` in the HF 2.0 spelling (lower case, underscores); "" if unset."""
+    label = re.sub(r"[\s\-]+", "_", str(value or "").strip().lower())
+    return {"no_correct_answers": "no_correct_answer"}.get(label, label)
+
+
+def mmlu_redux_sample(record: dict[str, Any], subject: str, row: int) -> Sample:
+    """edinburgh-dawg/mmlu-redux-2.0 row: `choices` (4), `answer` (0-based index of the original
+    MMLU gold), `error_type`. The uid is subject + row index in the subject's file, so an id
+    never moves when the error-type filter or the set of subject files changes. Only rows
+    annotated "ok" are usable (the others have a wrong, missing or unclear gold):
+    a RecordError names the label otherwise."""
+    error_type = redux_error_type(record.get("error_type"))
+    if error_type != "ok":
+        raise RecordError("error_type", f"annotated {error_type or 'without a label'}, not ok")
+    choices = record["choices"]
+    if isinstance(choices, str):  # the GitHub CSVs hold a Python list literal
+        import ast
+
+        try:
+            choices = ast.literal_eval(choices)
+        except (ValueError, SyntaxError):
+            raise RecordError("choices", "not a list literal") from None
+    answer, _, choices = infer_answer(None, list(choices), index=int(record["answer"]))
+    if answer == "":
+        raise RecordError("answer", f"index {record['answer']!r} is not an option")
+    return Sample(
+        uid=f"mmlu_redux-{safe_uid(subject)}-{row}",
+        question=str(record["question"]),
+        answer=answer,
+        answer_type="choice",
+        choices=choices,
+        source="mmlu_redux",
+        meta={"subject": subject, "row": row, "error_type": error_type},
+    )
 
 
 def math500_sample(record: dict[str, Any], index: int) -> Sample:
@@ -240,6 +315,94 @@ def puzzlevqa_sample(record: dict[str, Any], root: str | Path) -> Sample:
     )
 
 
+# DynaMath `answer_type` -> ours. "text" (the GitHub trials) and "free_form" (the name in the
+# DynaMath evaluation code) are the same kind of answer (an edge name, a short expression) and
+# are graded alike, as normalised text: a math grader would call "EC" equal to "CE" (a product).
+DYNAMATH_ANSWER_TYPES = {"float": "number", "multiple choice": "choice", "text": "text", "free_form": "text"}
+
+
+def dynamath_sample(record: dict[str, Any], variant: str, image: str | None) -> Sample:
+    """DynaMath_Sample row of variant `variant`: `ground_truth`, `answer_type` (mapped by
+    DYNAMATH_ANSWER_TYPES; an unknown one is a RecordError), options inside the question (the
+    gold is a letter). The seed question id is the group: a question counts in the worst-case
+    score only if all its variants are right."""
+    kind = str(record.get("answer_type") or "").strip().lower()
+    if kind not in DYNAMATH_ANSWER_TYPES:
+        raise RecordError("answer_type", f"{record.get('answer_type')!r} is not one of {sorted(DYNAMATH_ANSWER_TYPES)}")
+    qid = safe_uid(record["id"])
+    return Sample(
+        uid=f"dynamath-v{variant}-{qid}",
+        question=str(record["question"]),
+        answer=str(record["ground_truth"]),
+        answer_type=DYNAMATH_ANSWER_TYPES[kind],
+        images=[image] if image else [],
+        source="dynamath",
+        meta={"group": str(record["id"]), "variant": int(variant), "subject": record.get("subject"),
+              "knowledge_level": record.get("knowledge_level"), "dynamath_type": kind},
+    )  # fmt: skip
+
+
+def mmvet_golds(answer: str) -> list[list[str]]:
+    """An MM-Vet gold as alternatives of required parts: "a<AND>b<OR>c" -> [["a", "b"], ["c"]]
+    (`<OR>`: any alternative is right; `<AND>`: every part must be in the answer)."""
+    alternatives = [[p.strip() for p in alt.split("<AND>") if p.strip()] for alt in str(answer).split("<OR>")]
+    return [alt for alt in alternatives if alt]
+
+
+def mmvet_sample(key: str, record: dict[str, Any], root: str | Path) -> Sample:
+    """MM-Vet v1 (mm-vet.json keyed v1_N + images/), as a training sample. The training grader
+    takes one gold: an `<OR>` gold becomes its first alternative (all kept in meta "golds"); an
+    `<AND>` gold (every part required, any order) cannot be one answer and is a RecordError,
+    so the converter skips and counts it. Evaluation keeps every item (`mmzppo.eval`)."""
+    golds = mmvet_golds(record["answer"])
+    if not golds:
+        raise RecordError("answer", "empty")
+    if any(len(alt) > 1 for alt in golds):
+        raise RecordError("answer", "an <AND> gold (all parts required) has no single training answer")
+    answer, answer_type, _ = infer_answer(golds[0][0], None, free_type="text")
+    return Sample(
+        uid=f"mmvet-{safe_uid(key)}",
+        question=str(record["question"]),
+        answer=answer,
+        answer_type=answer_type,
+        images=[str(Path(root) / "images" / record["imagename"])],
+        source="mmvet",
+        meta={"golds": [alt[0] for alt in golds], "capability": record.get("capability")},
+    )
+
+
+_WEMATH_OPTION = re.compile(r"(?:^|;)\s*([A-Z])\.\s*")
+
+
+def wemath_options(text: str) -> list[str]:
+    """WE-MATH's one-string options, "A. 300, 400;B. 400, 300; E. No correct answer", as a list
+    (labels must run A, B, C, ...; anything else is a RecordError naming `option`)."""
+    parts = _WEMATH_OPTION.split(str(text).strip())
+    labels, texts = parts[1::2], [t.strip().rstrip(";").strip() for t in parts[2::2]]
+    if parts[0].strip() or len(labels) < 2 or labels != list(LETTERS[: len(labels)]) or not all(texts):
+        raise RecordError("option", f"cannot be read as 'A. ...; B. ...' options: {str(text)[:80]!r}")
+    return [t.removesuffix(".").rstrip() for t in texts]  # "D. 62.8 cm." -> "62.8 cm"
+
+
+def wemath_sample(record: dict[str, Any], root: str | Path, image: str | None = None) -> Sample:
+    """We-Math testmini record (testmini.json + <image_path>, or an HF row with the image given
+    as `image`): `option` split into choices, `answer` a letter."""
+    choices = wemath_options(record["option"])
+    answer = str(record["answer"]).strip().upper()
+    if answer not in LETTERS[: len(choices)]:
+        raise RecordError("answer", f"{record['answer']!r} is not one of the option letters")
+    return Sample(
+        uid=f"wemath-{safe_uid(record['ID'])}",
+        question=str(record["question"]),
+        answer=answer,
+        answer_type="choice",
+        images=[image or str(Path(root) / record["image_path"])],
+        choices=choices,
+        source="wemath",
+        meta={"key": record.get("key"), "concept": record.get("knowledge concept")},
+    )
+
+
 _MMMU_TAG = re.compile(r"<image (\d+)>")
 
 
@@ -259,6 +422,16 @@ def _image_suffix(data: bytes, name: str | None) -> str:
         raise RecordError("image", f"embedded image is not decodable ({e})") from None
 
 
+def write_embedded(image: dict | None, media_dir: str | Path, stem: str) -> str | None:
+    """An HF embedded image ({bytes, path}) written to `media_dir/<stem>.<ext>` with its
+    original bytes; None when the struct holds no bytes."""
+    if not image or not image.get("bytes"):
+        return None
+    path = Path(media_dir) / f"{stem}.{_image_suffix(image['bytes'], image.get('path'))}"
+    path.write_bytes(image["bytes"])
+    return str(path)
+
+
 def mmmu_sample(record: dict[str, Any], media_dir: str | Path, subject: str = "", split: str = "") -> Sample:
     """HF MMMU/MMMU parquet row. Embedded images ({bytes, path} in image_1..image_7) are written
     to `media_dir` so the Sample keeps their original bytes; `options` is a string holding a
@@ -267,13 +440,7 @@ def mmmu_sample(record: dict[str, Any], media_dir: str | Path, subject: str = ""
     import ast
 
     uid = f"mmmu-{safe_uid(record['id'])}"
-    images = []
-    for k in range(1, 8):
-        image = record.get(f"image_{k}")
-        if image and image.get("bytes"):
-            path = Path(media_dir) / f"{uid}-{k}.{_image_suffix(image['bytes'], image.get('path'))}"
-            path.write_bytes(image["bytes"])
-            images.append(str(path))
+    images = [p for k in range(1, 8) if (p := write_embedded(record.get(f"image_{k}"), media_dir, f"{uid}-{k}"))]
     try:
         options = ast.literal_eval(record.get("options") or "[]")
     except (ValueError, SyntaxError):
