@@ -1,0 +1,101 @@
+"""Loaders for the layouts of ../shared/benchdata (and the official HF layouts where they
+differ): each reuses the record -> Sample function of `mmzppo.data.formats` that the training
+converters use, so a benchmark item is the same Sample in a shard and in an evaluation."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from mmzppo.data import formats as F
+from mmzppo.data.sample import Sample
+from mmzppo.eval.items import guarded, loader, media_path, pick, records
+from mmzppo.eval.suites import Benchmark
+
+
+def _mathvision_sample(record: dict, folder: Path, media_dir: Path) -> Sample:
+    if not (folder / str(record.get("image", ""))).is_file() and record.get("decoded_image"):
+        image = media_path(record["decoded_image"], folder, media_dir, f"mathvision-{record['id']}")
+        record = {**record, "image": image}
+    return F.mathvision_sample(record, folder)
+
+
+@loader("mathvision")
+def mathvision(bench, folder, media_dir):
+    """MathLLMs/MathVision: JSONL + images/ (GitHub) or parquet with `decoded_image` (HF)."""
+    for i, (where, _, record) in enumerate(records(bench, folder)):
+        yield guarded(f"mathvision-{record.get('id', i)}", where, _mathvision_sample, record, folder, media_dir)
+
+
+@loader("mmmu")
+def mmmu(bench, folder, media_dir):
+    """MMMU/MMMU parquet shards (<Subject>/<split>-*.parquet, images embedded)."""
+    for i, (where, path, record) in enumerate(records(bench, folder)):
+        uid = f"mmmu-{F.safe_uid(record.get('id', i))}"
+        split = path.name.split("-")[0]
+        yield guarded(uid, where, F.mmmu_sample, record, media_dir, subject=path.parent.name, split=split)
+
+
+@loader("logicvista")
+def logicvista(bench, folder, media_dir):
+    for where, _, record in records(bench, folder):
+        key = str(record["id"])
+        yield guarded(f"logicvista-{F.safe_uid(key)}", where, F.logicvista_sample, key, record, folder)
+
+
+@loader("puzzlevqa")
+def puzzlevqa(bench, folder, media_dir):
+    for i, (where, _, record) in enumerate(records(bench, folder)):
+        uid = f"puzzlevqa-{F.safe_uid(Path(str(record.get('image', i))).stem)}"
+        yield guarded(uid, where, F.puzzlevqa_sample, record, folder)
+
+
+@loader("tempcompass")
+def tempcompass(bench, folder, media_dir):
+    for i, (where, _, record) in enumerate(records(bench, folder)):
+        yield guarded(f"tempcompass-{i}", where, F.tempcompass_sample, record, folder, i)
+
+
+@loader("tgifqa")
+def tgifqa(bench, folder, media_dir):
+    for i, (where, _, record) in enumerate(records(bench, folder)):
+        uid = f"tgifqa-{F.safe_uid(Path(str(record.get('video', i))).stem)}"
+        yield guarded(uid, where, F.tgifqa_sample, record, folder)
+
+
+_TEXT_FORMATS = {"gsm8k": F.gsm8k_sample, "math500": F.math500_sample, "mmlu_pro": F.mmlu_pro_sample}
+
+
+@loader("gsm8k")
+@loader("math500")
+@loader("mmlu_pro")
+def text_format(bench, folder, media_dir):
+    """GSM8K / MATH-500 / MMLU-Pro (JSONL as in benchdata, or the HF parquet with the same fields)."""
+    for i, (where, _, record) in enumerate(records(bench, folder)):
+        if bench.loader == "mmlu_pro" and record.get("options") is not None:  # HF parquet pads with "N/A"
+            record = {**record, "options": [o for o in record["options"] if o != "N/A"]}
+        yield guarded(f"{bench.name}-{i}", where, _TEXT_FORMATS[bench.loader], record, i)
+
+
+def _mmlu_sample(record: dict, index: int, name: str) -> Sample:
+    return dataclasses.replace(F.mmlu_sample(record, index), uid=f"{name}-{index}", source=name)
+
+
+@loader("mmlu")
+def mmlu(bench, folder, media_dir):
+    """cais/mmlu fields (question, subject, choices, answer index), JSONL or parquet."""
+    for i, (where, _, record) in enumerate(records(bench, folder)):
+        yield guarded(f"{bench.name}-{i}", where, _mmlu_sample, record, i, bench.name)
+
+
+def _aime_sample(record: dict, index: int, bench: Benchmark) -> Sample:
+    question = pick(record, "question", bench.fields)
+    return Sample(uid=f"{bench.name}-{index}", question=str(question or ""), answer=str(record.get("answer", "")),
+                  answer_type="number", source=bench.name)  # fmt: skip
+
+
+@loader("aime")
+def aime(bench, folder, media_dir):
+    """AIME (opencompass/AIME2025 `question`, or `problem`): an integer answer 0-999."""
+    for i, (where, _, record) in enumerate(records(bench, folder)):
+        yield guarded(f"{bench.name}-{i}", where, _aime_sample, record, i, bench)
