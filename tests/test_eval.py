@@ -37,7 +37,8 @@ PAPER = {  # zppo-spec.md section 7
     "video": ["MMVU", "MVBench", "Video-MME (w/o subtitles)", "Video-MME (w/ subtitles)", "Video-MMMU"],
 }  # fmt: skip
 LOCAL = {"mathvision", "mmmu", "logicvista", "puzzlevqa", "aime25", "gsm8k", "math500", "mmlu", "mmlu_pro",
-         "tempcompass", "tgifqa"}  # fmt: skip
+         "tempcompass", "tgifqa", "aime26", "imo_answerbench", "mmlu_redux", "multichallenge", "dynamath", "mmvet",
+         "wemath"}  # fmt: skip
 TINY = ["--greedy", "--max-new-tokens", "16", "--vision", "tiny", "--no-progress"]
 
 
@@ -95,7 +96,7 @@ def test_list_shows_every_benchmark_with_found_or_missing(benchdata, capsys):
     found = {r.split(" | ")[1] for r in rows if "found: " in r}
     assert found == LOCAL
     assert f"missing: {benchdata / 'ai2d'}" in out and "31 paper benchmarks (vlm 16, llm 10, video 5), 7 extras" in out
-    assert "data found for 11" in out
+    assert f"data found for {len(LOCAL)}" in out
 
 
 def test_anls_and_ocr_match():
@@ -111,11 +112,15 @@ def test_anls_and_ocr_match():
 
 
 def test_real_benchmark_folders_load_every_item(benchdata, tmp_path):
-    """Every local benchmark yields all its SOURCE.md items (MMMU: the 150 validation rows);
-    LogicVista's v1_382 (empty question and gold) is a failed item, not dropped; every other
-    item's own gold, boxed, scores 1."""
+    """Every local benchmark yields all its SOURCE.md items (MMMU: the 150 validation rows;
+    MMLU-Redux: the 39 of 50 annotated ok); LogicVista's v1_382 (empty question and gold) is a
+    failed item, not dropped; every other item's own gold, boxed, scores 1 (MM-Vet: the first
+    <OR> alternative, <AND> parts listed with commas; MultiChallenge has no rule score)."""
     counts = {"mathvision": 304, "mmmu": 150, "logicvista": 161, "puzzlevqa": 100, "aime25": 30, "gsm8k": 1319,
-              "math500": 500, "mmlu": 3018, "mmlu_pro": 300, "tempcompass": 32, "tgifqa": 12}  # fmt: skip
+              "math500": 500, "mmlu": 3018, "mmlu_pro": 300, "tempcompass": 32, "tgifqa": 12, "aime26": 30,
+              "imo_answerbench": 52, "mmlu_redux": 39, "multichallenge": 50, "dynamath": 50, "mmvet": 50,
+              "wemath": 50}  # fmt: skip
+    assert set(counts) == LOCAL
     benches = load_benchmarks()
     for name, count in counts.items():
         bench = benches[name]
@@ -125,8 +130,9 @@ def test_real_benchmark_folders_load_every_item(benchdata, tmp_path):
         assert [f.uid for f in failed] == (["logicvista-v1_382"] if name == "logicvista" else []), name
         for it in items:
             if isinstance(it, Sample):
-                record = {**base_record(it, bench, 0, "x"), "response": "\\boxed{" + it.answer + "}"}
-                assert rule_score(record, bench)[0] == 1.0, it.uid
+                gold = it.answer.split("<OR>")[0].replace("<AND>", ", ")
+                record = {**base_record(it, bench, 0, "x"), "response": "\\boxed{" + gold + "}"}
+                assert rule_score(record, bench)[0] == (None if bench.metric == "judge_only" else 1.0), it.uid
 
 
 # --------------------------------------------------------------------------- crafted official layouts
@@ -440,7 +446,7 @@ def test_judge_down_then_up(benchdata, tiny_xs_dir, tmp_path, capsys):
     rows = summary_rows(out)
     assert rows["mmvet"]["status"] == "scored" and rows["mmvet"]["judged"] is False
     assert "failed" in rows["mmvet"]["judge_error"] and rows["mathvision"]["n"] == 2
-    assert "| vlm | mmvet | scored | 0.0 | 1 | 0 | accuracy | NOT JUDGED (rule-only) |" in capsys.readouterr().out
+    assert "| vlm | mmvet | scored | 0.0 | 1 | 0 | and_or | NOT JUDGED (rule-only) |" in capsys.readouterr().out
     assert json.loads((out / "summary.json").read_text())["suites"]["vlm"]["rule_only"] == ["mmvet"]
 
     prompts = []
@@ -507,10 +513,11 @@ def test_cli_end_to_end(suite, benchdata, tiny_xs_dir, tmp_path):
     assert set(rows) == {b.name for b in benches}
     for b in benches:
         if b.name in LOCAL:
-            assert (rows[b.name]["status"], rows[b.name]["n"], rows[b.name]["n_failed"]) == ("scored", 3, 0)
-            assert f"| {suite} | {b.name}{' (extra)' if b.extra else ''} | scored |" in p.stdout
+            status = "not_judged" if b.metric == "judge_only" else "scored"  # MultiChallenge without a judge
+            assert (rows[b.name]["status"], rows[b.name]["n"], rows[b.name]["n_failed"]) == (status, 3, 0)
+            assert f"| {suite} | {b.name}{' (extra)' if b.extra else ''} | {status} |" in p.stdout
         else:
             assert rows[b.name]["status"] == "missing" and rows[b.name]["score"] is None
             assert f"missing: {benchdata / b.path}" in p.stdout
-    covered = {"video": 0, "llm": 3}[suite]
+    covered = {"video": 0, "llm": 6}[suite]  # aime25, aime26, imo_answerbench, mmlu, mmlu_pro, mmlu_redux
     assert f"| {suite} | **macro** | {covered} of {PAPER_COUNTS[suite]} |" in p.stdout

@@ -5,12 +5,13 @@ converters use, so a benchmark item is the same Sample in a shard and in an eval
 from __future__ import annotations
 
 import dataclasses
+import re
+from collections import defaultdict
 from pathlib import Path
 
 from mmzppo.data import formats as F
 from mmzppo.data.sample import Sample
-from mmzppo.eval.items import guarded, loader, media_path, pick, records
-from mmzppo.eval.suites import Benchmark
+from mmzppo.eval.items import guarded, loader, media_path, records
 
 
 def _mathvision_sample(record: dict, folder: Path, media_dir: Path) -> Sample:
@@ -88,14 +89,62 @@ def mmlu(bench, folder, media_dir):
         yield guarded(f"{bench.name}-{i}", where, _mmlu_sample, record, i, bench.name)
 
 
-def _aime_sample(record: dict, index: int, bench: Benchmark) -> Sample:
-    question = pick(record, "question", bench.fields)
-    return Sample(uid=f"{bench.name}-{index}", question=str(question or ""), answer=str(record.get("answer", "")),
-                  answer_type="number", source=bench.name)  # fmt: skip
-
-
 @loader("aime")
 def aime(bench, folder, media_dir):
-    """AIME (opencompass/AIME2025 `question`, or `problem`): an integer answer 0-999."""
+    """AIME (opencompass/AIME2025 `question`, or `problem` as in AIME 2026): an integer 0-999."""
     for i, (where, _, record) in enumerate(records(bench, folder)):
-        yield guarded(f"{bench.name}-{i}", where, _aime_sample, record, i, bench)
+        yield guarded(f"{bench.name}-{i}", where, F.aime_sample, record, i, bench.name)
+
+
+@loader("imo_answerbench")
+def imo_answerbench(bench, folder, media_dir):
+    """google-deepmind/superhuman answerbench CSV: `Problem ID`, `Problem`, `Short Answer`."""
+    for i, (where, _, record) in enumerate(records(bench, folder)):
+        uid = f"imo_answerbench-{F.safe_uid(record.get('Problem ID') or i)}"
+        yield guarded(uid, where, F.imo_answerbench_sample, record, i)
+
+
+@loader("mmlu_redux")
+def mmlu_redux(bench, folder, media_dir):
+    """edinburgh-dawg/mmlu-redux-2.0 (<subject>/test-*.parquet) or the GitHub CSVs
+    (mmlu_<subject>.csv): only rows annotated "ok", whatever their spelling ("OK", "Ok"). The
+    uid is subject + row in the subject's file, so it does not move with the filter or with
+    the set of subject files read."""
+    rows: dict[Path, int] = defaultdict(int)
+    for where, path, record in records(bench, folder):
+        row = rows[path]
+        rows[path] += 1
+        if F.redux_error_type(record.get("error_type")) != "ok":
+            continue  # not part of the benchmark (unclear question, wrong or no correct gold)
+        subject = path.parent.name if path.suffix == ".parquet" else path.stem.removeprefix("mmlu_")
+        yield guarded(f"mmlu_redux-{F.safe_uid(subject)}-{row}", where, F.mmlu_redux_sample, record, subject, row)
+
+
+def _dynamath_sample(record: dict, variant: str, uid: str, folder: Path, media_dir: Path) -> Sample:
+    image = media_path(record.get("decoded_image") or record.get("image"), folder, media_dir, uid)
+    return F.dynamath_sample(record, variant, image)
+
+
+@loader("dynamath")
+def dynamath(bench, folder, media_dir):
+    """DynaMath/DynaMath_Sample: one folder (or file) per variant, the same question ids in each;
+    the variant comes from the path (`sample_variant3...`), the group is the question id. The
+    answer types "text" and "free_form" are graded alike (`formats.DYNAMATH_ANSWER_TYPES`)."""
+    for where, path, record in records(bench, folder):
+        variant = (re.search(r"variant(\d+)", str(path.relative_to(folder))) or [None, "1"])[1]
+        uid = f"dynamath-v{variant}-{F.safe_uid(record.get('id', where))}"
+        yield guarded(uid, where, _dynamath_sample, record, variant, uid, folder, media_dir)
+
+
+def _wemath_sample(record: dict, uid: str, folder: Path, media_dir: Path) -> Sample:
+    image = media_path(record.get("image") or record.get("image_path"), folder, media_dir, uid)
+    return F.wemath_sample(record, folder, image)
+
+
+@loader("wemath")
+def wemath(bench, folder, media_dir):
+    """We-Math testmini: testmini.json + images at `image_path`, or HF parquet with the image
+    embedded; the one-string `option` becomes the choices."""
+    for i, (where, _, record) in enumerate(records(bench, folder)):
+        uid = f"wemath-{F.safe_uid(record.get('ID') or i)}"
+        yield guarded(uid, where, _wemath_sample, record, uid, folder, media_dir)

@@ -70,7 +70,11 @@ def read_table(path: Path) -> Iterator[tuple[str, dict]]:
                 row += 1
     elif suffix in (".csv", ".tsv"):
         with open(path, newline="", encoding="utf-8") as f:
-            for n, record in enumerate(csv.DictReader(f, delimiter="\t" if suffix == ".tsv" else ",")):
+            header = f.readline()
+            f.seek(0)
+            # some releases write ';'-separated .csv files (MMLU-Redux on GitHub): read the header
+            delimiter = "\t" if suffix == ".tsv" else ";" if header.count(";") > header.count(",") else ","
+            for n, record in enumerate(csv.DictReader(f, delimiter=delimiter)):
                 yield f"{path}#row{n}", record  # a row, not a line: quoted cells may hold newlines
     else:
         yield from json_records(path)

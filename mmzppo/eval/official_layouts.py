@@ -47,16 +47,6 @@ def mmmu_pro(bench, folder, media_dir):
                     yield guarded(uid, where, _mmmu_pro_standard, record, uid, bench, media_dir)
 
 
-@loader("dynamath")
-def dynamath(bench, folder, media_dir):
-    """DynaMath/DynaMath_Sample: one folder (or file) per variant, the same question ids in each;
-    the variant comes from the path (`sample_variant3...`), the group is the question id."""
-    for where, path, record in records(bench, folder):
-        variant = (re.search(r"variant(\d+)", str(path.relative_to(folder))) or [None, "1"])[1]
-        uid = f"dynamath-v{variant}-{F.safe_uid(record.get('id', where))}"
-        yield guarded(uid, where, table_sample, bench, record, 0, folder, media_dir, uid=uid)
-
-
 @loader("ocrbench_v2")
 def ocrbench_v2(bench, folder, media_dir):
     """OCRBench v2 (OCRBench_v2.json of the MultimodalOCR repo): the task `type` ends in

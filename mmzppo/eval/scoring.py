@@ -11,6 +11,9 @@ or the model and `--rescore` can redo it.
 * `ocr`: OCRBench-style matching: a short gold (< 5 words) must appear in the answer (case-
   insensitive), a longer gold is scored by ANLS. (OCRBench v2's official scorer has more
   task-specific metrics, TEDS and IoU among them; see its YAML.)
+* `and_or` (MM-Vet's rule fallback): golds written "a<OR>b" (any alternative) and
+  "a<AND>b" (every part): the score is the best alternative's fraction of parts found in the
+  boxed answer (MM-Vet's own judge gives 0.5 for one of two parts).
 * `judge_only`: no rule can grade it (MultiChallenge); without a judge it has no score.
 * judge: an OpenAI-compatible /v1/chat/completions endpoint grades free-form answers with
   the benchmark's judge prompt. A judge that cannot be reached is marked down for the rest
@@ -29,7 +32,8 @@ from typing import Any
 import jinja2
 
 from mmzppo.eval.suites import Benchmark
-from mmzppo.reward import extract_last_boxed, grade
+from mmzppo.data.formats import mmvet_golds
+from mmzppo.reward import extract_last_boxed, grade, grade_answer
 
 # --------------------------------------------------------------------------- ANLS and OCR matching
 
@@ -73,6 +77,36 @@ def ocr_match(prediction: str, golds: list[str]) -> float:
     return best
 
 
+# --------------------------------------------------------------------------- <OR> / <AND> golds
+
+_NUMBER_TOKEN = re.compile(r"(?<![\w.])[-+]?\d+(?:\.\d+)?(?!\w|\.\d)")  # whole numbers only
+_PIECES = re.compile(r"\s*(?:[,;\n]|\band\b|\bor\b|&)\s*", re.I)
+
+
+def part_found(answer: str, part: str) -> bool:
+    """Whether one required part of a gold is in the answer: the whole answer or one of its
+    comma / "and" / "or" separated pieces equals it (the text grader: case, spacing, \\text{},
+    numbers), or, for a number, a number written in the answer equals it, or, for text, it
+    appears in the answer as whole words. Numbers are never matched inside other numbers
+    ("-1" is not in "-15")."""
+    pieces = [answer, *(p for p in _PIECES.split(answer) if p)]
+    if any(grade_answer(p, part, "text") for p in pieces):
+        return True
+    if re.fullmatch(r"[-+]?\d+(?:\.\d+)?", part.strip()):
+        return any(grade_answer(n, part, "number") for n in _NUMBER_TOKEN.findall(answer))
+    text, wanted = _norm(answer), _norm(part)
+    left = r"(?<!\w)" if wanted[:1].isalnum() else ""
+    right = r"(?!\w)" if wanted[-1:].isalnum() else ""
+    return bool(wanted) and re.search(left + re.escape(wanted) + right, text) is not None
+
+
+def and_or_score(answer: str, gold: str) -> float:
+    """Score in [0, 1] of an answer against an MM-Vet style gold: the best `<OR>` alternative's
+    fraction of `<AND>` parts found by `part_found`."""
+    alternatives = mmvet_golds(gold)
+    return max((sum(part_found(answer, p) for p in alt) / len(alt) for alt in alternatives), default=0.0)
+
+
 # --------------------------------------------------------------------------- rule scoring
 
 
@@ -84,6 +118,12 @@ def rule_score(record: dict[str, Any], bench: Benchmark) -> tuple[float | None, 
     if bench.metric == "judge_only":
         return None, None, "needs_judge"
     golds = record.get("golds") or [record["gold"]]
+    if bench.metric == "and_or":
+        parsed = extract_last_boxed(response)
+        if parsed is None:
+            return 0.0, None, "no_boxed"
+        score = max(and_or_score(parsed, g) for g in golds)
+        return score, parsed, "correct" if score >= 1.0 else "partial" if score > 0 else "wrong"
     if bench.metric in ("anls", "ocr"):
         parsed = extract_last_boxed(response)
         if parsed is None:
@@ -213,7 +253,7 @@ def score_records(bench: Benchmark, records: list[dict[str, Any]], judge: Judge 
         verdict = (record.get("judge") or {}).get("score")
         record["score"] = (verdict if verdict is not None else 0.0) if "judge" in record else record["rule_score"]
         record["correct"] = (
-            None if record["score"] is None else record["score"] >= (1.0 if bench.metric == "accuracy" else 0.5)
+            None if record["score"] is None else record["score"] >= (0.5 if bench.metric in ("anls", "ocr") else 1.0)
         )
     scores = [r["score"] for r in records]
     n, n_failed = len(records), sum(1 for r in records if r.get("error"))

@@ -6,8 +6,11 @@ A definition says where a benchmark's data lives under the data root, which file
 `judge`, `aggregate`). Everything a loader needs beyond its code (field names, filters,
 answer-type maps) is in `fields` / `options`, so most benchmarks share one table loader.
 
-Data lookup: `<data-root>/<path>` first, then `<data-root>/<suite>/<path>`, so the shared
-`benchdata/` folder (laid out as `{vlm,llm,video}/<name>/`) works as a data root as it is.
+Data lookup: a folder named after the benchmark id (`<data-root>/<name>`), then its `path`
+(`<data-root>/<path>`), each also under `<data-root>/<suite>/`, so the shared `benchdata/`
+folder (laid out as `{vlm,llm,video}/<name>/`) works as a data root as it is, and benchmarks
+that share one release folder (OCRBench v2 EN/CN in `ocrbench_v2/`, Video-MME with and without
+subtitles in `videomme/`) can also be given a folder each.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import yaml
 EVAL_SUITES = Path(os.environ.get("MMZPPO_EVAL_SUITES") or Path(__file__).resolve().parents[2] / "eval_suites")
 SUITES = ("vlm", "llm", "video", "synthetic")
 PAPER_COUNTS = {"vlm": 16, "llm": 10, "video": 5}  # benchmarks per suite in the paper's macro averages
-METRICS = ("accuracy", "anls", "ocr", "judge_only")
+METRICS = ("accuracy", "anls", "ocr", "and_or", "judge_only")
 
 
 @dataclass(frozen=True)
@@ -40,7 +43,7 @@ class Benchmark:
     files: tuple[str, ...] = ()  # glob patterns inside the folder, in order of preference
     split: str = "test"  # the split the paper's number is on
     hf: str = ""  # the official Hugging Face dataset (or repository) the layout follows
-    metric: str = "accuracy"  # accuracy (mmzppo.reward.grade) | anls | ocr | judge_only
+    metric: str = "accuracy"  # accuracy (mmzppo.reward.grade) | anls | ocr | and_or | judge_only
     answer_type: str | None = None  # fixed answer type for every item; None: per item
     aggregate: str = "mean"  # mean | worst_case (mmzppo.eval.tasks.AGGREGATES)
     prompt: str = "plain"  # plain (mmzppo.prompts.plain) | conversation
@@ -128,10 +131,18 @@ def select(benchmarks: dict[str, Benchmark], suite: str = "all", tasks: list[str
     return chosen
 
 
+def folder_names(bench: Benchmark) -> list[str]:
+    """The folder names looked for under the data root: the benchmark id, then its `path`."""
+    return list(dict.fromkeys([bench.name, bench.path])) if bench.path is not None else []
+
+
 def expected_path(bench: Benchmark, data_root: str | Path | None) -> str:
+    """Where the data is looked for, in words: "<root>/<path>" (+ " or <root>/<name>")."""
     if bench.path is None:
         return "(built in)"
-    return str(Path(data_root or "<data-root>") / bench.path)
+    root = Path(data_root or "<data-root>")
+    names = [bench.path] + [n for n in folder_names(bench) if n != bench.path]
+    return " or ".join(str(root / name) for name in names)
 
 
 def data_files(bench: Benchmark, folder: Path) -> list[Path]:
@@ -150,7 +161,8 @@ def locate(bench: Benchmark, data_root: str | Path | None) -> Path | None:
     if data_root is None:
         return None
     root = Path(data_root)
-    for folder in (root / bench.path, root / bench.suite / bench.path):
-        if folder.is_dir() and data_files(bench, folder):
-            return folder
+    for name in folder_names(bench):
+        for folder in (root / name, root / bench.suite / name):
+            if folder.is_dir() and data_files(bench, folder):
+                return folder
     return None
