@@ -5,7 +5,7 @@
     python -m mmzppo.eval --list [--data-root DIR]
     python -m mmzppo.eval --rescore OUTPUT_DIR [--judge URL --judge-model NAME]
 
-Benchmarks are declared in `eval_suites/<suite>/<name>.yaml` (`suites`), read by the loaders
+Benchmarks are declared in `mmzppo/eval_suites/<suite>/<name>.yaml` (`suites`), read by the loaders
 of `tasks`, generated with `mmzppo.rollout.hf.HFRollout` under the paper's evaluation
 decoding and scored by `scoring` (the training grader first; ANLS; an optional LLM judge).
 `runner` writes per-sample logs as it goes, results per benchmark and a summary, and resumes.

@@ -1,4 +1,8 @@
-"""Benchmark definitions: one small YAML file per benchmark in `eval_suites/<suite>/`.
+"""Benchmark definitions: one small YAML file per benchmark in `mmzppo/eval_suites/<suite>/`.
+
+The definitions are package data, so an installed (non-editable) mmzppo finds them as well as
+a checkout; `eval_suites/` at the repository root is a link to the same folder, and
+$MMZPPO_EVAL_SUITES points elsewhere (a folder of your own definitions).
 
 A definition says where a benchmark's data lives under the data root, which files to read
 (`files`: glob patterns, the first one that matches anything wins), which loader in
@@ -24,7 +28,7 @@ from typing import Any
 
 import yaml
 
-EVAL_SUITES = Path(os.environ.get("MMZPPO_EVAL_SUITES") or Path(__file__).resolve().parents[2] / "eval_suites")
+EVAL_SUITES = Path(os.environ.get("MMZPPO_EVAL_SUITES") or Path(__file__).resolve().parents[1] / "eval_suites")
 SUITES = ("vlm", "llm", "video", "synthetic")
 PAPER_COUNTS = {"vlm": 16, "llm": 10, "video": 5}  # benchmarks per suite in the paper's macro averages
 METRICS = ("accuracy", "anls", "ocr", "and_or", "judge_only")
@@ -32,7 +36,7 @@ METRICS = ("accuracy", "anls", "ocr", "and_or", "judge_only")
 
 @dataclass(frozen=True)
 class Benchmark:
-    """One benchmark as declared in its YAML file (field meanings in eval_suites/README.md)."""
+    """One benchmark as declared in its YAML file (field meanings in mmzppo/eval_suites/README.md)."""
 
     name: str  # short id, also the output file name
     title: str  # the name the paper uses
