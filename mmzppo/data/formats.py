@@ -7,6 +7,7 @@ shards. Uids never hold dots (they are WebDataset keys): `safe_uid` cleans sourc
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import re
@@ -227,8 +228,6 @@ def mmlu_redux_sample(record: dict[str, Any], subject: str, row: int) -> Sample:
         raise RecordError("error_type", f"annotated {error_type or 'without a label'}, not ok")
     choices = record["choices"]
     if isinstance(choices, str):  # the GitHub CSVs hold a Python list literal
-        import ast
-
         try:
             choices = ast.literal_eval(choices)
         except (ValueError, SyntaxError):
@@ -315,9 +314,10 @@ def puzzlevqa_sample(record: dict[str, Any], root: str | Path) -> Sample:
     )
 
 
-# DynaMath `answer_type` -> ours. "text" (the GitHub trials) and "free_form" (the name in the
-# DynaMath evaluation code) are the same kind of answer (an edge name, a short expression) and
-# are graded alike, as normalised text: a math grader would call "EC" equal to "CE" (a product).
+# DynaMath `answer_type` -> ours. "text" (the GitHub trials) and "free_form" (the Hugging Face
+# name, as the issue reports it; not checked here) are the same kind of answer (an edge name, a
+# short expression) and are graded alike, as normalised text: a math grader would take "EC" for
+# "CE" (a product of two symbols).
 DYNAMATH_ANSWER_TYPES = {"float": "number", "multiple choice": "choice", "text": "text", "free_form": "text"}
 
 
@@ -328,7 +328,8 @@ def dynamath_sample(record: dict[str, Any], variant: str, image: str | None) -> 
     score only if all its variants are right."""
     kind = str(record.get("answer_type") or "").strip().lower()
     if kind not in DYNAMATH_ANSWER_TYPES:
-        raise RecordError("answer_type", f"{record.get('answer_type')!r} is not one of {sorted(DYNAMATH_ANSWER_TYPES)}")
+        known = ", ".join(DYNAMATH_ANSWER_TYPES)
+        raise RecordError("answer_type", f"{record.get('answer_type')!r} is not one of {known}")
     qid = safe_uid(record["id"])
     return Sample(
         uid=f"dynamath-v{variant}-{qid}",
@@ -437,8 +438,6 @@ def mmmu_sample(record: dict[str, Any], media_dir: str | Path, subject: str = ""
     to `media_dir` so the Sample keeps their original bytes; `options` is a string holding a
     Python list; `<image n>` placeholders (question and options) become "[image n]", because
     media go before the text and an option may itself be an image."""
-    import ast
-
     uid = f"mmmu-{safe_uid(record['id'])}"
     images = [p for k in range(1, 8) if (p := write_embedded(record.get(f"image_{k}"), media_dir, f"{uid}-{k}"))]
     try:
