@@ -5,9 +5,13 @@ applies `key=value` overrides (values parsed as YAML), and validates: unknown ke
 invalid values raise `ConfigError` naming the key. Defaults are the paper's values
 (arXiv:2606.18216, section 4 and App. D) where the paper gives one.
 
-Switches make every baseline and ablation row a config, not code:
-GRPO = `use_buffer=false use_bcq=false use_ncq=false`; GRPO-dagger = `use_buffer=true
-use_bcq=false use_ncq=false`; ZPPO = all three on.
+`method` picks the algorithm (one file each in mmzppo/methods/): zppo, distill_off,
+distill_on, hint, prefix. Switches make every other baseline and ablation row a config, not
+code: GRPO = `method: zppo` with `use_buffer=false use_bcq=false use_ncq=false`;
+GRPO-dagger = `use_buffer=true use_bcq=false use_ncq=false`; ZPPO = all three on.
+
+A YAML file may start from another one: `base: ../zppo_qwen3.5-0.8b.yaml` (a path relative
+to the file) loads that file first, and the keys written here replace its keys.
 """
 
 from __future__ import annotations
@@ -21,6 +25,9 @@ from typing import Any
 import yaml
 
 from mmzppo.data.sample import VisionSettings
+
+
+METHOD_NAMES = ("zppo", "distill_off", "distill_on", "hint", "prefix")
 
 
 class ConfigError(ValueError):
@@ -58,6 +65,10 @@ class Config:
     train_shards: str = doc("training shards: a folder, a glob, or a brace pattern of .tar files", "data/train")
     prompts_per_step: int = doc("|X_new|: new questions per rollout step (paper: 384)", 384)
 
+    # --- method -----------------------------------------------------------------------
+    method: str = doc("the algorithm: 'zppo' (Alg. 1; GRPO and GRPO-dagger are its switches), 'distill_off' "
+                      "(Alg. 2), 'distill_on' (Alg. 3), 'hint' (Alg. 5) or 'prefix' (Alg. 6)", "zppo")  # fmt: skip
+
     # --- ZPPO (paper, Algorithm 1) ----------------------------------------------------
     group_size: int = doc("G_S: student rollouts per prompt (paper: 8)", 8)
     teacher_group_size: int = doc("G_T: teacher rollouts per hard question (paper: 4)", 4)
@@ -77,6 +88,16 @@ class Config:
     candidate_max_words: int = doc("reasoning words kept per candidate by 'truncate' compression "
                                    "(the paper's rewrite allows up to 512 tokens)", 300)  # fmt: skip
 
+    # --- baselines (paper, App. D.2) ---------------------------------------------------
+    distill_beta: float = doc("beta of the generalised JSD of the distillation methods: 0 = forward KL(teacher || "
+                              "student), 0.5 = symmetric JSD, 1 = reverse KL(student || teacher)", 0.5)  # fmt: skip
+    distill_loss: str = doc("distill_on's per-token loss: 'jsd' (JSD_beta over next-token distributions) or "
+                            "'reverse_kl_sampled' (log S - log T of the sampled token only; cheap)", "jsd")  # fmt: skip
+    distill_top_k: int = doc("0 = the teacher's full distribution; k > 0 = its top-k log-probs + one tail bucket "
+                             "(what a served teacher returns; an approximation)", 0)  # fmt: skip
+    prefix_fraction: float = doc("alpha of the prefix method: the share of a correct teacher answer's tokens "
+                                 "forced as the start of the answer (paper: 0.4)", 0.4)  # fmt: skip
+
     # --- rollout ----------------------------------------------------------------------
     temperature: float = doc("training rollout temperature (paper: 1.0)", 1.0)
     top_p: float = doc("training rollout top-p (paper: 1.0)", 1.0)
@@ -94,6 +115,8 @@ class Config:
     eps_high: float = doc("upper ratio clip 1 + eps_high, clip-higher (paper: 0.28)", 0.28)
     dual_clip: float | None = doc("dual-clip c for negative advantages (paper: 10); null = off", 10.0)
     adv_eps: float = doc("epsilon of the advantage normalisation", 1e-6)
+    adv_norm: str = doc("Eq. 3's batch statistics (paper Fig. 6): 'nontrivial' (over groups whose rewards differ; "
+                        "the paper), 'all' (every group), or 'none' (A = r - group mean)", "nontrivial")  # fmt: skip
 
     # --- several processes ------------------------------------------------------------
     sharding: str = doc("model layout over processes: 'none' (replicated, gradients summed: DDP), 'fsdp' "
@@ -138,11 +161,34 @@ class Config:
             "eps_high": self.eps_high > 0.0,
             "dual_clip": self.dual_clip is None or self.dual_clip > 1.0,
             "adv_eps": self.adv_eps > 0.0,
+            "adv_norm": self.adv_norm in ("nontrivial", "all", "none"),
+            "method": self.method in METHOD_NAMES,
+            "distill_beta": 0.0 <= self.distill_beta <= 1.0,
+            "distill_loss": self.distill_loss in ("jsd", "reverse_kl_sampled")
+            and not (self.distill_loss == "reverse_kl_sampled" and self.method == "distill_off"),
+            "distill_top_k": self.distill_top_k >= 0,
+            "prefix_fraction": 0.0 < self.prefix_fraction < 1.0,
             "sharding": self.sharding in ("auto", "none", "fsdp"),
         }
         for key, ok in checks.items():
             if not ok:
                 raise ConfigError(f"{key}: invalid value {getattr(self, key)!r} ({help_of(key)})")
+        if self.method.startswith("distill") and self.teacher_kind != "local":
+            raise ConfigError(f"teacher_kind: method {self.method!r} needs a teacher model's distributions "
+                              f"(teacher_kind: local), got {self.teacher_kind!r}")  # fmt: skip
+        if self.method in ("hint", "prefix") and self.teacher_kind == "none":
+            raise ConfigError(f"teacher_kind: method {self.method!r} needs a teacher's correct answers "
+                              "(teacher_kind: local or reference), got 'none'")  # fmt: skip
+        if self.method == "zppo" and self.use_bcq and self.teacher_kind == "none":
+            raise ConfigError("teacher_kind: 'none' but use_bcq is true (BCQ needs a teacher's correct answer)")
+
+    @property
+    def needs_teacher(self) -> bool:
+        """Whether any part of the method calls the teacher: BCQ answers, candidate rewrites
+        (also for NCQ-only runs), hints, prefixes, distillation."""
+        if self.method != "zppo":
+            return True
+        return self.use_bcq or (self.use_ncq and self.compress_with_teacher)
 
     @property
     def compress_with_teacher(self) -> bool:
@@ -238,16 +284,29 @@ def parse_overrides(overrides: list[str]) -> dict[str, Any]:
     return out
 
 
-def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
-    """YAML file (optional) + overrides -> validated Config."""
-    values: dict[str, Any] = {}
-    if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"config file not found: {path}")
+def read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """A config file's keys, on top of its `base:` file's keys (recursively)."""
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    if path.resolve() in seen:
+        raise ConfigError(f"{path}: `base:` files form a cycle")
+    try:
         values = yaml.safe_load(path.read_text()) or {}
-        if not isinstance(values, dict):
-            raise ConfigError(f"{path}: expected a mapping of config keys")
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML ({e})") from None
+    if not isinstance(values, dict):
+        raise ConfigError(f"{path}: expected a mapping of config keys")
+    base = values.pop("base", None)
+    if base is None:
+        return values
+    merged = read_yaml(path.parent / str(base), (*seen, path.resolve()))
+    vision = {**merged.get("vision", {}), **values.pop("vision", {})}
+    return {**merged, **values, **({"vision": vision} if vision else {})}
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
+    """YAML file (optional, with its `base:` chain) + overrides -> validated Config."""
+    values: dict[str, Any] = read_yaml(Path(path)) if path is not None else {}
     for key, value in parse_overrides(overrides or []).items():
         if key == "vision" and isinstance(value, dict):
             values["vision"] = {**values.get("vision", {}), **value}

@@ -66,6 +66,15 @@ class Prompt:
     continue_final: bool = False  # True when the last message is an assistant prefix to continue
 
     @property
+    def assistant_prefix(self) -> str:
+        """The forced start of the answer (prefix prompts), '' otherwise: the response the
+        grader reads is this text followed by the sampled continuation."""
+        if not self.continue_final:
+            return ""
+        content = self.messages[-1]["content"]
+        return content if isinstance(content, str) else "".join(p["text"] for p in content if p["type"] == "text")
+
+    @property
     def text(self) -> str:
         """All text of the conversation (media placeholders left out)."""
         parts = []
@@ -243,18 +252,22 @@ def hint(sample: Sample, hint_text: str, *, templates: str | Path = PROMPT_TEMPL
 
 
 def prefix(
-    sample: Sample, teacher_response: str, fraction: float = 0.4, *, templates: str | Path = PROMPT_TEMPLATES
-) -> Prompt:
+    sample: Sample, teacher_response: str, tokenizer, fraction: float = 0.4, *,
+    templates: str | Path = PROMPT_TEMPLATES,
+) -> Prompt:  # fmt: skip
     """Prefix baseline: the plain prompt, and the first `fraction` of a correct teacher
-    response forced as the start of the assistant turn (cut at a word boundary, by words).
+    response's TOKENS (under `tokenizer`, the student's: the tokens the student is forced to
+    start with) as the start of the assistant turn.
 
     The rollout continues the final assistant message (`continue_final=True`); the prefix
     tokens are part of the prompt, so they are masked from the loss by construction.
     """
     if not 0.0 < fraction < 1.0:
         raise ValueError(f"fraction must be in (0, 1), got {fraction}")
-    words = teacher_response.split(" ")
-    head = " ".join(words[: max(1, int(len(words) * fraction))])
+    ids = tokenizer(teacher_response, add_special_tokens=False)["input_ids"]
+    if not ids:
+        raise ValueError(f"sample {sample.uid!r}: empty teacher response for a prefix")
+    head = tokenizer.decode(ids[: max(1, int(len(ids) * fraction))], skip_special_tokens=True)
     base = plain(sample, templates=templates)
     messages = base.messages + [{"role": "assistant", "content": [{"type": "text", "text": head}]}]
     return Prompt(sample.uid, "prefix", messages, continue_final=True)

@@ -21,7 +21,10 @@ at the position before it. What makes this equal to what the sampler saw:
   penalty are not re-applied: training rollouts use neither).
 
 Only the logits of the completion positions are computed (`logits_to_keep`), so a long
-image prompt does not cost a (prompt length x vocab) tensor.
+image prompt does not cost a (prompt length x vocab) tensor. `full=True` also returns the
+whole next-token distribution at every completion position (the distillation losses
+compare the student's and the teacher's), as log-probs under the same suppression and
+temperature.
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ class ScoredBatch:
     logprobs: torch.Tensor  # (B, T) float32 log p(token); 0 where mask is False; has grad if asked
     mask: torch.Tensor  # (B, T) bool, True on real completion tokens
     entropy: torch.Tensor  # (B, T) float32 entropy of the scoring distribution, detached, for logs
+    distributions: torch.Tensor | None = None  # (B, T, V) log-probs of every token (`full=True`), else None
 
 
 def append_completions(inputs: dict, completions: list[list[int]], pad_id: int, length: int | None = None) -> dict:
@@ -83,9 +87,9 @@ def text_position_ids(attention_mask: torch.Tensor) -> torch.Tensor:
 
 def token_logprobs(
     logits: torch.Tensor, targets: torch.Tensor, suppress: list[int], temperature: float
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """log p(target) and the entropy at each position, under softmax(logits / temperature)
-    with the `suppress` ids removed (as the sampler removed them)."""
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """log p(target), the entropy and the full log-probs at each position, under
+    softmax(logits / temperature) with the `suppress` ids removed (as the sampler removed them)."""
     logits = logits.float()
     if temperature != 1.0:
         logits = logits / temperature
@@ -96,7 +100,7 @@ def token_logprobs(
     picked = logp.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
     with torch.no_grad():
         entropy = torch.special.entr(logp.exp()).sum(-1)  # entr(0) = 0 at suppressed tokens
-    return picked, entropy
+    return picked, entropy, logp
 
 
 def score(
@@ -110,6 +114,7 @@ def score(
     micro_batch_size: int | None = None,
     temperature: float = 1.0,
     suppress_tokens: list[int] | None = None,
+    full: bool = False,
 ) -> ScoredBatch:
     """Log-probs of `completions[i]` given `prompts[i]` under `policy_model`.
 
@@ -119,6 +124,7 @@ def score(
     temperature: the rollout's temperature (1.0 in the paper's training).
     suppress_tokens: ids excluded from the softmax; None = the vision control tokens that
         the rollout suppresses; [] = none.
+    full: also return every position's whole log-prob distribution (`distributions`).
     """
     if len(prompts) != len(completions):
         raise ValueError(f"{len(prompts)} prompts but {len(completions)} completions")
@@ -129,7 +135,7 @@ def score(
     t_max = max((len(c) for c in completions), default=0)
     if not prompts or t_max == 0:  # nothing to score
         empty = torch.zeros(len(prompts), 0)
-        return ScoredBatch(empty, empty.bool(), empty)
+        return ScoredBatch(empty, empty.bool(), empty, torch.zeros(len(prompts), 0, 0) if full else None)
     step = micro_batch_size or max(1, len(prompts))
     parts = []
     grad = torch.enable_grad() if with_grad else torch.no_grad()
@@ -138,14 +144,14 @@ def score(
             parts.append(
                 _score_chunk(
                     policy_model, processor, vision, prompts[start : start + step],
-                    completions[start : start + step], t_max, suppress, temperature,
+                    completions[start : start + step], t_max, suppress, temperature, full,
                 )
             )  # fmt: skip
-    logprobs, mask, entropy = (torch.cat(x, dim=0) for x in zip(*parts))
-    return ScoredBatch(logprobs, mask, entropy)
+    logprobs, mask, entropy, distributions = (torch.cat(x, dim=0) if x[0] is not None else None for x in zip(*parts))
+    return ScoredBatch(logprobs, mask, entropy, distributions)
 
 
-def _score_chunk(model, processor, vision, prompts, completions, t_max, suppress, temperature):
+def _score_chunk(model, processor, vision, prompts, completions, t_max, suppress, temperature, full):
     """One forward pass; results right padded to `t_max` (shared by all micro-batches)."""
     tokenizer = getattr(processor, "tokenizer", processor)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
@@ -161,5 +167,5 @@ def _score_chunk(model, processor, vision, prompts, completions, t_max, suppress
     logits = model(**inputs, logits_to_keep=t_max + 1).logits[:, :-1]
     targets = inputs["input_ids"][:, -t_max:]
     mask = inputs["attention_mask"][:, -t_max:].bool()
-    logprobs, entropy = token_logprobs(logits, targets, suppress, temperature)
-    return logprobs.masked_fill(~mask, 0.0), mask, entropy.masked_fill(~mask, 0.0)
+    logprobs, entropy, distributions = token_logprobs(logits, targets, suppress, temperature)
+    return logprobs.masked_fill(~mask, 0.0), mask, entropy.masked_fill(~mask, 0.0), distributions if full else None

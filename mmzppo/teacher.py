@@ -1,39 +1,57 @@
-"""Teachers: where the correct candidate of a BCQ comes from, and who compresses candidates.
+"""Teachers: correct answers, candidate rewrites, hints and token scores for the student.
 
 ZPPO (paper, Algorithm 1, step 4) asks the teacher for G_T = 4 fresh responses to every
 hard question on every visit, and (section 3) has it rewrite every candidate, teacher's
 and student's alike, into a short summary (at most 5 lines / 512 tokens) that keeps the
-essential steps and the final \\boxed{} answer. A `Teacher` does those two things:
+essential steps and the final \\boxed{} answer. The baselines ask more of it: an
+answer-free hint (Alg. 5), a correct answer to start from (Alg. 6), and its next-token
+distributions along a sequence (distillation, Alg. 2-3). A `Teacher` does those things:
 
-    sample(prompts, n)   -> n responses per prompt
-    compress(responses)  -> one summary per response, compressed together (a `Compressor`)
+    sample(prompts, n)          -> n `Completion`s per prompt (text; token ids if sampled)
+    compress(responses)         -> one summary per response, compressed together (a `Compressor`)
+    write_hints(samples, answers) -> one answer-free hint per (question, correct answer)
+    score(prompts, completions, top_k) -> `TokenScores` (model teachers only)
 
 The caller grades the teacher's responses with the same reward as the student's
-(`mmzppo.reward.grade` against the gold answer); only correct ones become BCQ candidates,
-and a question whose teacher has no correct response gets no BCQ (an NCQ at most).
+(`mmzppo.reward.grade` against the gold answer); only correct ones are used, and a
+question whose teacher has no correct response gets no BCQ, hint or prefix.
 
 * `LocalTeacher`: any local model (a bigger tiny Qwen3.5 here, Qwen3.5-27B on a real
-  machine) sampled through a rollout backend (`HFRollout` by default).
+  machine) sampled through a rollout backend (`HFRollout` by default). It scores tokens
+  with its OWN processor under the run's shared `VisionSettings`, so the same pixels and
+  frames reach both models.
 * `ReferenceTeacher`: the dataset's gold worked solution (`Sample.solution`) instead of
   sampled responses. A DEVIATION from the paper, for machines without a teacher model:
-  it is deterministic (the same candidate on every visit) and always correct.
+  it is deterministic (the same candidate on every visit) and always correct; its hints are
+  the solution without the lines that state the answer; it has no distributions, so it
+  cannot be a distillation teacher.
+
+ZPPO, hint and prefix pass the teacher's answers to the student as TEXT, so the teacher may
+use any tokenizer; the distillation methods compare distributions token by token and need
+the student's tokenizer (checked at start-up by the trainer).
 """
 
 from __future__ import annotations
 
 import re
+from collections import Counter
+from dataclasses import dataclass
 from typing import Callable, Iterable, Mapping, Protocol, runtime_checkable
 
+import torch
+
+from mmzppo.algos.guidance import answer_free_lines
 from mmzppo.data.sample import Sample
 from mmzppo.models import Policy
-from mmzppo.prompts import Compressor, Prompt, truncate_candidates
+from mmzppo.prompts import Compressor, Prompt, question_text, truncate_candidates, user_message
 from mmzppo.reward import extract_last_boxed
-from mmzppo.rollout.base import RolloutBackend, SamplingParams
+from mmzppo.rollout.base import Completion, RolloutBackend, SamplingParams
 from mmzppo.rollout.hf import HFRollout
 
 # The paper's rewrite budget for a compressed candidate.
 MAX_LINES = 5
 MAX_TOKENS = 512
+HINT_MAX_TOKENS = 256
 THINK_BLOCK = re.compile(r"<think>.*?(</think>|$)", re.DOTALL)
 
 REWRITE_INSTRUCTION = (
@@ -41,16 +59,38 @@ REWRITE_INSTRUCTION = (
     "and end with its final answer in \\boxed{{}}, unchanged. Do not solve the problem again "
     "and do not say whether the response is correct.\n\n<response>\n{response}\n</response>"
 )
+# Our wording of the hint request (the paper's Alg. 5 says only "an answer-free hint").
+HINT_INSTRUCTION = (
+    "{question}\n\nA correct solution of this problem:\n<solution>\n{solution}\n</solution>\n\n"
+    "Write a short hint, at most three sentences, that points a student to the key idea of this "
+    "solution. Do not state the final answer or any number that gives it away, and do not use \\boxed{{}}."
+)
+
+
+@dataclass
+class TokenScores:
+    """A teacher's view of B completions, right padded to T tokens (as `mmzppo.scoring`)."""
+
+    token_logprobs: torch.Tensor  # (B, T) log T(y_t) of each completion token
+    logprobs: torch.Tensor  # (B, T, V) every token's log-prob, or (B, T, k) the top-k ones
+    indices: torch.Tensor | None  # (B, T, k) token ids of the top-k log-probs; None = full vocabulary
+    mask: torch.Tensor  # (B, T) True on real completion tokens
 
 
 @runtime_checkable
 class Teacher(Protocol):
-    def sample(self, prompts: list[Prompt], n: int) -> list[list[str]]:
+    counts: Counter  # calls made, by kind ("sampled", "rewrites", "hints", "scored")
+
+    def sample(self, prompts: list[Prompt], n: int) -> list[list[Completion]]:
         """`n` responses for each prompt (fewer, possibly none, if the teacher has none)."""
         ...
 
     def compress(self, responses: list[str]) -> list[str]:
         """One summary per response, compressed together (same procedure for all)."""
+        ...
+
+    def write_hints(self, samples: list[Sample], answers: list[str]) -> list[str]:
+        """One answer-free hint per question, written from its correct answer."""
         ...
 
 
@@ -105,18 +145,48 @@ class LocalTeacher:
         self.compress_with_model = compress_with_model
         self.compress_max_tokens = compress_max_tokens
         self.fallback = fallback
+        self.counts: Counter = Counter()
 
-    def sample(self, prompts: list[Prompt], n: int) -> list[list[str]]:
+    def sample(self, prompts: list[Prompt], n: int) -> list[list[Completion]]:
         """`n` fresh responses per prompt (drawn on every call: no cache, as in the paper)."""
-        return [[c.text for c in group] for group in self.backend.generate(prompts, n, self.sampling)]
+        self.counts["sampled"] += len(prompts) * n
+        return self.backend.generate(prompts, n, self.sampling)
 
     def compress(self, responses: list[str]) -> list[str]:
         if not self.compress_with_model:
             return self.fallback(responses)
+        self.counts["rewrites"] += len(responses)
         prompts = [rewrite_prompt(r, i) for i, r in enumerate(responses)]
-        greedy = SamplingParams(temperature=0.0, max_new_tokens=self.compress_max_tokens)
-        groups = self.backend.generate(prompts, 1, greedy)
+        groups = self.backend.generate(prompts, 1, self.greedy(self.compress_max_tokens))
         return [enforce_summary(g[0].text, r) for g, r in zip(groups, responses)]
+
+    def write_hints(self, samples: list[Sample], answers: list[str]) -> list[str]:
+        """The model writes each hint greedily from the question (media included) and a correct answer."""
+        self.counts["hints"] += len(samples)
+        prompts = [hint_request(s, a) for s, a in zip(samples, answers)]
+        groups = self.backend.generate(prompts, 1, self.greedy(HINT_MAX_TOKENS))
+        return [THINK_BLOCK.sub("", g[0].text).strip() for g in groups]
+
+    def score(self, prompts: list[Prompt], completions: list[list[int]], top_k: int = 0) -> TokenScores:
+        """Log-probs of the teacher along given token sequences (temperature 1): every
+        token's (top_k 0) or the k largest with their ids (what a served teacher returns)."""
+        from mmzppo.algos.distill import top_k as largest
+        from mmzppo.scoring import score
+
+        self.counts["scored"] += len(prompts)
+        scored = score(self.policy.model, self.policy.processor, self.policy.vision, prompts, completions,
+                       with_grad=False, full=True)  # fmt: skip
+        values, indices = (scored.distributions, None) if top_k <= 0 else largest(scored.distributions, top_k)
+        return TokenScores(scored.logprobs, values, indices, scored.mask)
+
+    def greedy(self, max_new_tokens: int) -> SamplingParams:
+        return SamplingParams(temperature=0.0, max_new_tokens=min(max_new_tokens, self.sampling.max_new_tokens))
+
+
+def hint_request(sample: Sample, answer: str) -> Prompt:
+    """The prompt asking the teacher for a hint: the question with its media, and the answer."""
+    text = HINT_INSTRUCTION.format(question=question_text(sample), solution=answer.strip())
+    return Prompt(uid=sample.uid, kind="plain", messages=[user_message(sample, text)])
 
 
 def rewrite_prompt(response: str, index: int = 0) -> Prompt:
@@ -133,9 +203,10 @@ class ReferenceTeacher:
     compress: the candidate compressor (default: the deterministic `truncate_candidates`,
         itself a documented deviation; pass a `LocalTeacher(...).compress` to use a model).
 
-    `sample` returns `n` copies of the solution for each prompt's `uid`, or [] when the
-    question has none: the caller then treats the question as one the teacher could not
-    answer (no BCQ), rather than the whole step failing on one unsolved item.
+    `sample` returns `n` copies of the solution for each prompt's `uid` (as completions
+    with no token ids: nothing was sampled), or [] when the question has none: the caller
+    then treats the question as one the teacher could not answer (no BCQ), rather than the
+    whole step failing on one unsolved item.
     """
 
     def __init__(
@@ -145,18 +216,25 @@ class ReferenceTeacher:
     ):
         self.lookup = solutions.get if isinstance(solutions, Mapping) else solutions
         self.compressor = compress
+        self.counts: Counter = Counter()
 
     @classmethod
     def from_samples(cls, samples: Iterable[Sample], compress: Compressor = truncate_candidates) -> "ReferenceTeacher":
         """A teacher over the `solution` field of `samples` (keyed by uid)."""
         return cls({s.uid: s.solution for s in samples if s.solution and s.solution.strip()}, compress)
 
-    def sample(self, prompts: list[Prompt], n: int) -> list[list[str]]:
+    def sample(self, prompts: list[Prompt], n: int) -> list[list[Completion]]:
         out = []
         for p in prompts:
             solution = self.lookup(p.uid)
-            out.append([solution] * n if solution and solution.strip() else [])
+            answer = Completion(token_ids=[], logprobs=[], text=solution or "", finished=True)
+            out.append([answer] * n if solution and solution.strip() else [])
         return out
 
     def compress(self, responses: list[str]) -> list[str]:
         return self.compressor(responses)
+
+    def write_hints(self, samples: list[Sample], answers: list[str]) -> list[str]:
+        """The solution without its answer lines (`answer_free_lines`; a deviation: no model writes it)."""
+        self.counts["hints"] += len(samples)
+        return [answer_free_lines(a) for a in answers]

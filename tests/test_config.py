@@ -21,6 +21,51 @@ def test_every_shipped_config_loads(path):
     load_config(path)
 
 
+ROWS = {  # config file: (method, use_buffer, use_bcq, use_ncq, adv_norm, updates_per_step)
+    "zppo_qwen3.5-0.8b.yaml": ("zppo", True, True, True, "nontrivial", 4),
+    "grpo_qwen3.5-0.8b.yaml": ("zppo", False, False, False, "nontrivial", 4),
+    "grpo_buffer_qwen3.5-0.8b.yaml": ("zppo", True, False, False, "nontrivial", 4),
+    "baselines/distill_off.yaml": ("distill_off", False, True, True, "nontrivial", 4),
+    "baselines/distill_off_buffer.yaml": ("distill_off", True, True, True, "nontrivial", 4),
+    "baselines/distill_on.yaml": ("distill_on", False, True, True, "nontrivial", 4),
+    "baselines/hint.yaml": ("hint", True, True, True, "nontrivial", 4),
+    "baselines/prefix.yaml": ("prefix", True, True, True, "nontrivial", 4),
+    "ablations/bcq_ncq_no_buffer.yaml": ("zppo", False, True, True, "nontrivial", 4),
+    "ablations/buffer_bcq.yaml": ("zppo", True, True, False, "nontrivial", 4),
+    "ablations/buffer_ncq.yaml": ("zppo", True, False, True, "nontrivial", 4),
+    "ablations/adv_norm_all.yaml": ("zppo", True, True, True, "all", 4),
+    "ablations/adv_norm_none.yaml": ("zppo", True, True, True, "none", 4),
+    **{f"ablations/updates_{i}.yaml": ("zppo", True, True, True, "nontrivial", i) for i in (1, 8, 16)},
+}
+
+
+@pytest.mark.parametrize("row", sorted(ROWS))
+def test_every_row_of_the_paper_is_a_config(row):
+    """The 0.8B rows, and the same rows for the tiny synthetic runs: the same method and
+    switches, each on its base file's model, data and vision settings."""
+    c = load_config(REPO / "configs" / row)
+    assert (c.method, c.use_buffer, c.use_bcq, c.use_ncq, c.adv_norm, c.updates_per_step) == ROWS[row]
+    assert c.student == "Qwen/Qwen3.5-0.8B" and c.vision.max_pixels == 1280 * 32 * 32  # from the base file
+    tiny = {"zppo_qwen3.5-0.8b.yaml": "synthetic_s.yaml", "grpo_qwen3.5-0.8b.yaml": "synthetic/grpo.yaml",
+            "grpo_buffer_qwen3.5-0.8b.yaml": "synthetic/grpo_buffer.yaml"}.get(row, "synthetic/" + row.split("/")[-1])  # fmt: skip
+    t = load_config(REPO / "configs" / tiny)
+    assert (t.method, t.use_buffer, t.use_bcq, t.use_ncq, t.adv_norm, t.updates_per_step) == ROWS[row]
+    assert t.student == ".cache/mmzppo/synthetic_s/student" and t.name != c.name
+
+
+def test_base_files_chain_and_cycles(tmp_path):
+    (tmp_path / "a.yaml").write_text("teacher: t\ntau: 0.3\nvision:\n  max_pixels: 4096\n")
+    (tmp_path / "b.yaml").write_text("base: a.yaml\ntau: 0.4\nvision:\n  min_pixels: 1024\n")
+    c = load_config(tmp_path / "b.yaml", ["rho_aug=0.5"])
+    assert (c.tau, c.rho_aug, c.vision.max_pixels, c.vision.min_pixels) == (0.4, 0.5, 4096, 1024)
+    (tmp_path / "a.yaml").write_text("base: b.yaml\n")
+    with pytest.raises(ConfigError, match="cycle"):
+        load_config(tmp_path / "b.yaml")
+    (tmp_path / "c.yaml").write_text("tau: [0.3\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(tmp_path / "c.yaml")
+
+
 def test_switch_configs_are_the_baselines():
     grpo = load_config(REPO / "configs/grpo_qwen3.5-0.8b.yaml")
     assert not (grpo.use_buffer or grpo.use_bcq or grpo.use_ncq)

@@ -124,15 +124,18 @@ def test_hint_and_prefix(tiny_xs, image_sample):
     assert "<hint>\nCount each different digit only once.\n</hint>" in h and h.endswith(CLOSER)
     with pytest.raises(ValueError):
         hint(image_sample, "  ")
-    p = prefix(image_sample, TEACHER, 0.4)
+    p = prefix(image_sample, TEACHER, tiny_xs.tokenizer, 0.4)
     assert p.continue_final and p.messages[-1]["role"] == "assistant"
     head = p.messages[-1]["content"][0]["text"]
-    assert TEACHER.startswith(head) and 0 < len(head) < 0.6 * len(TEACHER)
+    assert TEACHER.startswith(head) and p.assistant_prefix == head
+    teacher_ids = tiny_xs.tokenizer(TEACHER, add_special_tokens=False)["input_ids"]
+    head_ids = tiny_xs.tokenizer(head, add_special_tokens=False)["input_ids"]
+    assert head_ids == teacher_ids[: int(0.4 * len(teacher_ids))]  # 40% of the TOKENS, not of the words
     ids = encode(tiny_xs.processor, [p], tiny_xs.vision)["input_ids"][0]
     decoded = tiny_xs.tokenizer.decode(ids)
     assert decoded.endswith(head) and decoded.count("<|im_end|>") == 1  # the user turn only
     with pytest.raises(ValueError):
-        prefix(image_sample, TEACHER, 1.0)
+        prefix(image_sample, TEACHER, tiny_xs.tokenizer, 1.0)
 
 
 def test_truncate_candidates_fallback():

@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from mmzppo.data.formats import gsm8k_sample, mathvision_sample, read_jsonl, tempcompass_sample
+from mmzppo.inputs import encode
 from mmzppo.models import TINY_VISION, load_policy, suppressed_token_ids
 from mmzppo.prompts import plain, prefix
 from mmzppo.rollout.base import SamplingParams
@@ -63,13 +64,15 @@ def test_groups_shapes_and_fields(tiny_xs, items):
         assert all(lp <= 0.0 for lp in c.logprobs)
         assert c.finished == (c.token_ids[-1] == eos) and eos not in c.token_ids[:-1]
         assert c.text == tiny_xs.tokenizer.decode(c.token_ids, skip_special_tokens=True)
+    image_tokens = encode(tiny_xs.processor, prompts[:1], tiny_xs.vision)["attention_mask"].sum()
+    assert {c.prompt_tokens for c in groups[0]} == {int(image_tokens)}  # the prompt's tokens, image tokens included
 
 
 @pytest.mark.parametrize("sampling,n", [(GREEDY, 1), (SHORT, 2)], ids=["greedy", "temperature1"])
 def test_recorded_logprobs_equal_score(tiny_xs, items, sampling, n):
     """Image, video, text and a continue_final prefix prompt, batched together."""
     prompts = [plain(items["image"]), plain(items["video"]), plain(items["text"])]
-    prompts.append(prefix(items["text"], items["text"].solution))
+    prompts.append(prefix(items["text"], items["text"].solution, tiny_xs.tokenizer))
     torch.manual_seed(0)
     groups = HFRollout(tiny_xs).generate(prompts, n, sampling)
     assert_scores_match(tiny_xs, prompts, groups, atol=1e-4)
@@ -159,10 +162,9 @@ def test_presence_penalty_changes_generation(tiny_xs, items):
 
 def test_continue_final_prefix_prompt(tiny_xs, items):
     """The prefix baseline's prompt ends inside the assistant turn, and the rollout continues it."""
-    from mmzppo.inputs import encode
 
     sample = items["text"]
-    p = prefix(sample, sample.solution)
+    p = prefix(sample, sample.solution, tiny_xs.tokenizer)
     ids = encode(tiny_xs.processor, [p], tiny_xs.vision)["input_ids"][0].tolist()
     head = p.messages[-1]["content"][0]["text"]
     assert tiny_xs.tokenizer.decode(ids).rstrip().endswith(head.strip())  # no end-of-turn after the prefix
@@ -235,7 +237,7 @@ def test_text_only_policy(tiny_xs_dir, tmp_path, items):
     policy = load_policy(tmp_path)
     assert not policy.is_multimodal
     sample = items["text"]
-    prompts = [plain(sample), prefix(sample, sample.solution)]
+    prompts = [plain(sample), prefix(sample, sample.solution, tok)]
     for sampling in (GREEDY, SHORT):
         groups = HFRollout(policy, seed=0).generate(prompts, 2, sampling)
         assert_scores_match(policy, prompts, groups, atol=1e-4)

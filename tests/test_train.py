@@ -17,32 +17,6 @@ from mmzppo.models import TINY_VISION, load_policy
 TINY = [f"vision.{k}={v}" for k, v in TINY_VISION.to_dict().items() if k not in ("fps", "nframes")]
 
 
-@pytest.fixture(scope="module")
-def synth_shards(tmp_path_factory):
-    from mmzppo.data.shards import write_shards
-    from mmzppo.data.synthetic import generate_suite
-
-    root = tmp_path_factory.mktemp("synth")
-    samples = list(generate_suite(None, 12, 0, "train", root / "media", levels=[1]))
-    write_shards(samples, root / "train", maxcount=40)
-    return root / "train"
-
-
-@pytest.fixture(scope="module")
-def warm_xs(tiny_xs_dir, synth_shards, tmp_path_factory):
-    """The xs model after a short supervised warm-up, so that some rewards are 1."""
-    from mmzppo.data.shards import ShardReader
-    from mmzppo.warmup import warmup
-
-    torch.manual_seed(0)
-    policy = load_policy(tiny_xs_dir, vision=TINY_VISION)
-    warmup(policy, list(ShardReader(synth_shards, vision=TINY_VISION)), steps=60, batch_size=8, lr=3e-3)
-    out = tmp_path_factory.mktemp("warm_xs")
-    policy.model.save_pretrained(out)
-    policy.processor.save_pretrained(out)
-    return out
-
-
 def overrides(warm_xs, shards, out, name, steps, extra=()):
     return [
         f"student={warm_xs}", f"teacher={warm_xs}", "teacher_kind=local", f"train_shards={shards}",
@@ -68,6 +42,7 @@ def test_zppo_run_folder_and_resume(warm_xs, synth_shards, tmp_path):
     metrics = read_jsonl(run / "metrics.jsonl")
     assert [m["step"] for m in metrics] == [0, 1, 2]
     for key in ("reward/plain_mean", "reward/bcq_mean", "reward/ncq_mean", "frac_reward_zero_std", "buffer/size",
+                "hard/questions", "hard/pre_capped", "teacher/sampled", "teacher/rewrites",
                 "buffer/admitted", "buffer/graduated", "buffer/evicted", "groups/bcq", "groups/ncq",
                 "completions/mean_length", "clip_ratio/high", "entropy", "grad_norm", "time/rollout",
                 "time/teacher", "time/update", "loss"):  # fmt: skip
@@ -107,17 +82,21 @@ def accelerate(args, nproc, timeout=600, config="cpu_2proc.yaml", extra=()):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("layout", ["none", "fsdp"])
-def test_two_processes_same_loss_as_one(tiny_xs_dir, layout):
+@pytest.mark.parametrize("layout,objective", [("none", "ppo"), ("fsdp", "ppo"), ("none", "jsd"), ("fsdp", "jsd")])
+def test_two_processes_same_loss_as_one(tiny_xs_dir, layout, objective):
     """One fixed global mini-batch: 2 processes give the loss and gradient of 1 process,
-    with the model replicated or FSDP-sharded (ranks holding unequal micro-batch counts)."""
+    with the model replicated or FSDP-sharded (ranks holding unequal micro-batch counts),
+    for the PPO loss and for the distillation loss."""
     results = []
     for nproc in (1, 2):
-        r = accelerate([str(REPO / "tests/dist_loss_check.py"), str(tiny_xs_dir), layout], nproc)
+        r = accelerate([str(REPO / "tests/dist_loss_check.py"), str(tiny_xs_dir), layout, objective], nproc)
         assert r.returncode == 0, r.stderr[-3000:]
         results.append(json.loads(r.stdout.strip().splitlines()[-1]))
     one, two = results
-    assert one["clip_high"] > 0  # the check exercises clipping
+    if objective == "ppo":
+        assert one["clip_high"] > 0  # the check exercises clipping
+    else:
+        assert one["divergence"] > 0 and two["divergence"] == pytest.approx(one["divergence"], rel=1e-5)
     assert two["loss"] == pytest.approx(one["loss"], rel=1e-5)
     assert two["grad_norm"] == pytest.approx(one["grad_norm"], rel=1e-4)
 
@@ -129,7 +108,7 @@ def test_two_process_runs_replicated_and_fsdp(warm_xs, synth_shards, tmp_path):
     to 2: the same run, up to float summation order."""
     from safetensors.torch import load_file
 
-    from mmzppo.train import STAT_KEYS
+    stat_keys = ("loss", "entropy", "clip_ratio/low", "clip_ratio/high", "clip_ratio/dual", "approx_kl")
 
     args = ["-m", "mmzppo.train", *overrides(warm_xs, synth_shards, tmp_path, "ddp", 2)]
     r = accelerate(args, 2)
@@ -151,7 +130,7 @@ def test_two_process_runs_replicated_and_fsdp(warm_xs, synth_shards, tmp_path):
     for replicated_row, sharded_row in zip(without_times(metrics), sharded_metrics):
         assert sharded_row.keys() == replicated_row.keys()
         for key, value in replicated_row.items():
-            if key in STAT_KEYS or key == "grad_norm":
+            if key in stat_keys or key == "grad_norm":
                 assert sharded_row[key] == pytest.approx(value, rel=1e-4, abs=1e-6), key
             else:
                 assert sharded_row[key] == value, key

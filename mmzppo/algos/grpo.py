@@ -53,18 +53,32 @@ def normalise_advantages(
     return torch.where(nontrivial, (centred - mu) / (sigma + eps), torch.zeros_like(centred))
 
 
+def moments(values: torch.Tensor) -> tuple[float, float, float]:
+    """(count, sum, sum of squares): the statistics of Eq. 3 in a form that sums over ranks."""
+    values = values.double()
+    return float(values.numel()), float(values.sum()), float((values**2).sum())
+
+
+def stats_from_moments(count: float, total: float, total_sq: float) -> tuple[float, float]:
+    """(mu, sigma) (population std) from `moments`; (0, 1) when there are no values."""
+    if count == 0:
+        return 0.0, 1.0
+    mu = total / count
+    return mu, max(total_sq / count - mu * mu, 0.0) ** 0.5
+
+
 def nontrivial_stats(centred: torch.Tensor, nontrivial: torch.Tensor) -> tuple[float, float]:
     """(mu, sigma) of A' over the rollouts of non-trivial groups (population std); (0, 1) if none."""
-    values = centred[nontrivial].double()
-    if values.numel() == 0:
-        return 0.0, 1.0
-    return float(values.mean()), float(values.std(unbiased=False))
+    return stats_from_moments(*moments(centred[nontrivial]))
 
 
 def advantages(rewards: torch.Tensor, group_ids: list, eps: float = 1e-6) -> torch.Tensor:
     """Eqs. 2-3 in one call (single process)."""
     centred, nontrivial = group_advantages(rewards, group_ids)
     return normalise_advantages(centred, nontrivial, eps)
+
+
+LOG_RATIO_CLAMP = 20.0
 
 
 @dataclass(frozen=True)
@@ -100,7 +114,9 @@ def ppo_token_loss(
     """
     mask = mask.to(logprobs.dtype)
     adv = advantages.to(logprobs.dtype).unsqueeze(1).expand_as(logprobs)
-    ratio = torch.exp(logprobs - old_logprobs)
+    # the log-ratio is clamped before exp: a token whose log-prob moved by more than 20 nats
+    # would overflow (inf * 0 advantage = NaN); at |log rho| = 20 the clip has long applied
+    ratio = torch.exp((logprobs - old_logprobs).clamp(-LOG_RATIO_CLAMP, LOG_RATIO_CLAMP))
     clipped = ratio.clamp(1.0 - clip.eps_low, 1.0 + clip.eps_high)
     surrogate = torch.minimum(ratio * adv, clipped * adv)
     objective = surrogate

@@ -44,6 +44,11 @@ class PlainOutcome:
         return [r for r, x in zip(self.responses, self.rewards) if x < 1.0]
 
 
+def outcomes(batch: list[Sample], plain_groups: list[list]) -> list[PlainOutcome]:
+    """Step 2's result per question, from its plain group of graded rollouts."""
+    return [PlainOutcome(s, [r.completion.text for r in g], [r.reward for r in g]) for s, g in zip(batch, plain_groups)]
+
+
 def slots(rho: float, n_new: int) -> int:
     """rho * |X_new| rounded half up (0 when rho is 0)."""
     return int(math.floor(rho * n_new + 0.5))

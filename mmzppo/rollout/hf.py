@@ -31,6 +31,7 @@ import contextlib
 import torch
 from transformers import LogitsProcessor, TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper
 
+from mmzppo import parallel
 from mmzppo.inputs import encode
 from mmzppo.models import Policy, suppressed_token_ids
 from mmzppo.prompts import Prompt
@@ -194,14 +195,17 @@ class HFRollout:
         was_training = model.training
         model.eval()
         flat: list[Completion] = []
-        try:
-            with torch.no_grad(), self._rng():
+        try:  # a sharded (FSDP) model is gathered once, so ranks may generate different lengths
+            with torch.no_grad(), self._rng(), parallel.full_params(model):
                 for start in range(0, len(expanded), size):
                     flat += self._generate_chunk(expanded[start : start + size], sampling)
         finally:
             model.train(was_training)
             self.calls += 1
         return [flat[i * n : (i + 1) * n] for i in range(len(prompts))]
+
+    def sync_weights(self) -> None:
+        """Nothing to do: `generate` runs on the training model itself."""
 
     def _rng(self):
         """A forked, seeded torch RNG when `seed` is set (reproducible per call number)."""
@@ -229,9 +233,10 @@ class HFRollout:
         if logprobs.shape != new_tokens.shape:  # the recorder's step bookkeeping is off
             raise RuntimeError(f"recorded log-probs {tuple(logprobs.shape)} != new tokens {tuple(new_tokens.shape)}")
         eos = set(self.eos)
+        prompt_tokens = inputs["attention_mask"].sum(dim=1).tolist()
         out = []
-        for row_tokens, row_logprobs in zip(new_tokens.tolist(), logprobs.tolist()):
+        for row_tokens, row_logprobs, n_prompt in zip(new_tokens.tolist(), logprobs.tolist(), prompt_tokens):
             tokens, lps, finished = split_completion(row_tokens, row_logprobs, eos)
             text = tokenizer.decode(tokens, skip_special_tokens=True)
-            out.append(Completion(token_ids=tokens, logprobs=lps, text=text, finished=finished))
+            out.append(Completion(tokens, lps, text, finished, prompt_tokens=int(n_prompt)))
         return out
