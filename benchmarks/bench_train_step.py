@@ -1,16 +1,20 @@
-"""ZPPO step time vs GRPO step time, and peak memory of a ZPPO step, on tiny models.
+"""Step time of every method relative to GRPO's, and peak memory of a ZPPO step, on tiny models.
 
     .venv/bin/python benchmarks/bench_train_step.py [--steps 3] [--tokens 64] [--candidate-max-words 300]
-        [--micro-batch-size 32] [--skip-memory]
+        [--micro-batch-size 32] [--methods zppo,hint,prefix,distill_off,distill_on] [--skip-memory]
 
-Both trainers run in this one process on the same synthetic shards and the same tiny `s`
-student, steps interleaved (ZPPO, GRPO, ZPPO, ...) so that machine noise hits both alike;
-every completion has exactly `--tokens` tokens (EOS forbidden before), so the two differ
-only by the work ZPPO adds: BCQ/NCQ rollouts and their share of the update. The teacher is
-the reference-solution teacher (its cost is the paper's teacher inference, reported apart as
-time/teacher and ~0 here). Peak memory: each size runs one ZPPO step in a fresh subprocess,
-which reports its peak resident memory (ru_maxrss) and the peak minus the resident memory
-right after loading the model (what the step itself added).
+All trainers run in this one process on the same synthetic shards and the same tiny `s`
+student, steps interleaved (GRPO, ZPPO, hint, ...) so that machine noise hits all alike;
+every student completion has exactly `--tokens` tokens (EOS forbidden before), so the
+methods differ only by the work each adds to GRPO's. Teachers: ZPPO, hint and prefix use
+the reference-solution teacher (the paper's teacher inference is reported apart as
+time/teacher and is ~0 here); the distillation methods need a model's distributions, so
+their teacher is a second tiny `s` (seed 1, the student's tokenizer) whose `sample` returns
+the reference solutions as its tokens (`SolutionBackend`: every question then has correct
+teacher sequences to distil, as a trained teacher would give), while its forward passes
+for the divergence are real and counted in the step. Peak memory: each size runs one ZPPO
+step in a fresh subprocess, which reports its peak resident memory (ru_maxrss) and the peak
+minus the resident memory right after loading the model (what the step itself added).
 """
 
 from __future__ import annotations
@@ -40,31 +44,65 @@ def make_shards(root: Path) -> Path:
     return root / "train"
 
 
-def trainer(student: Path, shards: Path, out: Path, name: str, tokens: int, zppo: bool, words: int = 300,
-            micro: int = 32):
+class SolutionBackend:
+    """A teacher's rollout backend that answers with the question's worked solution, as tokens
+    of the shared tokenizer (the distillation methods' sequences, without teacher training)."""
+
+    def __init__(self, policy, current: dict):
+        self.tokenizer, self.current = policy.tokenizer, current
+
+    def generate(self, prompts, n, sampling):
+        from mmzppo.rollout.base import Completion
+
+        out = []
+        for p in prompts:
+            text = self.current[p.uid].solution
+            ids = self.tokenizer(text, add_special_tokens=False)["input_ids"] + [self.tokenizer.eos_token_id]
+            out.append([Completion(ids, [0.0] * len(ids), text, True)] * n)
+        return out
+
+    def sync_weights(self):
+        pass
+
+
+METHOD_SWITCHES = {
+    "grpo": ["use_bcq=false", "use_ncq=false", "use_buffer=false", "teacher_kind=none"],
+    "zppo": ["teacher_kind=reference"],
+    "hint": ["method=hint", "teacher_kind=reference"],
+    "prefix": ["method=prefix", "teacher_kind=reference"],
+    "distill_off": ["method=distill_off", "use_buffer=false"],
+    "distill_on": ["method=distill_on", "use_buffer=false"],
+}
+
+
+def trainer(student: Path, shards: Path, out: Path, name: str, tokens: int, method: str, words: int = 300,
+            micro: int = 32, teacher: Path | None = None):
     from mmzppo.train import Trainer
 
-    switches = [] if zppo else ["use_bcq=false", "use_ncq=false", "use_buffer=false"]
     config = load_config(None, [
-        f"student={student}", "teacher_kind=reference", f"train_shards={shards}", f"output_dir={out}", f"name={name}",
-        "prompts_per_step=8", "group_size=8", f"max_new_tokens={tokens}", "updates_per_step=4", f"micro_batch_size={micro}",
-        "rollout_batch_size=128", "dtype=float32", "lr=1e-5", "steps=1000", "save_every=0",
-        f"candidate_max_words={words}", *TINY, *switches,
+        f"student={student}", f"teacher={teacher or student}", f"train_shards={shards}", f"output_dir={out}",
+        f"name={name}", "prompts_per_step=8", "group_size=8", f"max_new_tokens={tokens}", "updates_per_step=4",
+        f"micro_batch_size={micro}", "rollout_batch_size=128", "dtype=float32", "lr=1e-5", "steps=1000",
+        "save_every=0", f"candidate_max_words={words}", "candidate_compression=truncate", *TINY,
+        *METHOD_SWITCHES[method],
     ])  # fmt: skip
     t = Trainer(config)
-    t.rollout.min_new_tokens = tokens  # fixed lengths: equal work per rollout in both methods
+    t.rollout.min_new_tokens = tokens  # fixed lengths: equal work per rollout in every method
+    if method.startswith("distill"):
+        t.teacher.backend = SolutionBackend(t.teacher.policy, t.current)
     return t
 
 
 def step_times(args) -> None:
+    methods = ["grpo", *[m for m in args.methods.split(",") if m != "grpo"]]
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         torch.manual_seed(0)
         student = build_tiny(tmp / "s", "s")
+        teacher = build_tiny(tmp / "teacher", "s", seed=1) if any(m.startswith("distill") for m in methods) else None
         shards = make_shards(tmp / "data")
-        micro = args.micro_batch_size
-        runs = {"zppo": trainer(student, shards, tmp, "zppo", args.tokens, True, args.candidate_max_words, micro),
-                "grpo": trainer(student, shards, tmp, "grpo", args.tokens, False, micro=micro)}  # fmt: skip
+        runs = {m: trainer(student, shards, tmp, m, args.tokens, m, args.candidate_max_words, args.micro_batch_size,
+                           teacher if m.startswith("distill") else None) for m in methods}  # fmt: skip
         times = {k: [] for k in runs}
         phases = {k: {} for k in runs}
         extra = []
@@ -73,18 +111,21 @@ def step_times(args) -> None:
                 metrics, _ = t.step()
                 if i:
                     times[name].append(metrics["time/step"])
-                    for key in ("rollout", "old_logprobs", "update"):
+                    for key in ("rollout", "teacher", "old_logprobs", "update"):
                         phases[name].setdefault(key, []).append(metrics.get(f"time/{key}", 0.0))
                 if name == "zppo" and i:
                     extra.append(metrics["groups/bcq"] + metrics["groups/ncq"])
-        z, g = statistics.median(times["zppo"]), statistics.median(times["grpo"])
-        for name in runs:
-            print(f"{name}: " + ", ".join(f"{k} {statistics.median(v):.2f} s" for k, v in phases[name].items()))
         print(f"tiny s student, 8 questions x 8 rollouts x {args.tokens} tokens, I=4, {args.steps} steps each, "
               f"candidates cut to {args.candidate_max_words} words, micro-batches of {args.micro_batch_size}, "
               f"torch threads {torch.get_num_threads()}")  # fmt: skip
-        print(f"ZPPO step {z:.2f} s (BCQ+NCQ prompts per step: {statistics.mean(extra):.1f}), GRPO step {g:.2f} s, "
-              f"ratio ZPPO/GRPO = {z / g:.2f}  (paper, at scale: 1.11-1.22 wall-clock)")  # fmt: skip
+        g = statistics.median(times["grpo"])
+        for name in runs:
+            med = statistics.median(times[name])
+            detail = ", ".join(f"{k} {statistics.median(v):.2f} s" for k, v in phases[name].items())
+            print(f"{name:12s} step {med:6.2f} s  ratio to GRPO {med / g:5.2f}  ({detail})")
+        if extra:
+            print(f"ZPPO: {statistics.mean(extra):.1f} BCQ+NCQ prompts per step (paper, at scale: ZPPO/GRPO "
+                  "1.11-1.22 wall-clock)")  # fmt: skip
 
 
 def peak_memory_child(size: str, tokens: int) -> None:
@@ -92,7 +133,7 @@ def peak_memory_child(size: str, tokens: int) -> None:
         tmp = Path(tmp)
         student = build_tiny(tmp / size, size)
         shards = make_shards(tmp / "data")
-        t = trainer(student, shards, tmp, "mem", tokens, True)
+        t = trainer(student, shards, tmp, "mem", tokens, "zppo")
         loaded = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         t.step()
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -106,6 +147,8 @@ def main() -> None:
     parser.add_argument("--candidate-max-words", type=int, default=300,
                         help="ZPPO's candidate budget (config candidate_max_words; 300 = the default)")
     parser.add_argument("--micro-batch-size", type=int, default=32, help="sequences per forward/backward")
+    parser.add_argument("--methods", default="zppo,hint,prefix,distill_off,distill_on",
+                        help="methods timed against GRPO (comma-separated)")
     parser.add_argument("--skip-memory", action="store_true", help="step times only")
     parser.add_argument("--memory-child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
