@@ -25,11 +25,20 @@ which `mmzppo.inputs.encode` takes through its frame-list path. Teacher response
 `sample.meta["teacher"]`.
 
 Why a reader of our own rather than webdataset's pipeline: the failure policy must be exact.
-A damaged sample (bad JSON, missing member, corrupt image, truncated video) is skipped, logged
-once with its key and reason, and counted in `reader.skipped`; a truncated tar yields every
-sample before the damage and counts one "truncated tar" event naming the shard; nothing stops
-the run and nothing hangs. Reading shards is a few lines of `tarfile`; the format stays
-plain WebDataset, so `webdataset.WebDataset(urls)` reads these shards too.
+Every sample that is not handed out is skipped, logged once with its key and reason, and
+counted in `reader.skipped`: bad JSON, a missing member, an empty gold answer, a corrupt or
+empty image (the message names the member and its size), a truncated video or one with no
+decodable frame, a key read twice (inside one tar, where WebDataset would merge the two
+samples silently, or in two shards), and the samples a truncated or unreadable tar lost (one
+count each when index.json gives the shard's count; otherwise one, saying how many is
+unknown). Nothing stops the run and nothing hangs. Reading shards is a few lines of
+`tarfile`; the format stays plain WebDataset, so `webdataset.WebDataset(urls)` reads these
+shards too.
+
+Modules: `layout` (names, index.json, skip reasons), `writer` (ShardWriter, write_shards),
+`tar` (one shard's members grouped into samples, damage as events), `decode` (one sample's
+json, images and video frames), `seen` (the key set DataLoader workers share), `reader`
+(ShardReader). Everything is importable from `mmzppo.data.shards`.
 """
 
 from mmzppo.data.shards.decode import (
@@ -52,6 +61,7 @@ from mmzppo.data.shards.layout import (
     SkipSample,
     read_index,
     resolve_shards,
+    shard_count,
 )
 from mmzppo.data.shards.reader import NotEnoughShardsError, ShardReader
 from mmzppo.data.shards.tar import RawSample, SkipEvent, has_end_marker, iter_shard, split_member
@@ -71,5 +81,5 @@ __all__ = [
     "NotEnoughShardsError", "RawSample", "ShardReader", "ShardWriter", "SkipEvent", "SkipSample", "WriteStats",
     "check_teacher", "check_uid", "decode_frame_list", "decode_frames", "decode_image", "decode_sample",
     "decode_video_file", "fit_frames", "has_end_marker", "iter_shard", "media_bytes", "parse_info",
-    "read_index", "resolve_shards", "sample_to_record", "sampled_frames", "split_member", "write_shards",
+    "read_index", "resolve_shards", "sample_to_record", "shard_count", "sampled_frames", "split_member", "write_shards",
 ]  # fmt: skip

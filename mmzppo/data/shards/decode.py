@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from typing import Any
 
 import torch
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from mmzppo.data.sample import Sample, SampleError, VisionSettings
 from mmzppo.data.shards.layout import SkipSample
 from mmzppo.data.shards.tar import RawSample
 from mmzppo.data.shards.writer import check_teacher
+
+_BYTES_IO = re.compile(r"<_io\.BytesIO object at 0x[0-9a-f]+>")
 
 def parse_info(raw: RawSample) -> dict[str, Any]:
     """The sample's json member, checked against the members present (cheap, no media decoded)."""
@@ -24,6 +27,8 @@ def parse_info(raw: RawSample) -> dict[str, Any]:
         raise SkipSample("bad json", f"json: {e}") from None
     if not isinstance(info, dict) or not all(k in info for k in ("question", "answer")):
         raise SkipSample("bad json", "json: not an object with question and answer")
+    if info["answer"] is None or not str(info["answer"]).strip():  # nothing to grade against
+        raise SkipSample("empty answer", f"json: answer is {info['answer']!r}")
     images, video = info.get("images") or [], info.get("video")
     if not isinstance(images, list) or not (video is None or isinstance(video, (str, list))):
         raise SkipSample("bad json", "json: images/video are not member names")
@@ -41,13 +46,19 @@ def parse_info(raw: RawSample) -> dict[str, Any]:
 
 def decode_image(data: bytes, what: str) -> Image.Image:
     """A fully decoded PIL image (load() now, so a truncated file fails here, not in a worker
-    of the processor later)."""
+    of the processor later). A failure names the member and its size, not PIL's BytesIO."""
+    if not data:
+        raise SkipSample("corrupt image", f"{what}: empty member (0 bytes)")
     try:
         im = Image.open(io.BytesIO(data))
         im.load()
         return im
     except Exception as e:  # PIL raises several types for bad data
-        raise SkipSample("corrupt image", f"{what}: {e}") from None
+        if isinstance(e, UnidentifiedImageError):
+            why = "not an image format PIL can identify"
+        else:  # PIL's messages may print the in-memory file object: name the member instead
+            why = _BYTES_IO.sub(what, f"{type(e).__name__}: {e}")
+        raise SkipSample("corrupt image", f"{what} ({len(data):,} bytes): {why}") from None
 
 
 def sampled_frames(total: int, native_fps: float, vision: VisionSettings | None, uid: str) -> tuple[list[int], float]:

@@ -25,6 +25,8 @@ SKIP_REASONS = (
     "invalid sample",
     "truncated tar",
     "unreadable shard",
+    "duplicate key",
+    "empty answer",
 )
 
 
@@ -71,3 +73,21 @@ def resolve_shards(urls: str | Path | Iterable[str | Path]) -> list[str]:
         raise FileNotFoundError(f"shard(s) not found: {', '.join(missing[:5])}" + (" ..." if len(missing) > 5 else ""))
     return found
 
+
+@functools.lru_cache(maxsize=256)
+def _index_counts(folder: str, mtime_ns: int) -> dict[str, int]:
+    index = read_index(folder) or {}
+    return {str(s["name"]): int(s["count"]) for s in index.get("shards", [])}
+
+
+def shard_count(path: str | Path) -> int | None:
+    """Samples a shard should hold, from the index.json beside it; None when unknown.
+
+    This is what lets a reader say how many samples a truncated or unreadable shard lost
+    (a tar cannot tell what came after its damage). A missing or broken index gives None.
+    """
+    folder = Path(path).parent
+    try:
+        return _index_counts(str(folder), (folder / INDEX_NAME).stat().st_mtime_ns).get(Path(path).name)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None

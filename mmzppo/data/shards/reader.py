@@ -12,7 +12,8 @@ import torch
 
 from mmzppo.data.sample import Sample, VisionSettings
 from mmzppo.data.shards.decode import decode_sample
-from mmzppo.data.shards.layout import SKIP_REASONS, SkipSample, read_index, resolve_shards
+from mmzppo.data.shards.layout import SKIP_REASONS, SkipSample, read_index, resolve_shards, shard_count
+from mmzppo.data.shards.seen import SeenKeys
 from mmzppo.data.shards.tar import RawSample, SkipEvent, iter_shard
 
 log = logging.getLogger(__name__)
@@ -22,7 +23,6 @@ _MAX_WORKERS = 64  # rows of the shared skip counter: one per DataLoader worker
 
 class NotEnoughShardsError(RuntimeError):
     """More readers (ranks x DataLoader workers) than shards in non-resample mode."""
-
 
 
 def _rank_world(rank: int | None, world_size: int | None) -> tuple[int, int]:
@@ -65,8 +65,14 @@ class ShardReader(torch.utils.data.IterableDataset):
     shuffle: a buffer of that many undecoded samples shuffles sample order (and shard order
         is shuffled per epoch); 0 reads in shard order.
 
+    Duplicates: a key read a second time in one epoch is skipped as "duplicate key" (once per
+    copy, logged with the key): inside one tar by `iter_shard`, across shards through a key set
+    the DataLoader workers of this rank share (`mmzppo.data.shards.seen`). Not across ranks,
+    and not in resample mode, where repeats are the point.
+
     Call `set_epoch(e)` each epoch, like DistributedSampler. `skipped` is a Counter of skip
-    reasons, summed over DataLoader workers (they count in shared memory). `state_dict()` /
+    reasons, summed over DataLoader workers (they count in shared memory); every count is one
+    sample not handed out (a truncated tar counts each sample index.json says it lost). `state_dict()` /
     `load_state_dict()` record (epoch, samples consumed): resuming skips that many samples
     without decoding them. The count is exact in-process (num_workers=0); with DataLoader
     workers pass `consumed=` (samples this rank's loop took) and it is split evenly over the
@@ -104,12 +110,15 @@ class ShardReader(torch.utils.data.IterableDataset):
         self._consumed = 0  # samples handed out by iteration in this process
         self._counts = torch.zeros(_MAX_WORKERS, len(SKIP_REASONS), dtype=torch.int64).share_memory_()
         self._logged: set[tuple[str, str, str]] = set()
+        counts = [shard_count(s) for s in self.shards]
+        self._seen = None if resample else SeenKeys(None if None in counts else sum(counts))
+        self._passes = 0  # iterations started by this copy (the same in every worker of one pass)
 
     # ----------------------------------------------------------------- bookkeeping
 
     @property
     def skipped(self) -> Counter:
-        """Skipped samples (and damaged-tar events) by reason, over all workers so far."""
+        """Skipped (and lost) samples by reason, over all workers so far."""
         totals = self._counts.sum(0).tolist()
         return Counter({r: n for r, n in zip(SKIP_REASONS, totals) if n})
 
@@ -147,6 +156,13 @@ class ShardReader(torch.utils.data.IterableDataset):
         if (shard, key, reason) not in self._logged:
             self._logged.add((shard, key, reason))
             log.warning("skipped %s in %s: %s (%s)", key or "<shard>", shard, reason, detail)
+
+    def _first_copy(self, worker: int, item: RawSample) -> bool:
+        """Claim the sample's key for this epoch; a key already claimed is a counted duplicate."""
+        if self._seen is None or self._seen.add(item.key):
+            return True
+        self._skip(worker, "duplicate key", item.key, item.shard, "this key was already read from another shard")
+        return False
 
     # ----------------------------------------------------------------- iteration
 
@@ -194,6 +210,11 @@ class ShardReader(torch.utils.data.IterableDataset):
         self._consumed = self._resume
         position, handed, before = 0, 0, self._counts[worker].clone()
         bad_run, bad_limit = 0, 2 * self.index["total"] + 64 if self.index else 10_000
+        self._passes += 1
+        if self._seen is not None:  # workers of one DataLoader pass share its base seed
+            info = torch.utils.data.get_worker_info()
+            base = info.seed - info.id if info is not None else 0
+            self._seen.start(hash((base, self._passes, self.epoch)) & ((1 << 62) - 1) | 1)
         try:
             if quota == 0:
                 return
@@ -206,13 +227,16 @@ class ShardReader(torch.utils.data.IterableDataset):
                     self._skip(worker, item.reason, item.key, item.shard, item.detail)
                     continue
                 if position < resume:  # already consumed before the resume: pass without decoding
-                    position += 1
+                    position += self._first_copy(worker, item)
                     continue
                 try:
                     sample = decode_sample(item, self.vision)
                 except SkipSample as e:
                     bad_run += 1
                     self._skip(worker, e.reason, item.key, item.shard, e.detail)
+                    continue
+                if not self._first_copy(worker, item):  # only a sample that decodes claims its key
+                    bad_run += 1
                     continue
                 position, bad_run = position + 1, 0
                 handed += 1

@@ -7,6 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+from mmzppo.data.shards.layout import shard_count
+
+
 @dataclass
 class RawSample:
     """The undecoded members of one sample (member suffix -> bytes)."""
@@ -18,7 +21,7 @@ class RawSample:
 
 @dataclass
 class SkipEvent:
-    """Something in a shard that yields no sample (a damaged tar); counted like a skip."""
+    """One sample a shard does not yield (damaged tar, duplicate key); counted like a skip."""
 
     reason: str
     key: str
@@ -51,40 +54,76 @@ def split_member(name: str) -> tuple[str, str]:
     return (f"{folder}/{key}" if folder else key), suffix
 
 
-def iter_shard(path: str) -> Iterator[RawSample | SkipEvent]:
-    """Group a shard's members into samples; damage becomes one SkipEvent, never an exception.
+def iter_shard(path: str, expected: int | None = None) -> Iterator[RawSample | SkipEvent]:
+    """Group a shard's members into samples; damage becomes SkipEvents, never an exception.
 
-    A tar that breaks mid-way yields every complete sample before the break, then one
-    "truncated tar" event (the partly read sample is part of that event). A file that is not
-    a readable tar at all is one "unreadable shard" event.
+    Every SkipEvent stands for one sample that is not handed out, so whoever counts events
+    counts lost samples:
+
+    * a second sample with a key already seen in this tar (right after the first, which
+      WebDataset would silently merge into one sample, or later) is a "duplicate key" event
+      naming the key; the first one is kept. A member name repeating within a key starts
+      the second sample.
+    * a tar that breaks mid-way yields every complete sample before the break; the sample
+      being read is lost ("truncated tar", with its key) and so is everything after it: with
+      `expected` (the shard's count in index.json, looked up beside the shard when not given)
+      each of those is one more event; without it one event says that the number is unknown.
+    * a file that is not a readable tar at all: one "unreadable shard" event per expected
+      sample (one when the count is unknown).
     """
     name = Path(path).name
+    expected = shard_count(path) if expected is None else expected
     try:
         complete = has_end_marker(path)
     except OSError as e:
-        yield SkipEvent("unreadable shard", "", name, str(e))
+        yield from _lost(name, "", expected, 0, "unreadable shard", str(e))
         return
-    key, members, member, seen_any = None, {}, None, False
+    key, members, member, seen, groups = None, {}, None, set(), 0
     try:
         with open(path, "rb") as f, tarfile.open(fileobj=f, mode="r|*") as tar:
             for info in tar:
                 if not info.isreg():
                     continue
-                member, seen_any = info.name, True
+                member = info.name
                 member_key, suffix = split_member(info.name)
-                if member_key != key:  # the previous sample is complete: hand it out before reading on
+                if member_key != key or suffix in members:  # the previous sample is complete
                     if key is not None:
-                        yield RawSample(key, members, name)
+                        yield _complete(key, members, name, seen)
+                        groups += 1
                     key, members = member_key, {}
                 members[suffix] = tar.extractfile(info).read()
     except Exception as e:  # tarfile raises ReadError, EOFError, StreamError, zlib errors, ...
-        where = f" at member {member}; it and all after it are lost" if member else ""
-        reason = "truncated tar" if seen_any else "unreadable shard"
-        yield SkipEvent(reason, "", name, f"{type(e).__name__}: {e}{where}")
+        reason = "truncated tar" if member else "unreadable shard"
+        where = f" at member {member}" if member else ""
+        yield from _lost(name, key or "", expected, groups, reason, f"{type(e).__name__}: {e}{where}")
         return
     if key is not None:
-        yield RawSample(key, members, name)
+        yield _complete(key, members, name, seen)
+        groups += 1
     if not complete:
         detail = f"no end-of-archive marker after member {member}: the file was cut short"
-        yield SkipEvent("truncated tar", "", name, detail)
+        if expected is None or expected > groups:
+            yield from _lost(name, "", expected, groups, "truncated tar", detail, partial=False)
 
+
+def _complete(key: str, members: dict[str, bytes], shard: str, seen: set[str]) -> RawSample | SkipEvent:
+    """A finished group of members: a sample, or a duplicate of one this tar already gave."""
+    if key in seen:
+        detail = f"a second sample with key {key} in this tar (members {', '.join(members)}); the first was kept"
+        return SkipEvent("duplicate key", key, shard, detail)
+    seen.add(key)
+    return RawSample(key, members, shard)
+
+
+def _lost(shard: str, key: str, expected: int | None, read: int, reason: str, detail: str,
+          partial: bool = True) -> Iterator[SkipEvent]:  # fmt: skip
+    """One event per sample lost at the damage (the one being read, if any, names its key)."""
+    partial = partial and bool(key)
+    if expected is None:
+        what = "the rest of the tar is unreadable; how many samples it held is unknown (no count in index.json)"
+        yield SkipEvent(reason, key, shard, f"{detail}: {what}")
+        return
+    lost = max(expected - read, int(partial))
+    what = f"{lost} sample(s) lost ({read} read before the damage; index.json lists {expected})"
+    for i in range(lost):
+        yield SkipEvent(reason, key if i == 0 else "", shard, f"{detail}: {what}")
