@@ -134,11 +134,32 @@ def main(argv: list[str] | None = None) -> int:
             batch_size=args.batch_size, greedy=args.greedy, seed=args.seed, vision=parse_vision(args.vision),
             dtype=args.dtype, device=args.device, revision=args.revision, judge=judge, progress=args.progress,
         )  # fmt: skip
+        if (problem := missing_model(args.model)) is not None:
+            print(f"error: {problem}", file=sys.stderr)
+            return 2
         evaluate(cfg)
     except (ValueError, FileNotFoundError) as e:  # bad names or vision settings, settings that do not fit the model
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:  # transformers' "not a local folder and not on the hub" (several lines)
+        if not Path(args.model).exists():
+            print(f"error: --model {args.model}: no such folder, and the hub did not provide it "
+                  f"({str(e).strip().splitlines()[0][:200]})", file=sys.stderr)  # fmt: skip
+            return 2
+        raise
     return 0
+
+
+def missing_model(model: str) -> str | None:
+    """Why `--model` cannot be loaded, when that is clear before loading: a name with path syntax
+    (absolute, ./, ../, ~, or more than one /) that is not a folder; other names may be hub ids. The hub client would
+    otherwise answer with "Repo id must be in the form 'repo_name' ..."."""
+    path = Path(model).expanduser()
+    if path.exists():
+        return None if path.is_dir() else f"--model {model}: not a folder (give a model folder or a hub id)"
+    if model.startswith(("/", ".", "~")) or model.count("/") > 1 or "\\" in model or os.sep != "/" and os.sep in model:
+        return f"--model {model}: no such folder (give a local model folder or a hub id such as Qwen/Qwen3.5-0.8B)"
+    return None
 
 
 if __name__ == "__main__":

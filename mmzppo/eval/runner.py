@@ -13,8 +13,13 @@ is skipped; otherwise the lines of its per-sample log whose `settings_sha` match
 Everything that moves a score is in `settings` and is hashed into `settings_sha`.
 
 Decoding: the paper's evaluation settings (temperature 0.6, top-p 0.95, top-k 20, presence
-penalty 1.5, one sample per question) unless `greedy`. Items are generated in batches; a
-batch whose media cannot be read is retried item by item, so one bad file fails one item.
+penalty 1.5, one sample per question) unless `greedy`. Greedy items are generated in batches;
+a batch whose media cannot be read is retried item by item, so one bad file fails one item.
+Sampled items are generated one per call, each under its own torch seed derived from the run
+seed and the item's uid (`item_seed`), so an item draws the same response whichever batch,
+resume or process it lands in (sampling a batch uses one random stream for all its rows, so
+a batched draw would depend on its neighbours). This costs the batching of sampled runs; a
+backend that samples each row from its own generator would give it back.
 """
 
 from __future__ import annotations
@@ -57,7 +62,7 @@ class EvalConfig:
     max_new_tokens: int = EVAL_SAMPLING.max_new_tokens
     batch_size: int = 8  # sequences per generate call
     greedy: bool = False  # temperature 0 instead of the paper's sampling
-    seed: int = 0  # torch seed of generate call k is seed + k
+    seed: int = 0  # sampled decoding: item u samples under item_seed(seed, u)
     vision: VisionSettings = field(default_factory=VisionSettings)  # paper eval budgets by default
     dtype: str | None = None  # None: bfloat16 on CUDA, float32 on CPU
     device: str | None = None  # None: cuda if available, else cpu
@@ -93,7 +98,7 @@ def run_settings(cfg: EvalConfig, policy) -> dict[str, Any]:
         "model_commit": getattr(policy.model.config, "_commit_hash", None),
         "dtype": str(next(policy.model.parameters()).dtype).removeprefix("torch."),
         "backend": cfg.backend,
-        "decoding": {**asdict(cfg.sampling), "greedy": cfg.greedy, "seed": cfg.seed, "n": 1},
+        "decoding": {**asdict(cfg.sampling), "greedy": cfg.greedy, "seed": cfg.seed, "seeding": "per item", "n": 1},
         "vision": policy.vision.to_dict() if policy.vision is not None else None,
         "prompt_template_sha256": sha256_file(PROMPT_TEMPLATES),
         "chat_template_sha256": hashlib.sha256(str(chat_template).encode()).hexdigest()[:16],
@@ -157,19 +162,38 @@ def build_prompt(bench: Benchmark, sample: Sample):
     return plain(sample) if bench.prompt == "plain" else tasks.PROMPTS[bench.prompt](sample)
 
 
+def item_seed(seed: int, uid: str) -> int:
+    """The torch seed item `uid` samples under: a function of the run seed and the uid only."""
+    return int.from_bytes(hashlib.sha256(f"{seed}:{uid}".encode()).digest()[:8], "little") >> 1
+
+
 class Generator:
-    """Batched generation with per-item fallback for unreadable media."""
+    """Generation with per-item fallback for unreadable media: greedy in batches, sampled one
+    item per call under its own seed (see the module docstring)."""
 
     def __init__(self, policy, cfg: EvalConfig):
         from mmzppo.rollout.hf import HFRollout
 
-        self.rollout = HFRollout(policy, batch_size=cfg.batch_size, seed=cfg.seed)
-        self.sampling = cfg.sampling
+        self.rollout = HFRollout(policy, batch_size=cfg.batch_size, seed=cfg.seed if cfg.greedy else None)
+        self.sampling, self.seed = cfg.sampling, cfg.seed
+
+    def _rng(self, prompts: list):
+        import contextlib
+
+        from mmzppo.rollout.hf import seeded_rng
+
+        if self.sampling.temperature <= 0:
+            return contextlib.nullcontext()
+        device = next(self.rollout.policy.model.parameters()).device
+        return seeded_rng(item_seed(self.seed, prompts[0].uid), device)
 
     def run(self, prompts: list) -> list[tuple[Any, str | None, str | None]]:
         """(completion, None, None) or (None, error, short reason) per prompt."""
+        if self.sampling.temperature > 0 and len(prompts) > 1:
+            return [out for prompt in prompts for out in self.run([prompt])]
         try:
-            return [(group[0], None, None) for group in self.rollout.generate(prompts, 1, self.sampling)]
+            with self._rng(prompts):
+                return [(group[0], None, None) for group in self.rollout.generate(prompts, 1, self.sampling)]
         except ValueError as e:  # MediaError / SampleError (and processor ValueErrors): find the bad item
             if len(prompts) == 1:
                 problem = str(getattr(e, "problem", e)).split(":")[0]
