@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -115,6 +116,9 @@ class Config:
     eps_high: float = doc("upper ratio clip 1 + eps_high, clip-higher (paper: 0.28)", 0.28)
     dual_clip: float | None = doc("dual-clip c for negative advantages (paper: 10); null = off", 10.0)
     adv_eps: float = doc("epsilon of the advantage normalisation", 1e-6)
+    nonfinite: str = doc("a NaN/inf loss or gradient norm: 'skip' that update (counted as update/skipped_nonfinite; "
+                         "the weights stay finite) or 'stop' the run, saving the offending mini-batch under "
+                         "<run>/nonfinite/", "skip")  # fmt: skip
     adv_norm: str = doc("Eq. 3's batch statistics (paper Fig. 6): 'nontrivial' (over groups whose rewards differ; "
                         "the paper), 'all' (every group), or 'none' (A = r - group mean)", "nontrivial")  # fmt: skip
 
@@ -130,49 +134,54 @@ class Config:
             except (TypeError, ValueError) as e:
                 raise ConfigError(f"vision: {e}") from e
         self.betas = tuple(self.betas)
+        # key: (is the value allowed, what is allowed): the error names both
         checks = {
-            "steps": self.steps >= 1,
-            "save_every": self.save_every >= 0,
-            "log_samples": self.log_samples >= 0,
-            "teacher_kind": self.teacher_kind in ("local", "reference", "none"),
-            "teacher": self.teacher_kind != "local" or bool(self.teacher),
-            "dtype": self.dtype in ("float32", "bfloat16", "float16"),
-            "prompts_per_step": self.prompts_per_step >= 1,
-            "group_size": self.group_size >= 2,
-            "teacher_group_size": self.teacher_group_size >= 1,
-            "candidate_compression": self.candidate_compression in ("auto", "teacher", "truncate")
-            and not (self.candidate_compression == "teacher" and self.teacher_kind != "local"),
-            "candidate_max_words": self.candidate_max_words >= 1,
-            "tau": 0.0 < self.tau <= 1.0,
-            "rho_replay": 0.0 <= self.rho_replay <= 1.0,
-            "rho_aug": 0.0 <= self.rho_aug <= 1.0,
-            "buffer_capacity": self.buffer_capacity >= 1,
-            "temperature": self.temperature > 0.0,
-            "top_p": 0.0 < self.top_p <= 1.0,
-            "max_new_tokens": self.max_new_tokens >= 1,
-            "rollout_batch_size": self.rollout_batch_size >= 1,
-            "updates_per_step": self.updates_per_step >= 1,
-            "micro_batch_size": self.micro_batch_size >= 1,
-            "lr": self.lr > 0.0,
-            "weight_decay": self.weight_decay >= 0.0,
-            "betas": len(self.betas) == 2 and all(0.0 <= b < 1.0 for b in self.betas),
-            "grad_clip": self.grad_clip > 0.0,
-            "eps_low": 0.0 < self.eps_low < 1.0,
-            "eps_high": self.eps_high > 0.0,
-            "dual_clip": self.dual_clip is None or self.dual_clip > 1.0,
-            "adv_eps": self.adv_eps > 0.0,
-            "adv_norm": self.adv_norm in ("nontrivial", "all", "none"),
-            "method": self.method in METHOD_NAMES,
-            "distill_beta": 0.0 <= self.distill_beta <= 1.0,
-            "distill_loss": self.distill_loss in ("jsd", "reverse_kl_sampled")
-            and not (self.distill_loss == "reverse_kl_sampled" and self.method == "distill_off"),
-            "distill_top_k": self.distill_top_k >= 0,
-            "prefix_fraction": 0.0 < self.prefix_fraction < 1.0,
-            "sharding": self.sharding in ("auto", "none", "fsdp"),
+            "steps": (self.steps >= 1, ">= 1"),
+            "save_every": (self.save_every >= 0, ">= 0 (0 = only at the end)"),
+            "log_samples": (self.log_samples >= 0, ">= 0"),
+            "student": (bool(self.student), "a hub id or a local folder"),
+            "teacher_kind": (self.teacher_kind in ("local", "reference", "none"), "one of local, reference, none"),
+            "teacher": (self.teacher_kind != "local" or bool(self.teacher), "a hub id or folder when teacher_kind is local"),
+            "dtype": (self.dtype in ("float32", "bfloat16", "float16"), "one of float32, bfloat16, float16"),
+            "prompts_per_step": (self.prompts_per_step >= 1, ">= 1"),
+            "method": (self.method in METHOD_NAMES, f"one of {', '.join(METHOD_NAMES)}"),
+            "group_size": (self.group_size >= 2, ">= 2 (a group needs two rollouts to compare)"),
+            "teacher_group_size": (self.teacher_group_size >= 1, ">= 1"),
+            "candidate_compression": (self.candidate_compression in ("auto", "teacher", "truncate")
+                                      and not (self.candidate_compression == "teacher" and self.teacher_kind != "local"),
+                                      "one of auto, teacher, truncate; 'teacher' needs teacher_kind local"),
+            "candidate_max_words": (self.candidate_max_words >= 1, ">= 1"),
+            "tau": (0.0 < self.tau <= 1.0, "in (0, 1]"),
+            "rho_replay": (0.0 <= self.rho_replay <= 1.0, "in [0, 1]"),
+            "rho_aug": (0.0 <= self.rho_aug <= 1.0, "in [0, 1]"),
+            "buffer_capacity": (self.buffer_capacity >= 1, ">= 1"),
+            "distill_beta": (0.0 <= self.distill_beta <= 1.0, "in [0, 1]"),
+            "distill_loss": (self.distill_loss in ("jsd", "reverse_kl_sampled")
+                             and not (self.distill_loss == "reverse_kl_sampled" and self.method == "distill_off"),
+                             "jsd, or reverse_kl_sampled with method distill_on"),
+            "distill_top_k": (self.distill_top_k >= 0, ">= 0 (0 = the full vocabulary)"),
+            "prefix_fraction": (0.0 < self.prefix_fraction < 1.0, "in (0, 1)"),
+            "temperature": (self.temperature > 0.0, "> 0"),
+            "top_p": (0.0 < self.top_p <= 1.0, "in (0, 1]"),
+            "max_new_tokens": (self.max_new_tokens >= 1, ">= 1"),
+            "rollout_batch_size": (self.rollout_batch_size >= 1, ">= 1"),
+            "updates_per_step": (self.updates_per_step >= 1, ">= 1"),
+            "micro_batch_size": (self.micro_batch_size >= 1, ">= 1"),
+            "lr": (0.0 < self.lr < 1.0, "in (0, 1)"),
+            "weight_decay": (0.0 <= self.weight_decay < 1.0, "in [0, 1)"),
+            "betas": (len(self.betas) == 2 and all(0.0 <= b < 1.0 for b in self.betas), "two numbers in [0, 1)"),
+            "grad_clip": (0.0 < self.grad_clip < math.inf, "> 0 and finite"),
+            "eps_low": (0.0 < self.eps_low < 1.0, "in (0, 1)"),
+            "eps_high": (0.0 < self.eps_high < math.inf, "> 0 and finite"),
+            "dual_clip": (self.dual_clip is None or 1.0 < self.dual_clip < math.inf, "> 1 and finite, or null (off)"),
+            "adv_eps": (0.0 < self.adv_eps < 1.0, "in (0, 1)"),
+            "adv_norm": (self.adv_norm in ("nontrivial", "all", "none"), "one of nontrivial, all, none"),
+            "nonfinite": (self.nonfinite in ("skip", "stop"), "one of skip, stop"),
+            "sharding": (self.sharding in ("auto", "none", "fsdp"), "one of auto, none, fsdp"),
         }
-        for key, ok in checks.items():
+        for key, (ok, allowed) in checks.items():
             if not ok:
-                raise ConfigError(f"{key}: invalid value {getattr(self, key)!r} ({help_of(key)})")
+                raise ConfigError(f"{key}: invalid value {getattr(self, key)!r}; allowed: {allowed} ({help_of(key)})")
         if self.method.startswith("distill") and self.teacher_kind != "local":
             raise ConfigError(f"teacher_kind: method {self.method!r} needs a teacher model's distributions "
                               f"(teacher_kind: local), got {self.teacher_kind!r}")  # fmt: skip

@@ -94,6 +94,9 @@ def load_policy(
     if dtype not in DTYPES:
         raise ValueError(f"dtype: {dtype!r} is not one of {sorted(DTYPES)}")
     name_or_path = str(name_or_path)
+    if not Path(name_or_path).exists() and not looks_like_hub_id(name_or_path):
+        raise FileNotFoundError(f"model {name_or_path!r}: no such folder (give a local model folder or a hub id "
+                                "such as Qwen/Qwen3.5-0.8B)")  # fmt: skip
     common = dict(revision=revision, gguf_file=gguf_file) if gguf_file else dict(revision=revision)
     config = AutoConfig.from_pretrained(name_or_path, **common)
     if not gguf_file:
@@ -113,6 +116,12 @@ def load_policy(
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return Policy(model.to(device), processor, vision, name_or_path)
+
+
+def looks_like_hub_id(name: str) -> bool:
+    """"owner/name" with no path syntax: what the hub client would try to download."""
+    parts = name.split("/")
+    return len(parts) == 2 and all(parts) and not name.startswith((".", "~")) and "\\" not in name
 
 
 def drop_stale_gguf_quantization(config) -> None:

@@ -191,6 +191,11 @@ def clip_grad_norm(model: torch.nn.Module, max_norm: float) -> float:
     return total
 
 
+def local(t: torch.Tensor) -> torch.Tensor:
+    """This rank's part of a sharded (DTensor) parameter, or the tensor itself."""
+    return t.to_local() if _is_dtensor(t) else t
+
+
 def _is_dtensor(t) -> bool:
     from torch.distributed.tensor import DTensor
 

@@ -35,6 +35,7 @@ import argparse
 import dataclasses
 import functools
 import json
+import math
 import random
 import sys
 import time
@@ -46,12 +47,13 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from mmzppo import parallel
+from mmzppo import checkpoints, parallel
 from mmzppo.algos import zppo
 from mmzppo.algos.grpo import ClipConfig, minibatches
 from mmzppo.buffer import ReplayBuffer
+from mmzppo.checkpoints import CheckpointError, NonFiniteError, latest_checkpoint
 from mmzppo.config import Config, ConfigError, describe, load_config, save_config
-from mmzppo.data.sample import Sample
+from mmzppo.data.sample import Sample, SampleError
 from mmzppo.methods import METHODS
 from mmzppo.metrics import sample_records, step_metrics
 from mmzppo.models import load_policy
@@ -128,12 +130,6 @@ def uses_fsdp(config: Config, accelerator) -> bool:
     return config.sharding == "fsdp"
 
 
-def latest_checkpoint(run_dir: Path) -> Path | None:
-    steps = sorted((run_dir / "checkpoints").glob("step-*"), key=lambda p: int(p.name.split("-")[1]))
-    complete = [p for p in steps if (p / "DONE").is_file()]
-    return complete[-1] if complete else None
-
-
 class Trainer:
     """Holds the models, optimizer, data, buffer and run folder; `train()` runs the steps."""
 
@@ -155,6 +151,14 @@ class Trainer:
             raise FileExistsError(f"{self.run_dir} already holds a run: pass --resume, or choose another name=")
         seed_everything(c.seed + self.rank)
 
+        from mmzppo.data.shards import ShardReader  # the data first: a wrong path fails before any model loads
+
+        try:
+            self.reader = ShardReader(c.train_shards, vision=c.vision, rank=self.rank, world_size=self.world, seed=c.seed)
+        except FileNotFoundError as e:
+            raise FileNotFoundError(f"train_shards: {e} (write shards with python -m mmzppo.data)") from None
+        self.reader.check_readers()
+        self._data = iter(self.reader)
         self.student = load_policy(
             checkpoint or c.student, dtype=c.dtype, attn_implementation=c.attn_implementation,
             vision=c.vision, device=self.acc.device,
@@ -181,15 +185,12 @@ class Trainer:
         self.rng = random.Random(c.seed * 1000 + self.rank)  # candidate, hint and prefix choices; update order
         self.aug_slots = zppo.slots(c.rho_aug, self.n_new)  # the pre- and post-cap of extra prompts
 
-        from mmzppo.data.shards import ShardReader
-
-        self.reader = ShardReader(c.train_shards, vision=c.vision, rank=self.rank, world_size=self.world, seed=c.seed)
-        self.reader.check_readers()
-        self._data = iter(self.reader)
         self.step_idx = 0
         self.times: dict[str, float] = {}
         if checkpoint is not None:
             self.load_state(checkpoint)
+            if self.acc.is_main_process:
+                checkpoints.truncate_logs(self, checkpoint)
         if self.acc.is_main_process:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             save_config(resolved(c, self.teacher), self.run_dir / "config.yaml")
@@ -257,7 +258,8 @@ class Trainer:
             if objective.needs_old_logprobs:
                 with self.timer("old_logprobs"):
                     old = old_logprobs(self.model, self.student, rollouts, c.micro_batch_size, c.temperature)
-            totals: Counter = Counter()
+            totals = dict.fromkeys(("loss", *objective.stats, "entropy", "grad_norm"), 0.0)
+            skipped = 0
             batches = minibatches(len(rollouts), n_updates)
             batches += [[] for _ in range(n_updates - len(batches))]  # every rank takes n_updates steps
             for batch in batches:
@@ -267,10 +269,31 @@ class Trainer:
                                    c.micro_batch_size, c.temperature)  # fmt: skip
                 parallel.sync_gradients(self.model)
                 stats["grad_norm"] = parallel.clip_grad_norm(self.model, c.grad_clip)
+                if not (math.isfinite(stats["loss"]) and math.isfinite(stats["grad_norm"])):  # same on every rank
+                    self.nonfinite_update([rollouts[i] for i in batch], stats)  # raises with nonfinite: stop
+                    skipped += 1
+                    continue
                 self.optimizer.step()
-                totals.update(stats)
+                for k, v in stats.items():
+                    totals[k] += v
             self.rollout.sync_weights()
-        return {k: v / len(batches) for k, v in totals.items()}
+        out = {k: v / max(len(batches) - skipped, 1) for k, v in totals.items()}  # over the updates taken
+        out["update/skipped_nonfinite"] = skipped
+        return out
+
+    def nonfinite_update(self, batch: list[Rollout], stats: dict) -> None:
+        """A mini-batch whose loss or gradient norm is NaN/inf: its update is not applied.
+        `nonfinite: stop` saves the mini-batch (prompts, tokens, rewards, advantages) and stops."""
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.config.nonfinite == "skip":
+            return
+        out = self.run_dir / "nonfinite" / f"step-{self.step_idx}-rank{self.rank}.json"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        rows = [{"uid": r.uid, "kind": r.kind, "prompt": r.prompt.text, "token_ids": r.token_ids,
+                 "reward": r.reward, "advantage": r.advantage} for r in batch]  # fmt: skip
+        out.write_text(json.dumps({"step": self.step_idx, "stats": stats, "rollouts": rows}, indent=1))
+        raise NonFiniteError(f"step {self.step_idx}: loss {stats['loss']} / gradient norm {stats['grad_norm']} "
+                             f"is not finite; the mini-batch is saved in {out} (nonfinite: stop)")
 
     def bookkeep(self, outcomes: list[zppo.PlainOutcome]) -> Counter:
         """Step 10: the buffer's admissions, graduations and evictions from plain accuracies."""
@@ -302,42 +325,26 @@ class Trainer:
     # ----------------------------------------------------------------- checkpoints
 
     def save_state(self) -> Path:
-        """checkpoints/step-N/: HF model + processor (main process), trainer state per rank."""
-        path = self.run_dir / "checkpoints" / f"step-{self.step_idx}"
-        path.mkdir(parents=True, exist_ok=True)
-        self.acc.wait_for_everyone()
-        weights = parallel.full_state_dict(self.model)  # None unless FSDP (then every rank gathers)
-        if self.acc.is_main_process:
-            self.model.save_pretrained(path, state_dict=weights)
-            self.student.processor.save_pretrained(path)
-        state = {
-            "step": self.step_idx,
-            "optimizer": self.optimizer.state_dict(),
-            "buffer": self.buffer.state_dict(),
-            "data": self.reader.state_dict(),
-            "rng": {"python": self.rng.getstate(), "global_python": random.getstate(),
-                    "numpy": np.random.get_state(), "torch": torch.get_rng_state()},  # fmt: skip
-        }
-        torch.save(state, path / f"trainer_state_rank{self.rank}.pt")
-        self.acc.wait_for_everyone()
-        if self.acc.is_main_process:
-            (path / "DONE").write_text(str(self.step_idx))
-        return path
+        """Write checkpoints/step-N/ (see mmzppo/checkpoints.py)."""
+        return checkpoints.save(self)
+
+    def write_logs(self, metrics: dict, samples: list[dict]) -> None:
+        """Append this step's row to metrics.jsonl, its samples to samples.jsonl, its scalars to TensorBoard."""
+        try:
+            with open(self.run_dir / "metrics.jsonl", "a") as f:
+                f.write(json.dumps(metrics) + "\n")
+            with open(self.run_dir / "samples.jsonl", "a") as f:
+                for s in samples:
+                    f.write(json.dumps(s) + "\n")
+        except OSError as e:
+            raise CheckpointError(f"could not write the run logs in {self.run_dir} ({e.strerror or e}); free space "
+                                  "and --resume (rows after the last checkpoint are written again)") from e  # fmt: skip
+        for k, v in metrics.items():
+            if isinstance(v, (int, float)):
+                self.writer.add_scalar(k, v, metrics["step"])
 
     def load_state(self, path: Path) -> None:
-        file = path / f"trainer_state_rank{self.rank}.pt"
-        if not file.is_file():
-            raise FileNotFoundError(f"{file} missing: resume with the same number of processes as the saved run")
-        state = torch.load(file, weights_only=False)
-        self.step_idx = state["step"]
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.buffer.load_state_dict(state["buffer"])
-        self.reader.load_state_dict(state["data"])
-        self._data = iter(self.reader)
-        self.rng.setstate(state["rng"]["python"])
-        random.setstate(state["rng"]["global_python"])
-        np.random.set_state(state["rng"]["numpy"])
-        torch.set_rng_state(state["rng"]["torch"])
+        checkpoints.load(self, path)
 
     # ----------------------------------------------------------------- loop
 
@@ -348,20 +355,18 @@ class Trainer:
             from torch.utils.tensorboard import SummaryWriter
 
             self.writer = SummaryWriter(str(self.run_dir / "tb"), purge_step=self.step_idx)
-        progress = tqdm(total=c.steps, initial=self.step_idx, desc=c.name, disable=not main, dynamic_ncols=True)
+        bar = main and sys.stderr.isatty()  # a piped log gets one plain line per step instead
+        progress = tqdm(total=c.steps, initial=self.step_idx, desc=c.name, disable=not bar, dynamic_ncols=True)
         while self.step_idx < c.steps:
             metrics, samples = self.step()
             if main:
-                with open(self.run_dir / "metrics.jsonl", "a") as f:
-                    f.write(json.dumps(metrics) + "\n")
-                with open(self.run_dir / "samples.jsonl", "a") as f:
-                    for s in samples:
-                        f.write(json.dumps(s) + "\n")
-                for k, v in metrics.items():
-                    if isinstance(v, (int, float)):
-                        self.writer.add_scalar(k, v, metrics["step"])
+                self.write_logs(metrics, samples)
                 progress.set_postfix(postfix(metrics))
                 progress.update(1)
+                if not bar:
+                    shown = " ".join(f"{k} {v}" for k, v in postfix(metrics).items())
+                    print(f"{c.name} step {self.step_idx}/{c.steps} {shown} {metrics['time/step']:.1f} s",
+                          file=sys.stderr, flush=True)  # fmt: skip
             if (c.save_every and self.step_idx % c.save_every == 0) or self.step_idx == c.steps:
                 self.save_state()
         progress.close()
@@ -386,6 +391,8 @@ def seed_everything(seed: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    from mmzppo.data.shards import NotEnoughShardsError
+
     parser = argparse.ArgumentParser(prog="python -m mmzppo.train", description=__doc__.split("\n")[0])
     parser.add_argument("--config", help="YAML run config (configs/*.yaml)")
     parser.add_argument("--resume", action="store_true", help="continue from the run folder's newest checkpoint")
@@ -399,8 +406,13 @@ def main(argv: list[str] | None = None) -> None:
         config = load_config(args.config, args.overrides)
     except ConfigError as e:
         sys.exit(f"config error: {e}")
-    trainer = Trainer(config, resume=args.resume)
-    run_dir = trainer.train()
+    try:
+        trainer = Trainer(config, resume=args.resume)
+        run_dir = trainer.train()
+    except ConfigError as e:
+        sys.exit(f"config error: {e}")
+    except (FileNotFoundError, FileExistsError, CheckpointError, NonFiniteError, SampleError, NotEnoughShardsError) as e:
+        sys.exit(f"error: {e}")
     trainer.acc.end_training()  # destroy the process group: gloo threads left at exit can abort a rank
     print(f"run folder: {run_dir}")
 
