@@ -108,6 +108,11 @@ class Config:
     # --- update (paper, Eqs. 4-6) -----------------------------------------------------
     updates_per_step: int = doc("I: gradient updates per rollout step over equal mini-batches (paper: 4)", 4)
     micro_batch_size: int = doc("sequences per forward/backward (gradient accumulation inside a mini-batch)", 8)
+    micro_batch_tokens: int = doc("padded tokens per forward/backward (sequences x (longest prompt + longest "
+                                  "completion)); 0 = no budget, only micro_batch_size", 0)  # fmt: skip
+    old_logprobs: str = doc("PPO's log pi_old: 'sampler' (the log-probs the rollout recorded), 'recompute' (a "
+                            "no-grad pass of the policy before the updates) or 'auto' (sampler with the "
+                            "transformers backend at top_p 1, where the two are equal; else recompute)", "auto")  # fmt: skip
     lr: float = doc("AdamW learning rate, constant (paper: 1e-6)", 1e-6)
     weight_decay: float = doc("AdamW weight decay (paper: 0.1)", 0.1)
     betas: tuple[float, float] = doc("AdamW betas (paper: 0.9, 0.999)", (0.9, 0.999))
@@ -167,6 +172,8 @@ class Config:
             "rollout_batch_size": (self.rollout_batch_size >= 1, ">= 1"),
             "updates_per_step": (self.updates_per_step >= 1, ">= 1"),
             "micro_batch_size": (self.micro_batch_size >= 1, ">= 1"),
+            "micro_batch_tokens": (self.micro_batch_tokens >= 0, ">= 0 (0 = no token budget)"),
+            "old_logprobs": (self.old_logprobs in ("auto", "sampler", "recompute"), "one of auto, sampler, recompute"),
             "lr": (0.0 < self.lr < 1.0, "in (0, 1)"),
             "weight_decay": (0.0 <= self.weight_decay < 1.0, "in [0, 1)"),
             "betas": (len(self.betas) == 2 and all(0.0 <= b < 1.0 for b in self.betas), "two numbers in [0, 1)"),

@@ -14,8 +14,8 @@ Two layouts, chosen by the config's `sharding`:
   a rank with a text-only batch never calls the vision tower. Around generation and the
   no-grad scoring of old log-probs, `full_params` gathers the whole model once, so ranks
   that generate different lengths issue no collectives. In the update every rank runs the
-  same number of micro-batches (`padded_micro_batches`, an empty one costs a 1-token
-  forward with zero loss).
+  same number of micro-batches (mmzppo/update.py pads with 1-token dummy passes of zero
+  loss).
 
 Either way the loss of a mini-batch is divided by the token count over ALL ranks and the
 gradients are SUMMED over ranks (FSDP's reduce-scatter divide factor is set to 1), so the
@@ -132,17 +132,6 @@ def full_params(model: torch.nn.Module):
         for unit in units:
             unit.reshard()
             unit.set_reshard_after_forward(True)
-
-
-def padded_micro_batches(n_items: int, micro_batch_size: int, sharded: bool) -> list[slice | None]:
-    """Micro-batch slices of this rank's items; with FSDP, padded with None (a dummy
-    forward/backward) up to the largest count over ranks, so every rank joins every
-    all-gather and reduce-scatter."""
-    slices: list[slice | None] = [slice(s, s + micro_batch_size) for s in range(0, n_items, micro_batch_size)]
-    if sharded:
-        most = int(all_reduce([float(len(slices))], op="max")[0])
-        slices += [None] * (most - len(slices))
-    return slices
 
 
 def full_state_dict(model: torch.nn.Module) -> dict[str, torch.Tensor] | None:

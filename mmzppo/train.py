@@ -63,7 +63,7 @@ from mmzppo.reward import grade
 from mmzppo.rollout.base import Completion, SamplingParams
 from mmzppo.rollout.hf import HFRollout
 from mmzppo.teacher import MAX_LINES, MAX_TOKENS
-from mmzppo.update import Objective, accumulate, old_logprobs
+from mmzppo.update import MicroBatching, Objective, accumulate, old_logprobs, sampler_logprobs
 
 
 @contextmanager
@@ -184,6 +184,12 @@ class Trainer:
         self.clip = ClipConfig(c.eps_low, c.eps_high, c.dual_clip)
         self.rng = random.Random(c.seed * 1000 + self.rank)  # candidate, hint and prefix choices; update order
         self.aug_slots = zppo.slots(c.rho_aug, self.n_new)  # the pre- and post-cap of extra prompts
+        self.micro_batching = MicroBatching(c.micro_batch_size, c.micro_batch_tokens)
+        # PPO's log pi_old: the transformers backend records, for each sampled token, log p under
+        # the very distribution the loss scores (temperature applied; no top-p / top-k / penalty in
+        # training), equal to a re-scoring to ~1e-6 (tests/test_rollout.py), so no extra pass
+        self.sampler_logprobs_are_old = c.old_logprobs == "sampler" or (
+            c.old_logprobs == "auto" and isinstance(self.rollout, HFRollout) and c.top_p == 1.0)
 
         self.step_idx = 0
         self.times: dict[str, float] = {}
@@ -255,9 +261,11 @@ class Trainer:
             self.rng.shuffle(order)
             rollouts = [rollouts[i] for i in order]
             old = None
-            if objective.needs_old_logprobs:
+            if objective.needs_old_logprobs and self.sampler_logprobs_are_old:
+                old = sampler_logprobs(rollouts)  # no extra pass: the sampler scored these tokens already
+            elif objective.needs_old_logprobs:
                 with self.timer("old_logprobs"):
-                    old = old_logprobs(self.model, self.student, rollouts, c.micro_batch_size, c.temperature)
+                    old = old_logprobs(self.model, self.student, rollouts, self.micro_batching, c.temperature)
             totals = dict.fromkeys(("loss", *objective.stats, "entropy", "grad_norm"), 0.0)
             skipped = 0
             batches = minibatches(len(rollouts), n_updates)
@@ -266,7 +274,7 @@ class Trainer:
                 self.optimizer.zero_grad(set_to_none=True)
                 stats = accumulate(self.model, self.student, [rollouts[i] for i in batch],
                                    [old[i] for i in batch] if old is not None else None, objective,
-                                   c.micro_batch_size, c.temperature)  # fmt: skip
+                                   self.micro_batching, c.temperature)  # fmt: skip
                 parallel.sync_gradients(self.model)
                 stats["grad_norm"] = parallel.clip_grad_norm(self.model, c.grad_clip)
                 if not (math.isfinite(stats["loss"]) and math.isfinite(stats["grad_norm"])):  # same on every rank

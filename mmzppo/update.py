@@ -8,13 +8,16 @@ optimizer steps over equal mini-batches; this module holds its parts:
   per-token divergences of mmzppo.algos.distill, the distillation baselines). An objective
   says whether it needs old log-probs and whether it needs full next-token distributions;
 * `micro_batches`: index lists of similar total length in TOKENS (prompt tokens, media
-  included, plus completion tokens), so a micro-batch does not pad short plain prompts to
-  a long NCQ prompt; the loss of a mini-batch does not depend on how it is split;
+  included, plus completion tokens), within a sequence count and an optional padded-token
+  budget (`MicroBatching`), so a micro-batch does not pad short plain prompts to a long NCQ
+  prompt; the loss of a mini-batch does not depend on how it is split;
 * `accumulate`: one mini-batch's gradient over its micro-batches, its token mean taken over
   the mini-batch's loss tokens on ALL ranks, so after `parallel.sync_gradients` (a sum) the
   gradient equals one process's on the whole global mini-batch; a rank may hold any number
   of rollouts (under FSDP, missing micro-batches are 1-token dummy passes);
-* `old_logprobs`: the no-grad pass that gives PPO its log pi_old.
+* `old_logprobs`: the no-grad pass that gives PPO its log pi_old, when the sampler's own
+  log-probs cannot serve (`sampler_logprobs`: they can when the rollout recorded them under
+  exactly the distribution the loss scores, as the transformers backend does at top-p 1).
 """
 
 from __future__ import annotations
@@ -101,6 +104,11 @@ class Distillation:
         return masked_token_mean(per_token, mask, num_tokens), {"distill/divergence": divergence}
 
 
+def sampler_logprobs(rollouts: list[Rollout]) -> list[torch.Tensor]:
+    """log pi_old from the rollouts themselves: what the sampler recorded for each token."""
+    return [torch.tensor(r.completion.logprobs, dtype=torch.float32) for r in rollouts]
+
+
 def pad_to(x: torch.Tensor, length: int) -> torch.Tensor:
     return torch.nn.functional.pad(x, (0, length - x.shape[0]))
 
@@ -110,9 +118,33 @@ def by_length(rollouts: list[Rollout], indices: list[int]) -> list[int]:
     return sorted(indices, key=lambda i: (rollouts[i].completion.prompt_tokens, len(rollouts[i].token_ids)))
 
 
-def micro_batches(rollouts: list[Rollout], indices: list[int], size: int) -> list[list[int]]:
-    ordered = by_length(rollouts, indices)
-    return [ordered[s : s + size] for s in range(0, len(ordered), size)]
+@dataclass(frozen=True)
+class MicroBatching:
+    """How a mini-batch is cut into forward passes: at most `size` sequences each, and, when
+    `tokens` > 0, at most `tokens` PADDED tokens each (sequences x (longest prompt + longest
+    completion); verl's dynamic batch size), so long BCQ/NCQ prompts travel in small
+    micro-batches and short plain ones in large ones, with no hand-set size that fits both."""
+
+    size: int = 8
+    tokens: int = 0
+
+
+def micro_batches(rollouts: list[Rollout], indices: list[int], mb: MicroBatching) -> list[list[int]]:
+    """Consecutive runs of `indices` sorted by length, each within `mb`'s limits (a sequence
+    longer than the token budget goes alone)."""
+    out: list[list[int]] = []
+    current: list[int] = []
+    longest_prompt = longest_completion = 0
+    for i in by_length(rollouts, indices):
+        r = rollouts[i]
+        prompt, completion = max(longest_prompt, r.completion.prompt_tokens), max(longest_completion, len(r.token_ids))
+        full = len(current) >= mb.size or (mb.tokens > 0 and (len(current) + 1) * (prompt + completion) > mb.tokens)
+        if current and full:
+            out.append(current)
+            current, prompt, completion = [], r.completion.prompt_tokens, len(r.token_ids)
+        current.append(i)
+        longest_prompt, longest_completion = prompt, completion
+    return out + ([current] if current else [])
 
 
 def score_batch(model, policy: Policy, batch: list[Rollout], *, with_grad: bool, temperature: float,
@@ -126,12 +158,12 @@ def score_batch(model, policy: Policy, batch: list[Rollout], *, with_grad: bool,
     return scored, scored.mask & loss_mask.to(scored.mask.device)
 
 
-def old_logprobs(model, policy: Policy, rollouts: list[Rollout], micro_batch_size: int,
+def old_logprobs(model, policy: Policy, rollouts: list[Rollout], mb: MicroBatching,
                  temperature: float) -> list[torch.Tensor]:  # fmt: skip
     """Per-token log-probs of every completion under the current policy (no grad), in order."""
     out: list[torch.Tensor | None] = [None] * len(rollouts)
     with parallel.full_params(model):
-        for idx in micro_batches(rollouts, list(range(len(rollouts))), micro_batch_size):
+        for idx in micro_batches(rollouts, list(range(len(rollouts))), mb):
             scored, _ = score_batch(model, policy, [rollouts[i] for i in idx], with_grad=False, temperature=temperature)
             for i, row, mask in zip(idx, scored.logprobs, scored.mask):
                 out[i] = row[mask].detach().float().cpu()
@@ -140,7 +172,7 @@ def old_logprobs(model, policy: Policy, rollouts: list[Rollout], micro_batch_siz
 
 def accumulate(
     model, policy: Policy, rollouts: list[Rollout], old: list[torch.Tensor] | None, objective: Objective,
-    micro_batch_size: int, temperature: float,
+    mb: MicroBatching, temperature: float,
 ) -> dict[str, float]:  # fmt: skip
     """Accumulate the gradient of one mini-batch's loss over micro-batches (see the module
     docstring); returns the loss, the objective's statistics and the entropy, averaged over
@@ -148,7 +180,7 @@ def accumulate(
     n_tokens = parallel.all_reduce([float(sum(r.n_loss_tokens for r in rollouts))])[0]
     keys = ("loss", *objective.stats, "entropy")
     stats = dict.fromkeys(keys, 0.0)
-    idx_lists = micro_batches(rollouts, list(range(len(rollouts))), micro_batch_size)
+    idx_lists: list[list[int] | None] = micro_batches(rollouts, list(range(len(rollouts))), mb)
     if parallel.is_sharded(model):  # every rank joins every all-gather and reduce-scatter
         most = int(parallel.all_reduce([float(len(idx_lists))], op="max")[0])
         idx_lists += [None] * (most - len(idx_lists))

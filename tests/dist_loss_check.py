@@ -21,7 +21,7 @@ from mmzppo.prompts import plain
 from mmzppo.records import Rollout, set_advantages
 from mmzppo.rollout.base import Completion
 from mmzppo.teacher import LocalTeacher
-from mmzppo.update import ClippedPPO, Distillation, accumulate
+from mmzppo.update import ClippedPPO, Distillation, MicroBatching, accumulate
 
 
 def perturbed_teacher(model_dir: str) -> LocalTeacher:
@@ -60,7 +60,7 @@ def main(model_dir: str, layout: str, objective_name: str) -> None:
     else:
         objective = ClippedPPO(ClipConfig())
         old = [torch.full((len(r.token_ids),), -9.0) for r in mine]  # ratios well above 1: clipping is exercised
-    stats = accumulate(model, policy, mine, old, objective, 3, 1.0)
+    stats = accumulate(model, policy, mine, old, objective, MicroBatching(3), 1.0)
     sync_gradients(model)
     grad_norm = clip_grad_norm(model, float("inf"))  # the global norm, sharded or not (nothing clipped)
     if acc.is_main_process:

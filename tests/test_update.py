@@ -1,0 +1,76 @@
+"""The shared update: micro-batching by tokens, split invariance of the loss, PPO's log pi_old."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from mmzppo.algos.grpo import ClipConfig
+from mmzppo.data.sample import Sample
+from mmzppo.prompts import plain
+from mmzppo.records import Rollout, set_advantages
+from mmzppo.rollout.base import Completion
+from mmzppo.update import ClippedPPO, MicroBatching, accumulate, micro_batches, old_logprobs
+
+
+def rollout(prompt_tokens: int, length: int, reward: float = 0.0, q: int = 0) -> Rollout:
+    s = Sample(uid=f"q{q}", question=f"What is {q} + {q}?", answer=str(2 * q), answer_type="number")
+    tokens = [(5 * q + j) % 200 + 10 for j in range(length)]
+    return Rollout(plain(s), Completion(tokens, [0.0] * length, "", True, prompt_tokens), reward, None)
+
+
+def test_micro_batches_respect_count_and_token_budget():
+    rollouts = [rollout(p, c) for p, c in [(10, 5), (200, 50), (12, 4), (210, 40), (11, 6), (205, 45), (10, 3)]]
+    idx = list(range(len(rollouts)))
+    by_count = micro_batches(rollouts, idx, MicroBatching(size=3))
+    assert [len(b) for b in by_count] == [3, 3, 1] and sorted(sum(by_count, [])) == idx
+    budget = MicroBatching(size=100, tokens=600)
+    packed = micro_batches(rollouts, idx, budget)
+    assert sorted(sum(packed, [])) == idx
+    for b in packed:  # padded tokens within the budget, unless one sequence alone exceeds it
+        padded = len(b) * (max(rollouts[i].completion.prompt_tokens for i in b) + max(len(rollouts[i].token_ids) for i in b))
+        assert padded <= budget.tokens or len(b) == 1
+    short = [b for b in packed if all(rollouts[i].completion.prompt_tokens < 100 for i in b)]
+    assert len(short) == 1 and len(short[0]) == 4  # the four short prompts share one pass; long ones go alone
+
+
+def test_loss_and_gradient_do_not_depend_on_the_micro_batching(tiny_xs):
+    """Token-level aggregation over a whole mini-batch: the same loss and gradient whether it
+    runs as one pass, one sequence at a time, or packed by a token budget."""
+    groups = [[rollout(0, 3 + (q + k) % 5, float((q + k) % 2), q) for k in range(4)] for q in range(3)]
+    set_advantages(groups, 1e-6)
+    rollouts = [r for g in groups for r in g]
+    for r in rollouts:  # the real prompt lengths, so the token budget means what it says
+        r.completion.prompt_tokens = 40
+    model, objective = tiny_xs.model, ClippedPPO(ClipConfig())
+    old = old_logprobs(model, tiny_xs, rollouts, MicroBatching(16), 1.0)
+    results = []
+    for mb in (MicroBatching(16), MicroBatching(1), MicroBatching(16, tokens=100)):
+        model.zero_grad(set_to_none=True)
+        stats = accumulate(model, tiny_xs, rollouts, [o - 0.1 for o in old], objective, mb, 1.0)
+        grad = torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None])
+        results.append((stats["loss"], grad.clone()))
+    model.zero_grad(set_to_none=True)
+    for loss, grad in results[1:]:
+        assert loss == pytest.approx(results[0][0], rel=1e-5)
+        torch.testing.assert_close(grad, results[0][1], rtol=1e-4, atol=1e-7)
+
+
+def test_ppo_old_logprobs_come_from_the_sampler_when_they_are_exact(warm_xs, synth_shards, tmp_path):
+    """`old_logprobs: auto` takes the transformers sampler's log-probs at top-p 1 (no extra
+    pass, the first ratio is 1), and recomputes at top-p < 1, where the sampled distribution
+    is truncated and no longer the one the loss scores."""
+    from mmzppo.config import load_config
+    from mmzppo.models import TINY_VISION
+    from mmzppo.train import Trainer
+
+    vision = [f"vision.{k}={v}" for k, v in TINY_VISION.to_dict().items() if k not in ("fps", "nframes")]
+    base = [f"student={warm_xs}", "teacher_kind=reference", f"train_shards={synth_shards}", "prompts_per_step=4",
+            "group_size=4", "max_new_tokens=24", "steps=1", "updates_per_step=1", "dtype=float32", "save_every=0",
+            f"output_dir={tmp_path}", "use_bcq=false", "use_ncq=false", *vision]  # fmt: skip
+    sampler = Trainer(load_config(None, [*base, "name=a"]))
+    assert sampler.sampler_logprobs_are_old
+    metrics, _ = sampler.step()
+    assert "time/old_logprobs" not in metrics and abs(metrics["approx_kl"]) < 1e-5 and metrics["clip_ratio/high"] == 0
+    assert not Trainer(load_config(None, [*base, "name=b", "top_p=0.9"])).sampler_logprobs_are_old
+    assert not Trainer(load_config(None, [*base, "name=c", "old_logprobs=recompute"])).sampler_logprobs_are_old
