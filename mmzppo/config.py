@@ -29,6 +29,7 @@ from mmzppo.data.sample import VisionSettings
 
 
 METHOD_NAMES = ("zppo", "distill_off", "distill_on", "hint", "prefix")
+TEACHER_KINDS = ("local", "server", "precomputed", "reference", "none")
 
 
 class ConfigError(ValueError):
@@ -55,8 +56,10 @@ class Config:
     # --- models -----------------------------------------------------------------------
     student: str = doc("student model: hub id or local folder (e.g. Qwen/Qwen3.5-0.8B)", "Qwen/Qwen3.5-0.8B")
     teacher: str | None = doc("teacher model for kind 'local': hub id or folder", None)
-    teacher_kind: str = doc("'local' (a transformers model samples), 'reference' (the dataset's worked "
-                            "solutions; a deviation from the paper), or 'none'", "local")  # fmt: skip
+    teacher_kind: str = doc("'local' (a transformers model samples), 'server' (an OpenAI-compatible server: "
+                            "teacher_endpoint), 'precomputed' (answers stored in the shards by `python -m "
+                            "mmzppo.teacher annotate`, re-used on every visit; a deviation), 'reference' (the "
+                            "dataset's worked solutions; a deviation from the paper), or 'none'", "local")  # fmt: skip
     dtype: str = doc("model dtype: float32, bfloat16 or float16", "bfloat16")
     attn_implementation: str = doc("attention kernel: sdpa (CPU) or flash_attention_2 (GPU extra)", "sdpa")
     vision: VisionSettings = doc("pixel and frame budgets for every image/video (see VisionSettings)",
@@ -83,9 +86,9 @@ class Config:
     candidate_compression: str = doc(
         "how each BCQ/NCQ candidate is shortened before it enters a prompt: 'teacher' (the teacher "
         "model rewrites it greedily into <= 5 lines and <= min(512, max_new_tokens) tokens, the paper's "
-        "method; needs teacher_kind 'local'), 'truncate' "
+        "method; needs teacher_kind 'local' or 'server'), 'truncate' "
         "(deterministic truncation that keeps the final answer, lengths matched; a deviation), or "
-        "'auto' ('teacher' when teacher_kind is 'local', else 'truncate')", "auto")  # fmt: skip
+        "'auto' ('teacher' when teacher_kind is 'local' or 'server', else 'truncate')", "auto")  # fmt: skip
     candidate_max_words: int = doc("reasoning words kept per candidate by 'truncate' compression "
                                    "(the paper's rewrite allows up to 512 tokens)", 300)  # fmt: skip
 
@@ -132,6 +135,39 @@ class Config:
                         "(FSDP2: decoder layers and the language model sharded, vision tower replicated), "
                         "or 'auto' ('fsdp' when accelerate was launched with an FSDP config)", "auto")  # fmt: skip
 
+    # --- vLLM rollout and the served teacher (the paper's deployment) -----------------
+    rollout_backend: str = doc("who samples the student: 'hf' (transformers generate in the training process; the "
+                               "reference backend) or 'vllm' (a vLLM engine colocated in the training process, the "
+                               "trainer's weights loaded into it in memory after every step; the `vllm` extra)", "hf")  # fmt: skip
+    vllm_dtype: str = doc("the vLLM engine's dtype (bfloat16: what vLLM's CPU kernels need for Qwen3.5's "
+                          "Gated-DeltaNet layers; the trainer keeps `dtype`)", "bfloat16")  # fmt: skip
+    vllm_gpu_memory_utilization: float = doc("share of the GPU the engine may take for weights and KV cache (on the "
+                                             "CPU backend: of host RAM)", 0.5)  # fmt: skip
+    vllm_kv_cache_gb: float | None = doc("an explicit engine KV-cache size in GiB, overriding "
+                                         "vllm_gpu_memory_utilization (CPU runs on shared machines: 0.25)", None)  # fmt: skip
+    vllm_max_model_len: int | None = doc("prompt + answer tokens per engine sequence; null = the model's maximum", None)
+    vllm_max_images: int = doc("images per prompt the engine plans memory for (video: 1)", 8)
+    vllm_enforce_eager: bool = doc("engine without torch.compile / CUDA graphs: starts fast, decodes slower (GPU "
+                                   "runs: false)", True)  # fmt: skip
+    vllm_sleep: bool = doc("GPU only: the engine sleeps between generates (weights to host memory, KV cache "
+                           "freed), so the update has the GPU's memory", False)  # fmt: skip
+    tis: str = doc("truncated importance sampling (Yao et al. 2025, on the sampler/trainer mismatch): each token's "
+                   "PPO term weighted by min(pi_old / pi_sampler, tis_cap), pi_old being the trainer's recomputed "
+                   "log-probs. 'auto' = on with rollout_backend vllm (the bf16 engine's log-probs differ from the "
+                   "trainer's by ~1e-2), off with hf (they agree to ~1e-5: the weight would be 1); 'on'; 'off'",
+                   "auto")  # fmt: skip
+    tis_cap: float = doc("upper bound C of the TIS weight (Yao et al.: 2)", 2.0)
+    teacher_endpoint: str | None = doc("teacher_kind 'server': the OpenAI-compatible server "
+                                       "(http://host:8000, e.g. `vllm serve Qwen/Qwen3.5-27B-FP8`)", None)  # fmt: skip
+    teacher_served_model: str | None = doc("model name sent to the teacher server; null = the first it lists", None)
+    teacher_concurrency: int = doc("teacher-server requests in flight at most", 16)
+    teacher_timeout: float = doc("seconds per teacher-server request (a 12,288-token answer of a 27B model takes "
+                                 "minutes)", 600.0)  # fmt: skip
+    teacher_retries: int = doc("retries of a failed teacher-server request (exponential backoff from 0.5 s)", 3)
+    teacher_failure: str = doc("the teacher server still failing after its retries: 'stop' the run with a message "
+                               "naming the endpoint, or 'skip' that question's teacher part and go on (counted as "
+                               "teacher/failed)", "stop")  # fmt: skip
+
     def __post_init__(self):
         if isinstance(self.vision, dict):
             try:
@@ -145,7 +181,7 @@ class Config:
             "save_every": (self.save_every >= 0, ">= 0 (0 = only at the end)"),
             "log_samples": (self.log_samples >= 0, ">= 0"),
             "student": (bool(self.student), "a hub id or a local folder"),
-            "teacher_kind": (self.teacher_kind in ("local", "reference", "none"), "one of local, reference, none"),
+            "teacher_kind": (self.teacher_kind in TEACHER_KINDS, f"one of {', '.join(TEACHER_KINDS)}"),
             "teacher": (self.teacher_kind != "local" or bool(self.teacher), "a hub id or folder when teacher_kind is local"),
             "dtype": (self.dtype in ("float32", "bfloat16", "float16"), "one of float32, bfloat16, float16"),
             "prompts_per_step": (self.prompts_per_step >= 1, ">= 1"),
@@ -153,8 +189,9 @@ class Config:
             "group_size": (self.group_size >= 2, ">= 2 (a group needs two rollouts to compare)"),
             "teacher_group_size": (self.teacher_group_size >= 1, ">= 1"),
             "candidate_compression": (self.candidate_compression in ("auto", "teacher", "truncate")
-                                      and not (self.candidate_compression == "teacher" and self.teacher_kind != "local"),
-                                      "one of auto, teacher, truncate; 'teacher' needs teacher_kind local"),
+                                      and not (self.candidate_compression == "teacher"
+                                               and self.teacher_kind not in ("local", "server")),
+                                      "one of auto, teacher, truncate; 'teacher' needs teacher_kind local or server"),
             "candidate_max_words": (self.candidate_max_words >= 1, ">= 1"),
             "tau": (0.0 < self.tau <= 1.0, "in (0, 1]"),
             "rho_replay": (0.0 <= self.rho_replay <= 1.0, "in [0, 1]"),
@@ -189,6 +226,7 @@ class Config:
         for key, (ok, allowed) in checks.items():
             if not ok:
                 raise ConfigError(f"{key}: invalid value {getattr(self, key)!r}; allowed: {allowed} ({help_of(key)})")
+        self._check_serving()
         if self.method.startswith("distill") and self.teacher_kind != "local":
             raise ConfigError(f"teacher_kind: method {self.method!r} needs a teacher model's distributions "
                               f"(teacher_kind: local), got {self.teacher_kind!r}")  # fmt: skip
@@ -210,8 +248,48 @@ class Config:
     def compress_with_teacher(self) -> bool:
         """True when the teacher model rewrites candidates (resolves 'auto')."""
         return self.candidate_compression == "teacher" or (
-            self.candidate_compression == "auto" and self.teacher_kind == "local"
+            self.candidate_compression == "auto" and self.teacher_kind in ("local", "server")
         )
+
+    @property
+    def tis_on(self) -> bool:
+        """Whether the TIS correction applies (resolves 'auto': on with the vLLM backend)."""
+        return self.tis == "on" or (self.tis == "auto" and self.rollout_backend == "vllm")
+
+    def _check_serving(self) -> None:
+        """The vLLM / served-teacher keys (one block, kept apart from the paper's keys)."""
+
+        def number(value, low, high=math.inf, integer=False):
+            kind = int if integer else (int, float)
+            return isinstance(value, kind) and not isinstance(value, bool) and low <= value < high
+
+        checks = {
+            "rollout_backend": (self.rollout_backend in ("hf", "vllm"), "one of hf, vllm"),
+            "vllm_dtype": (self.vllm_dtype in ("bfloat16", "float16", "float32", "auto"),
+                           "one of bfloat16, float16, float32, auto"),
+            "vllm_gpu_memory_utilization": (number(self.vllm_gpu_memory_utilization, 1e-6, 1.000001), "in (0, 1]"),
+            "vllm_kv_cache_gb": (self.vllm_kv_cache_gb is None or number(self.vllm_kv_cache_gb, 1e-6),
+                                 "a number of GiB > 0, or null"),
+            "vllm_max_model_len": (self.vllm_max_model_len is None or number(self.vllm_max_model_len, 2, integer=True),
+                                   "an integer >= 2, or null (the model's maximum)"),
+            "vllm_max_images": (number(self.vllm_max_images, 1, integer=True), "an integer >= 1"),
+            "tis": (self.tis in ("auto", "on", "off"), "one of auto, on, off"),
+            "tis_cap": (number(self.tis_cap, 1.0), ">= 1 and finite"),
+            "teacher_endpoint": (self.teacher_kind != "server" or (isinstance(self.teacher_endpoint, str)
+                                 and self.teacher_endpoint.startswith(("http://", "https://"))),
+                                 "an http(s):// URL when teacher_kind is server"),
+            "teacher_concurrency": (number(self.teacher_concurrency, 1, integer=True), "an integer >= 1"),
+            "teacher_timeout": (number(self.teacher_timeout, 1e-3), "> 0 seconds and finite"),
+            "teacher_retries": (number(self.teacher_retries, 0, integer=True), "an integer >= 0"),
+            "teacher_failure": (self.teacher_failure in ("stop", "skip"), "one of stop, skip"),
+        }
+        for key, (ok, allowed) in checks.items():
+            if not ok:
+                raise ConfigError(f"{key}: invalid value {getattr(self, key)!r}; allowed: {allowed} ({help_of(key)})")
+        if self.vllm_max_model_len is not None and self.rollout_backend == "vllm" and \
+                self.vllm_max_model_len <= self.max_new_tokens:
+            raise ConfigError(f"vllm_max_model_len: {self.vllm_max_model_len} leaves no room for prompts with "
+                              f"max_new_tokens {self.max_new_tokens}; make it larger")  # fmt: skip
 
     @property
     def run_dir(self) -> Path:

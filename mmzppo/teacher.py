@@ -238,3 +238,51 @@ class ReferenceTeacher:
         """The solution without its answer lines (`answer_free_lines`; a deviation: no model writes it)."""
         self.counts["hints"] += len(samples)
         return [answer_free_lines(a) for a in answers]
+
+
+class PrecomputedTeacher:
+    """Teacher answers written into the shards beforehand (`teacher_kind: precomputed`; a DEVIATION).
+
+    `python -m mmzppo.teacher annotate` stores G_T graded answers per question in the shards'
+    `teacher.json` member (the reader puts them in `sample.meta["teacher"]`); this teacher
+    hands them out. The deviation from the paper: the answers are drawn once and re-used on
+    every visit of a question, where the paper samples the teacher afresh (Algorithm 1,
+    step 4). What it buys: no teacher model or server during training.
+
+    samples: uid -> the step's `Sample` (the trainer's current questions), mapping or callable.
+    compress: the candidate compressor (default the deterministic `truncate_candidates`, a
+        documented deviation: there is no model to rewrite with).
+
+    `sample` returns the first `n` stored answers of each question (all of them when fewer;
+    [] when it has none); the caller grades them again with the run's reward.
+    """
+
+    def __init__(self, samples: Mapping[str, Sample] | Callable[[str], Sample | None],
+                 compress: Compressor = truncate_candidates):  # fmt: skip
+        self.lookup = samples.get if isinstance(samples, Mapping) else samples
+        self.compressor = compress
+        self.counts: Counter = Counter()
+
+    def sample(self, prompts: list[Prompt], n: int) -> list[list[Completion]]:
+        out = []
+        for p in prompts:
+            sample = self.lookup(p.uid)
+            stored = (sample.meta or {}).get("teacher") or [] if sample is not None else []
+            answers = [Completion([], [], t["response"], True) for t in stored[:n]]
+            self.counts["sampled"] += len(answers)
+            out.append(answers)
+        return out
+
+    def compress(self, responses: list[str]) -> list[str]:
+        return self.compressor(responses)
+
+    def write_hints(self, samples: list[Sample], answers: list[str]) -> list[str]:
+        """The answer without its answer lines (`answer_free_lines`), as the reference teacher's."""
+        self.counts["hints"] += len(samples)
+        return [answer_free_lines(a) for a in answers]
+
+
+if __name__ == "__main__":  # python -m mmzppo.teacher annotate ... (the CLI lives in mmzppo.annotate)
+    from mmzppo.annotate import main
+
+    main()

@@ -36,6 +36,7 @@ import dataclasses
 import functools
 import json
 import math
+import os
 import random
 import sys
 import time
@@ -75,10 +76,28 @@ def timer(times: dict[str, float], name: str):
 
 def make_teacher(config: Config, device, current: dict[str, Sample]):
     """The configured teacher, or None ('none': GRPO baselines)."""
-    from mmzppo.teacher import LocalTeacher, ReferenceTeacher
+    from mmzppo.teacher import LocalTeacher, PrecomputedTeacher, ReferenceTeacher
 
     if config.teacher_kind == "none":
         return None
+    sampling = SamplingParams(temperature=config.temperature, top_p=config.top_p, max_new_tokens=config.max_new_tokens)
+    if config.teacher_kind == "server":  # an OpenAI-compatible server (vllm serve Qwen/Qwen3.5-27B-FP8)
+        from mmzppo.served_teacher import ServerTeacher, TeacherUnavailable
+        from mmzppo.serving import ChatClient, ServerError
+
+        client = ChatClient(config.teacher_endpoint, config.teacher_served_model,
+                            concurrency=config.teacher_concurrency, timeout=config.teacher_timeout,
+                            retries=config.teacher_retries, api_key=os.environ.get("MMZPPO_TEACHER_API_KEY"))  # fmt: skip
+        if config.teacher_failure == "stop":  # fail at start-up, not at the first hard question
+            try:
+                client.model
+            except ServerError as e:
+                raise TeacherUnavailable(f"teacher server {client.url} is not usable at start-up: {e.problem}") from e
+        return ServerTeacher(client, config.vision, sampling, compress_with_model=config.compress_with_teacher,
+                             compress_max_tokens=min(MAX_TOKENS, config.max_new_tokens), fallback=truncation(config),
+                             failure=config.teacher_failure)  # fmt: skip
+    if config.teacher_kind == "precomputed":  # answers stored in the shards' teacher.json (a deviation)
+        return PrecomputedTeacher(lambda uid: current.get(uid), compress=truncation(config))
     if config.teacher_kind == "reference":
         # the dataset's worked solutions of the questions in the current step
         return ReferenceTeacher(lambda uid: current[uid].solution if uid in current else None,
@@ -88,7 +107,6 @@ def make_teacher(config: Config, device, current: dict[str, Sample]):
         vision=config.vision, device=device,
     )  # fmt: skip
     parallel.broadcast_from_rank0(policy.model)
-    sampling = SamplingParams(temperature=config.temperature, top_p=config.top_p, max_new_tokens=config.max_new_tokens)
     return LocalTeacher(policy, sampling=sampling, batch_size=config.rollout_batch_size,
                         compress_with_model=config.compress_with_teacher,
                         compress_max_tokens=min(MAX_TOKENS, config.max_new_tokens),
@@ -173,7 +191,13 @@ class Trainer:
         if self.world > 1 and self.acc.is_main_process:
             layout = "FSDP2 (language model sharded, vision tower replicated)" if self.sharded else "replicated"
             print(f"{self.world} processes, model {layout}, gradients summed over ranks", file=sys.stderr)
-        self.rollout = HFRollout(self.student, batch_size=c.rollout_batch_size)
+        if c.rollout_backend == "vllm":  # a colocated engine, built from the same checkpoint, given our weights
+            from mmzppo.rollout.vllm import VLLMRollout, settings_from_config
+
+            self.rollout = VLLMRollout(self.student, settings_from_config(c), model_path=str(checkpoint or c.student))
+        else:
+            self.rollout = HFRollout(self.student, batch_size=c.rollout_batch_size)
+        self.tis_cap = c.tis_cap if c.tis_on else None  # ClippedPPO's truncated importance sampling
         self.sampling = SamplingParams(temperature=c.temperature, top_p=c.top_p, max_new_tokens=c.max_new_tokens)
         self.current: dict[str, Sample] = {}  # this step's questions, by uid
         self.teacher = make_teacher(c, self.acc.device, self.current) if c.needs_teacher else None
@@ -321,7 +345,7 @@ class Trainer:
         self.times["step"] = time.perf_counter() - t0
         teacher_calls = Counter(getattr(self.teacher, "counts", {}))
         teacher_calls.subtract(teacher_before)
-        extra = {f"teacher/{k}": teacher_calls.get(k, 0) for k in ("sampled", "rewrites", "hints", "scored")}
+        extra = {f"teacher/{k}": teacher_calls.get(k, 0) for k in ("sampled", "rewrites", "hints", "scored", "failed")}
         extra["data/skipped"] = sum(self.reader.skipped.values())
         metrics = step_metrics(self.step_idx, result, self.buffer, self.times, extra)
         samples = []

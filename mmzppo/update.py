@@ -22,6 +22,7 @@ optimizer steps over equal mini-batches; this module holds its parts:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -51,19 +52,56 @@ class Objective(Protocol):
 
 @dataclass
 class ClippedPPO:
-    """Eqs. 4-6: clip-higher, dual-clip, token-level PPO on the rollouts' advantages."""
+    """Eqs. 4-6: clip-higher, dual-clip, token-level PPO on the rollouts' advantages.
+
+    tis_cap: truncated importance sampling (Yao et al. 2025), off when None. The rollouts
+    were drawn by a sampler (a bf16 vLLM engine) whose distribution is not exactly the
+    trainer's pi_old, so each token's term is weighted by w = min(pi_old / pi_sampler,
+    tis_cap) (pi_sampler: the log-probs the rollout recorded; w detached). As w > 0, this is
+    the clipped objective with the advantage scaled per token: the clip and dual-clip
+    decisions do not change, and the clip statistics are those of the unweighted tokens.
+    A rollout without sampler log-probs gets w = 1. Adds `tis/weight_mean` and
+    `tis/capped_frac` (the share of tokens at the cap) to the statistics.
+    """
 
     clip: ClipConfig
+    tis_cap: float | None = None
     needs_old_logprobs: bool = True
     full_distributions: bool = False
     stats: tuple[str, ...] = ("clip_ratio/low", "clip_ratio/high", "clip_ratio/dual", "approx_kl")
 
+    def __post_init__(self):
+        if self.tis_cap is not None and "tis/weight_mean" not in self.stats:
+            self.stats = (*self.stats, "tis/weight_mean", "tis/capped_frac")
+
     def loss(self, scored, batch, old, mask, num_tokens):
         old_lp = torch.stack([pad_to(x, scored.logprobs.shape[1]) for x in old]).to(scored.logprobs)
         advantages = torch.tensor([r.advantage for r in batch]).to(scored.logprobs)
-        out = ppo_token_loss(scored.logprobs, old_lp, advantages, mask, self.clip, num_tokens=num_tokens)
+        if self.tis_cap is None:
+            out = ppo_token_loss(scored.logprobs, old_lp, advantages, mask, self.clip, num_tokens=num_tokens)
+            tis = {}
+        else:
+            weights = tis_weights(batch, old_lp, self.tis_cap)
+            loss = ppo_token_loss(scored.logprobs, old_lp, advantages, mask * weights, self.clip,
+                                  num_tokens=num_tokens).loss  # fmt: skip
+            with torch.no_grad():
+                out = ppo_token_loss(scored.logprobs.detach(), old_lp, advantages, mask, self.clip, num_tokens=num_tokens)
+            out.loss = loss
+            n = mask.sum().clamp_min(1)
+            tis = {"tis/weight_mean": float((weights * mask).sum() / n),
+                   "tis/capped_frac": float(((weights >= self.tis_cap * (1 - 1e-6)) & mask).sum() / n)}  # fmt: skip
         return out.loss, {"clip_ratio/low": out.clip_low_frac, "clip_ratio/high": out.clip_high_frac,
-                          "clip_ratio/dual": out.dual_clip_frac, "approx_kl": out.approx_kl}  # fmt: skip
+                          "clip_ratio/dual": out.dual_clip_frac, "approx_kl": out.approx_kl, **tis}  # fmt: skip
+
+
+def tis_weights(batch: list[Rollout], old_lp: torch.Tensor, cap: float) -> torch.Tensor:
+    """(B, T) min(exp(log pi_old - log pi_sampler), cap) from each rollout's recorded log-probs."""
+    sampler = old_lp.clone()  # where the sampler recorded nothing: w = exp(0) = 1
+    for i, r in enumerate(batch):
+        lps = r.completion.logprobs
+        if len(lps) == len(r.token_ids) and lps:
+            sampler[i, : len(lps)] = torch.tensor(lps, dtype=old_lp.dtype, device=old_lp.device)
+    return torch.exp((old_lp - sampler).clamp(max=math.log(cap))).detach()
 
 
 @dataclass

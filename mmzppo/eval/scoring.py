@@ -16,17 +16,15 @@ or the model and `--rescore` can redo it.
   boxed answer (MM-Vet's own judge gives 0.5 for one of two parts).
 * `judge_only`: no rule can grade it (MultiChallenge); without a judge it has no score.
 * judge: an OpenAI-compatible /v1/chat/completions endpoint grades free-form answers with
-  the benchmark's judge prompt. A judge that cannot be reached is marked down for the rest
-  of the run; its benchmarks keep their rule-only score, flagged as not judged.
+  the benchmark's judge prompt, through `mmzppo.serving.ChatClient` (the served teacher's
+  client: bounded concurrency, timeouts, retries with backoff). A judge that cannot be
+  reached is marked down for the rest of the run; its benchmarks keep their rule-only
+  score, flagged as not judged.
 """
 
 from __future__ import annotations
 
-import json
 import re
-import urllib.error
-import urllib.request
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import jinja2
@@ -34,6 +32,7 @@ import jinja2
 from mmzppo.eval.suites import Benchmark
 from mmzppo.data.formats import mmvet_golds
 from mmzppo.reward import extract_last_boxed, grade, grade_answer
+from mmzppo.serving import ChatClient, ServerError
 
 # --------------------------------------------------------------------------- ANLS and OCR matching
 
@@ -146,20 +145,21 @@ class JudgeUnavailable(RuntimeError):
 
 
 class Judge:
-    """An LLM judge behind an OpenAI-compatible chat completions endpoint (urllib, no SDK).
+    """An LLM judge behind an OpenAI-compatible chat completions endpoint, spoken to through
+    `mmzppo.serving.ChatClient`: the served teacher's client (one client, not two), with its
+    bounded concurrency (`workers`), per-request timeout and retries with backoff.
 
     url: the server ("http://host:8000", ".../v1" or the full ".../v1/chat/completions").
-    The first failure marks the judge down (`down` holds why) so a dead endpoint costs one
-    timeout per run, not one per sample.
+    A request still failing after its retries marks the judge down (`down` holds why), so a
+    dead endpoint costs one bounded wait per run, not one per sample.
     """
 
     def __init__(self, url: str, model: str, *, api_key: str | None = None, timeout: float = 120.0,
-                 workers: int = 8, max_tokens: int = 1024):  # fmt: skip
-        url = url.rstrip("/")
-        if not url.endswith("/chat/completions"):
-            url = url + ("/chat/completions" if url.endswith("/v1") else "/v1/chat/completions")
-        self.url, self.model, self.api_key = url, model, api_key
-        self.timeout, self.workers, self.max_tokens = timeout, workers, max_tokens
+                 workers: int = 8, max_tokens: int = 1024, retries: int = 2, client: ChatClient | None = None):  # fmt: skip
+        self.client = client or ChatClient(url, model, concurrency=workers, timeout=timeout, retries=retries,
+                                           api_key=api_key)  # fmt: skip
+        self.url = self.client.url + "/chat/completions"
+        self.model, self.workers, self.max_tokens = model, workers, max_tokens
         self.down: str | None = None
 
     def describe(self) -> dict[str, Any]:
@@ -169,18 +169,10 @@ class Judge:
         """The judge's reply to one user message (temperature 0)."""
         if self.down:
             raise JudgeUnavailable(self.down)
-        body = {"model": self.model, "messages": [{"role": "user", "content": prompt}],
-                "temperature": 0.0, "max_tokens": self.max_tokens}  # fmt: skip
-        headers = {"Content-Type": "application/json"}
-        if self.api_key:
-            headers["Authorization"] = f"Bearer {self.api_key}"
-        request = urllib.request.Request(self.url, data=json.dumps(body).encode(), headers=headers, method="POST")
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                data = json.loads(response.read().decode())
-            return data["choices"][0]["message"]["content"] or ""
-        except (urllib.error.URLError, OSError, TimeoutError, ValueError, KeyError, IndexError) as e:
-            self.down = f"judge {self.url} failed: {type(e).__name__}: {getattr(e, 'reason', e)}"
+            return self.client.ask(prompt, self.max_tokens)
+        except ServerError as e:
+            self.down = f"judge {self.url} failed: {e.problem}"
             raise JudgeUnavailable(self.down) from e
 
 
@@ -220,8 +212,7 @@ def judge_records(bench: Benchmark, records: list[dict[str, Any]], judge: Judge)
         reply = judge.ask(judge_prompt(bench, record))
         return {"model": judge.model, "score": parse_verdict(bench, reply, str(record["gold"])), "reply": reply[-2000:]}
 
-    with ThreadPoolExecutor(max_workers=judge.workers) as pool:
-        verdicts = list(pool.map(one, todo))
+    verdicts = judge.client.map(one, todo)  # at most `workers` requests in flight
     for record, verdict in zip(todo, verdicts):
         record["judge"] = verdict
 

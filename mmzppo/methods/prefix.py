@@ -48,7 +48,7 @@ def step(t) -> StepResult:
 
     # 8-10. advantages, I updates, buffer
     t.set_advantages(groups)
-    stats = t.update(flat(groups), ClippedPPO(t.clip), c.updates_per_step)
+    stats = t.update(flat(groups), ClippedPPO(t.clip, t.tis_cap), c.updates_per_step)
     buffer_counts = t.bookkeep(outcomes)
     counts = {"hard/questions": len(hard), "hard/pre_capped": len(capped), "hard/teacher_has_correct": len(prompts)}
     return StepResult(groups, KINDS, stats, replay, buffer_counts, counts)

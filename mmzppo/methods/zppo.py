@@ -55,7 +55,7 @@ def step(t) -> StepResult:
     t.set_advantages(groups)
 
     # 9. I updates of the clipped loss over equal mini-batches
-    stats = t.update(flat(groups), ClippedPPO(t.clip), c.updates_per_step)
+    stats = t.update(flat(groups), ClippedPPO(t.clip, t.tis_cap), c.updates_per_step)
 
     # 10. buffer bookkeeping from the plain accuracies
     buffer_counts = t.bookkeep(outcomes)
