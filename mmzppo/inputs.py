@@ -8,6 +8,7 @@ media it references, applies the run's `VisionSettings` to every image and video
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -119,6 +120,33 @@ def load_media(part: dict, vision: VisionSettings, uid: str, field_name: str):
     return "video", video, metadata
 
 
+_MEDIA_CACHE: dict | None = None
+
+
+@contextmanager
+def media_cache():
+    """Within the block, each sample's images and video are read and resized once: a training
+    step encodes the same question for G_S rollouts, its BCQ / NCQ prompts, the teacher and
+    every update. Keyed by (sample uid, field, VisionSettings); the trainer opens one per step."""
+    global _MEDIA_CACHE
+    outer = _MEDIA_CACHE
+    _MEDIA_CACHE = {} if outer is None else outer
+    try:
+        yield
+    finally:
+        _MEDIA_CACHE = outer
+
+
+def cached_media(part: dict, vision: VisionSettings, uid: str, field_name: str):
+    """`load_media`, memoised inside `media_cache()` (prompts without a sample uid are not)."""
+    if _MEDIA_CACHE is None or uid.startswith("#"):
+        return load_media(part, vision, uid, field_name)
+    key = (uid, field_name, vision)
+    if key not in _MEDIA_CACHE:
+        _MEDIA_CACHE[key] = load_media(part, vision, uid, field_name)
+    return _MEDIA_CACHE[key]
+
+
 def text_content(content: str | list[dict]) -> str:
     """The text of a message's content (string, or the text parts joined)."""
     return content if isinstance(content, str) else "".join(p["text"] for p in content if p["type"] == "text")
@@ -163,7 +191,7 @@ def encode(processor, prompts: list, vision: VisionSettings | None, *, return_te
                 if part.get("type") not in ("image", "video"):
                     continue
                 field_name = f"images[{n_image}]" if part["type"] == "image" else "video"
-                kind, *media = load_media(part, vision, uid, field_name)
+                kind, *media = cached_media(part, vision, uid, field_name)
                 if kind == "image":
                     images.append(media[0])
                     n_image += 1

@@ -56,6 +56,7 @@ from mmzppo.checkpoints import CheckpointError, NonFiniteError, latest_checkpoin
 from mmzppo.config import Config, ConfigError, describe, load_config, save_config
 from mmzppo.data.sample import Sample, SampleError
 from mmzppo.methods import METHODS
+from mmzppo.inputs import media_cache
 from mmzppo.metrics import sample_records, step_metrics
 from mmzppo.models import load_policy
 from mmzppo.prompts import plain, truncate_candidates
@@ -341,7 +342,8 @@ class Trainer:
         self.times = {}
         t0 = time.perf_counter()
         teacher_before = Counter(getattr(self.teacher, "counts", {}))
-        result = self.step_fn(self)
+        with media_cache():  # each question's media read and resized once this step
+            result = self.step_fn(self)
         self.times["step"] = time.perf_counter() - t0
         teacher_calls = Counter(getattr(self.teacher, "counts", {}))
         teacher_calls.subtract(teacher_before)

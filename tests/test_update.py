@@ -74,3 +74,32 @@ def test_ppo_old_logprobs_come_from_the_sampler_when_they_are_exact(warm_xs, syn
     assert "time/old_logprobs" not in metrics and abs(metrics["approx_kl"]) < 1e-5 and metrics["clip_ratio/high"] == 0
     assert not Trainer(load_config(None, [*base, "name=b", "top_p=0.9"])).sampler_logprobs_are_old
     assert not Trainer(load_config(None, [*base, "name=c", "old_logprobs=recompute"])).sampler_logprobs_are_old
+
+
+def test_a_step_reads_each_questions_media_once(warm_xs, synth_shards, tmp_path, monkeypatch):
+    """G_S rollouts, the BCQ / NCQ prompts, the teacher and every update of one step encode
+    the same images: inside the step they are read and resized once per question."""
+    import mmzppo.inputs as inputs
+    from mmzppo.config import load_config
+    from mmzppo.models import TINY_VISION
+    from mmzppo.train import Trainer
+
+    calls = []
+    original = inputs.load_media
+    monkeypatch.setattr(inputs, "load_media", lambda part, vision, uid, field: calls.append((uid, field)) or
+                        original(part, vision, uid, field))  # fmt: skip
+    vision = [f"vision.{k}={v}" for k, v in TINY_VISION.to_dict().items() if k not in ("fps", "nframes")]
+    trainer = Trainer(load_config(None, [
+        f"student={warm_xs}", "teacher_kind=reference", f"train_shards={synth_shards}", "prompts_per_step=4",
+        "group_size=4", "max_new_tokens=16", "steps=1", "updates_per_step=2", "micro_batch_size=4", "dtype=float32",
+        "save_every=0", f"output_dir={tmp_path}", "rho_aug=1.0", "old_logprobs=recompute", *vision,
+    ]))  # fmt: skip
+    metrics, _ = trainer.step()
+    assert metrics["groups/bcq"] + metrics["groups/ncq"] > 0  # the media also went into reformulated prompts
+    assert calls and len(calls) == len(set(calls))  # every (question, image) read exactly once
+    calls.clear()
+    from mmzppo.prompts import plain
+
+    sample = next(iter(trainer.current.values()))
+    inputs.encode(trainer.student.processor, [plain(sample)] * 3, trainer.student.vision)
+    assert len(calls) == 3 * len(sample.images)  # outside a step nothing is cached
