@@ -204,6 +204,17 @@ def test_grading_works_off_the_main_thread():
         assert pool.submit(grade_answer, r"\{-2, 1\pm\sqrt{5}\}", r"\{1\pm\sqrt{5},-2\}").result()
 
 
+def test_grader_logs_no_warnings(caplog):
+    """pylatexenc's "WARNING: Error in configuration: macro '\\frac' failed its substitution!"
+    and math_verify's timeout notice stay out of training and eval logs."""
+    import logging
+
+    with caplog.at_level(logging.DEBUG):
+        assert grade(boxed(r"\frac{1}"), "0.5").reward == 0.0
+        assert grade(boxed(r"\{1, \frac{}\}"), r"\{1, 2\}").reward == 0.0
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text
+
+
 def test_adversarial_answer_is_quick():
     start = time.perf_counter()
     assert grade(boxed("9!!!!"), "5").reward == 0.0
