@@ -76,13 +76,13 @@ METHOD_SWITCHES = {
 
 
 def trainer(student: Path, shards: Path, out: Path, name: str, tokens: int, method: str, words: int = 300,
-            micro: int = 32, teacher: Path | None = None):
+            micro: int = 32, teacher: Path | None = None, micro_tokens: int = 0, old: str = "auto"):
     from mmzppo.train import Trainer
 
     config = load_config(None, [
         f"student={student}", f"teacher={teacher or student}", f"train_shards={shards}", f"output_dir={out}",
         f"name={name}", "prompts_per_step=8", "group_size=8", f"max_new_tokens={tokens}", "updates_per_step=4",
-        f"micro_batch_size={micro}", "rollout_batch_size=128", "dtype=float32", "lr=1e-5", "steps=1000",
+        f"micro_batch_size={micro}", f"micro_batch_tokens={micro_tokens}", f"old_logprobs={old}", "rollout_batch_size=128", "dtype=float32", "lr=1e-5", "steps=1000",
         "save_every=0", f"candidate_max_words={words}", "candidate_compression=truncate", *TINY,
         *METHOD_SWITCHES[method],
     ])  # fmt: skip
@@ -102,7 +102,8 @@ def step_times(args) -> None:
         teacher = build_tiny(tmp / "teacher", "s", seed=1) if any(m.startswith("distill") for m in methods) else None
         shards = make_shards(tmp / "data")
         runs = {m: trainer(student, shards, tmp, m, args.tokens, m, args.candidate_max_words, args.micro_batch_size,
-                           teacher if m.startswith("distill") else None) for m in methods}  # fmt: skip
+                           teacher if m.startswith("distill") else None, args.micro_batch_tokens, args.old_logprobs)
+                for m in methods}  # fmt: skip
         times = {k: [] for k in runs}
         phases = {k: {} for k in runs}
         extra = []
@@ -116,7 +117,8 @@ def step_times(args) -> None:
                 if name == "zppo" and i:
                     extra.append(metrics["groups/bcq"] + metrics["groups/ncq"])
         print(f"tiny s student, 8 questions x 8 rollouts x {args.tokens} tokens, I=4, {args.steps} steps each, "
-              f"candidates cut to {args.candidate_max_words} words, micro-batches of {args.micro_batch_size}, "
+              f"candidates cut to {args.candidate_max_words} words, micro-batches of {args.micro_batch_size} "
+              f"(token budget {args.micro_batch_tokens or 'off'}), old log-probs {args.old_logprobs}, "
               f"torch threads {torch.get_num_threads()}")  # fmt: skip
         g = statistics.median(times["grpo"])
         for name in runs:
@@ -147,6 +149,9 @@ def main() -> None:
     parser.add_argument("--candidate-max-words", type=int, default=300,
                         help="ZPPO's candidate budget (config candidate_max_words; 300 = the default)")
     parser.add_argument("--micro-batch-size", type=int, default=32, help="sequences per forward/backward")
+    parser.add_argument("--micro-batch-tokens", type=int, default=0, help="padded tokens per forward/backward (0 = off)")
+    parser.add_argument("--old-logprobs", default="auto", choices=["auto", "sampler", "recompute"],
+                        help="PPO's log pi_old (config old_logprobs)")
     parser.add_argument("--methods", default="zppo,hint,prefix,distill_off,distill_on",
                         help="methods timed against GRPO (comma-separated)")
     parser.add_argument("--skip-memory", action="store_true", help="step times only")
