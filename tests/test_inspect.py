@@ -166,6 +166,19 @@ def test_report_of_shards_with_teacher_responses(tmp_path):
     assert "<script" not in text.lower() and "&lt;script&gt;" in text
 
 
+@pytest.mark.parametrize("where", ["run", "shards"])
+def test_folder_without_samples_is_a_one_line_error(where, tmp_path):
+    """A run folder without samples.jsonl (or a missing shard folder): one line naming it, no traceback."""
+    (tmp_path / "empty-run").mkdir()
+    target = ["--shards", str(tmp_path / "no-shards")] if where == "shards" else [str(tmp_path / "empty-run")]
+    cmd = [sys.executable, "-m", "mmzppo.inspect", *target, "--out", str(tmp_path / "r.html")]
+    r = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr[-3000:]
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and target[-1] in lines[0], r.stderr
+    assert not (tmp_path / "r.html").exists()
+
+
 def test_mp4_frames_of_a_real_clip(benchdata):
     frames, idx, total, fps = inspector.mp4_frames(benchdata / "video/tempcompass/1021488277.mp4", 6)
     assert total == 65 and len(frames) == 6 and idx[0] == 0 and idx[-1] == 64 and fps > 0
