@@ -174,6 +174,14 @@ class ChatClient:
             self._model = self.request("/models", None, lambda out: out["data"][0]["id"])
         return self._model
 
+    def check(self) -> list[str]:
+        """Ask the server which models it serves (raises ServerError when it cannot be used:
+        unreachable, garbage, or the configured model not among them)."""
+        served = self.request("/models", None, lambda out: [m["id"] for m in out["data"]])
+        if self._model is not None and self._model not in served:
+            raise ServerError(f"{self.url}/models", f"does not serve {self._model!r} (it serves {served})", False)
+        return served
+
     def chat(self, messages: list[dict], *, max_tokens: int, temperature: float = 0.0, top_p: float = 1.0,
              n: int = 1, seed: int | None = None, extra: dict | None = None) -> list[dict]:  # fmt: skip
         """The `n` choices of one chat completion: [{"text", "finish_reason"}]."""

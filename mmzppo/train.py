@@ -91,7 +91,7 @@ def make_teacher(config: Config, device, current: dict[str, Sample]):
                             retries=config.teacher_retries, api_key=os.environ.get("MMZPPO_TEACHER_API_KEY"))  # fmt: skip
         if config.teacher_failure == "stop":  # fail at start-up, not at the first hard question
             try:
-                client.model
+                client.check()
             except ServerError as e:
                 raise TeacherUnavailable(f"teacher server {client.url} is not usable at start-up: {e.problem}") from e
         return ServerTeacher(client, config.vision, sampling, compress_with_model=config.compress_with_teacher,

