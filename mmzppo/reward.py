@@ -47,10 +47,10 @@ cheaply *before* anything expensive runs, on the answer and on the gold alike:
    product of a dozen symbols costs seconds to simplify), nor the sums, integrals and
    multi-power expressions it was refused before.
 
-On every real benchmark answer these limits change no verdict (36,034 answer pairs built
-from MATH-500, MathVision, AIME25, GSM8K, IMO-AnswerBench, MMLU and TempCompass graded the
-same before and after); ``tests/faults/test_grader_fuzz.py`` checks that hostile answers of
-every type take well under a second per call.
+On real benchmark answers these limits change no verdict: 36,034 answer pairs built from
+MATH-500, MathVision, AIME25, GSM8K, IMO-AnswerBench, MMLU and TempCompass grade the same
+before and after (``python tests/faults/grader_verdicts.py``). ``tests/faults/test_grader_fuzz.py``
+checks that hostile answers of every type take well under a CPU second per call.
 """
 
 from __future__ import annotations
