@@ -130,12 +130,12 @@ def step_times(args) -> None:
                   "1.11-1.22 wall-clock)")  # fmt: skip
 
 
-def peak_memory_child(size: str, tokens: int) -> None:
+def peak_memory_child(size: str, tokens: int, micro_tokens: int = 0) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         student = build_tiny(tmp / size, size)
         shards = make_shards(tmp / "data")
-        t = trainer(student, shards, tmp, "mem", tokens, "zppo")
+        t = trainer(student, shards, tmp, "mem", tokens, "zppo", micro_tokens=micro_tokens)
         loaded = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         t.step()
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -155,19 +155,22 @@ def main() -> None:
     parser.add_argument("--methods", default="zppo,hint,prefix,distill_off,distill_on",
                         help="methods timed against GRPO (comma-separated)")
     parser.add_argument("--skip-memory", action="store_true", help="step times only")
+    parser.add_argument("--memory-only", action="store_true", help="peak memory only")
     parser.add_argument("--memory-child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.memory_child:
-        return peak_memory_child(args.memory_child, args.tokens)
+        return peak_memory_child(args.memory_child, args.tokens, args.micro_batch_tokens)
     # Memory first: Linux keeps ru_maxrss across exec, so a child started after this process
     # has grown would report this process's peak.
     for size in () if args.skip_memory else ("s", "m"):
-        out = subprocess.run([sys.executable, __file__, "--memory-child", size, "--tokens", str(args.tokens)],
+        out = subprocess.run([sys.executable, __file__, "--memory-child", size, "--tokens", str(args.tokens),
+                              "--micro-batch-tokens", str(args.micro_batch_tokens)],
                              capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]  # fmt: skip
         r = json.loads(out)
         print(f"peak memory of a ZPPO step, tiny {size}: {r['peak_mb']:.0f} MB resident "
-              f"({r['step_added_mb']:.0f} MB above the loaded model)")
-    step_times(args)
+              f"({r['step_added_mb']:.0f} MB above the loaded model; token budget {args.micro_batch_tokens or 'off'})")
+    if not args.memory_only:
+        step_times(args)
 
 
 if __name__ == "__main__":
