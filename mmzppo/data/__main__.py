@@ -145,6 +145,7 @@ def cmd_inspect(args) -> None:
     by_source, by_modality, by_type = Counter(), Counter(), Counter()
     sizes: dict[str, list[int]] = {"image": [], "video": []}
     skipped: Counter = Counter()
+    seen: set[str] = set()  # keys already read in an earlier shard (one tar's repeats: iter_shard)
     shown = 0
     for shard in tqdm(shards, desc="reading shards", unit="shard", disable=_quiet(args.progress)):
         for item in iter_shard(shard):
@@ -154,11 +155,14 @@ def cmd_inspect(args) -> None:
                 continue
             try:
                 info = parse_info(item)
+                if item.key in seen:
+                    raise SkipSample("duplicate key", "this key was already read from another shard")
                 sample = decode_sample(item, vision, info) if shown < args.n or args.check else None
             except SkipSample as e:
                 skipped[e.reason] += 1
                 print(f"skipped {item.key} in {item.shard}: {e.reason} ({e.detail})")
                 continue
+            seen.add(item.key)
             modality = "video" if info.get("video") else "image" if info.get("images") else "text"
             by_source[info.get("source") or "-"] += 1
             by_modality[modality] += 1

@@ -73,8 +73,8 @@ class ShardReader(torch.utils.data.IterableDataset):
     Call `set_epoch(e)` each epoch, like DistributedSampler. `skipped` is a Counter of skip
     reasons, summed over DataLoader workers (they count in shared memory); every count is one
     sample not handed out (a truncated tar counts each sample index.json says it lost). `state_dict()` /
-    `load_state_dict()` record (epoch, samples consumed): resuming skips that many samples
-    without decoding them. The count is exact in-process (num_workers=0); with DataLoader
+    `load_state_dict()` record (epoch, samples read): every sample the reader passed, the ones
+    it skipped included, so that resuming passes exactly those again without decoding them. The count is exact in-process (num_workers=0); with DataLoader
     workers pass `consumed=` (samples this rank's loop took) and it is split evenly over the
     workers, exact when the loader took whole rounds of equal batches.
     """
@@ -107,7 +107,7 @@ class ShardReader(torch.utils.data.IterableDataset):
         self.epoch_length = epoch_length
         self.epoch = 0
         self._resume = 0  # samples of this rank to pass over on the next iteration
-        self._consumed = 0  # samples handed out by iteration in this process
+        self._consumed = 0  # samples read (handed out or skipped) by iteration in this process
         self._counts = torch.zeros(_MAX_WORKERS, len(SKIP_REASONS), dtype=torch.int64).share_memory_()
         self._logged: set[tuple[str, str, str]] = set()
         counts = [shard_count(s) for s in self.shards]
@@ -208,7 +208,7 @@ class ShardReader(torch.utils.data.IterableDataset):
         resume = _share(self._resume, worker, workers)  # this worker's part of the recorded position
         quota = _share(self.epoch_length, worker, workers) if self.resample else None
         self._consumed = self._resume
-        position, handed, before = 0, 0, self._counts[worker].clone()
+        position, raw, handed, before = 0, 0, 0, self._counts[worker].clone()
         bad_run, bad_limit = 0, 2 * self.index["total"] + 64 if self.index else 10_000
         self._passes += 1
         if self._seen is not None:  # workers of one DataLoader pass share its base seed
@@ -226,9 +226,12 @@ class ShardReader(torch.utils.data.IterableDataset):
                     bad_run += 1
                     self._skip(worker, item.reason, item.key, item.shard, item.detail)
                     continue
-                if position < resume:  # already consumed before the resume: pass without decoding
-                    position += self._first_copy(worker, item)
+                if raw < resume:  # already passed before the resume: pass again without decoding
+                    raw += 1
+                    self._first_copy(worker, item)
                     continue
+                raw += 1  # the position counts every sample read, handed out or not, as a resume passes them
+                self._consumed = raw
                 try:
                     sample = decode_sample(item, self.vision)
                 except SkipSample as e:
@@ -240,7 +243,6 @@ class ShardReader(torch.utils.data.IterableDataset):
                     continue
                 position, bad_run = position + 1, 0
                 handed += 1
-                self._consumed += 1
                 yield sample
                 if quota is not None and position >= quota:
                     return
