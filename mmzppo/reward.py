@@ -15,42 +15,10 @@ written in an equivalent everyday form is not punished:
 The reward is binary: 1.0 when the graded answer matches the gold answer, else 0.0.
 No input makes the grader raise; a failure inside it is graded wrong ("grader_error").
 
-**Time limit by construction.** The grader runs in-process (rollout grading, eval), so one
-answer a policy writes must not stall a step; sympy's worst cases (``4659123677!``,
-``9**9**9``, ``10^{10^{10}}``, ``1e999999``) build integers with billions of digits inside C
-code that neither ``signal.alarm`` nor a thread can interrupt. So the limits are checked
-cheaply *before* anything expensive runs, on the answer and on the gold alike:
-
-1. An answer or gold longer than ``MAX_ANSWER_CHARS`` (1,000 characters; the longest real
-   option text in ``benchdata`` is 312) is equal only when the two are identical after
-   collapsing whitespace (case-folded for choice / yes-no / text answers). Nothing else runs
-   on it, so the regular expressions below never see a huge string.
-2. An answer longer than ``MAX_SYMBOLIC_CHARS`` (300 characters) gets the normalised string
-   comparison only (as before these limits). Shorter ones reach sympy (``mathruler``'s sympy
-   step, ``math_verify``) only when the answer and the gold pass ``_too_costly``, which
-   refuses what sympy would have to compute exactly and could not finish (``exp`` counts as
-   a power, its argument as the exponent; ``1.7e+2`` counts as a 3-digit number):
-
-   * a scientific exponent of 3+ digits (``1e999999``);
-   * an exponent holding a number of 3+ digits, a power or a factorial (``2^{9!}``,
-     ``10^{10^{10}}``), a power right after an exponent (``9**9**9``), more than one
-     exponent of 10 or more, or a bracketed power raised twice (``((a^b)^c)^d``);
-   * a factorial of anything but a letter, a number below 1000 or a bracketed sum of those,
-     or two in a row (``4659123677!``, ``(99*99)!``, ``9!!``); ``\\Gamma`` / binomials of
-     anything else (``\\Gamma(\\Gamma(11))``);
-   * more than 3 elementary functions (sin, log, exp ...), or any of them beside a number of
-     7+ digits or in scientific notation (``\\sin(10^{40})`` needs 40 digits of pi).
-
-   A too-costly answer keeps ``mathruler``'s string normalisation and the exact numeric
-   comparison; it is never handed to sympy. ``math_verify`` in addition never sees text
-   (more than 3 distinct letters outside LaTeX commands: an option sentence parsed as a
-   product of a dozen symbols costs seconds to simplify), nor the sums, integrals and
-   multi-power expressions it was refused before.
-
-On real benchmark answers these limits change no verdict: 36,034 answer pairs built from
-MATH-500, MathVision, AIME25, GSM8K, IMO-AnswerBench, MMLU and TempCompass grade the same
-before and after (``python tests/faults/grader_verdicts.py``). ``tests/faults/test_grader_fuzz.py``
-checks that hostile answers of every type take well under a CPU second per call.
+**Time limit by construction** (the rules are in `mmzppo/answer_limits.py`): the grader runs
+in-process (rollout grading, eval), so one answer a policy writes must not stall a step;
+cheap checks on the answer and the gold decide, before anything expensive runs, what may
+reach sympy and math_verify.
 """
 
 from __future__ import annotations
@@ -64,6 +32,10 @@ from mathruler.grader import _normalize as _mathruler_normalize, grade_answer as
 from mathruler.math_normalize import normalize_answer as _mathruler_normalize_answer
 from math_verify import parse as _mv_parse, verify as _mv_verify
 
+from mmzppo.answer_limits import (
+    COSTLY_FOR_MATH_VERIFY, DEGREE_PERCENT, MAX_ANSWER_CHARS, MAX_SYMBOLIC_CHARS, collapse, oversized_equal, text_like,
+    too_costly,
+)  # fmt: skip
 from mmzppo.data.sample import ANSWER_TYPES  # one list, shared with Sample
 
 # pylatexenc (under mathruler) logs "WARNING: Error in configuration: macro '\frac' failed its
@@ -153,13 +125,12 @@ def count_distinct_boxed(text: str) -> int:
     More than one hints that the policy pastes several candidates hoping one is graded; the
     trainer logs it.
     """
-    return len({_norm_math(b) if len(b) <= MAX_ANSWER_CHARS else _collapse(b) for b in extract_boxed_all(text)})
+    return len({_norm_math(b) if len(b) <= MAX_ANSWER_CHARS else collapse(b) for b in extract_boxed_all(text)})
 
 
 # --------------------------------------------------------------------------- normalisation
 
 _TEXT_WRAP = re.compile(r"\\(?:text|textbf|textit|textrm|mathrm|mathbf|mbox|operatorname)\s*\{([^{}]*)\}")
-_DEGREE_PERCENT = re.compile(r"\^\s*\{\s*\\circ\s*\}|\^\s*\\circ|°|\\degree|\\%|%")
 
 
 def _unwrap_text(s: str) -> str:
@@ -184,7 +155,7 @@ def _norm_text(s: str) -> str:
 
 def _strip_degree_percent(s: str) -> str:
     """Drop degree and percent signs: the paper's retry, so ``45^\\circ`` matches ``45``."""
-    return _DEGREE_PERCENT.sub("", s).strip()
+    return DEGREE_PERCENT.sub("", s).strip()
 
 
 # --------------------------------------------------------------------------- numbers
@@ -239,181 +210,6 @@ def _numbers_match(pred: str, gold: str, rel_tol: float) -> bool:
     return abs(p - g) <= rel_tol * max(abs(p), abs(g))
 
 
-# --------------------------------------------------------------------------- limits
-
-MAX_ANSWER_CHARS = 1_000  # longer answers or golds: equal only when identical (module docstring, rule 1)
-MAX_SYMBOLIC_CHARS = 300  # longer ones never reach sympy / math_verify (rule 2)
-_MAX_EXPONENT_DIGITS = 2  # an exponent holding a number of 3+ digits (>= 100) is refused
-_MAX_FACTORIAL_DIGITS = 3  # n! up to 999! (2,565 digits) is cheap; 4659123677! is not
-
-# Powers, and the functions that grow like them (their argument is an exponent too).
-_POWER = re.compile(r"\^|\*\*|\\(?:exp|sinh|cosh)(?![A-Za-z])|(?<![A-Za-z\\])exp(?=\s*[({])")
-_POWER_NEXT = re.compile(r"\s*(?:\^|\*\*)")
-_SCI_EXPONENT = re.compile(r"\d\.?\s*[eE]\s*[-+]?\s*\d{3,}")  # 1e999999, 2.5E+100
-_FACTORIAL = re.compile(r"(?<!\\)!")  # "\!" is LaTeX's negative thin space (10,\!080), not a factorial
-_TERM = r"\s*[-+]?\s*\d{0,3}[A-Za-z]?\s*"
-# What may stand right before "!": a letter, a number below 1000, or a bracketed sum of those.
-_SMALL_FACTORIAL_OPERAND = re.compile(
-    rf"(?:(?<![A-Za-z])[A-Za-z]|(?<![\d.])\d{{1,{_MAX_FACTORIAL_DIGITS}}}"
-    rf"|\((?:{_TERM}[-+])*{_TERM}\)|\{{(?:{_TERM}[-+])*{_TERM}\}})\s*$"
-)
-# Functions that grow like factorials: their arguments must be as small as a factorial's operand.
-_GROWING_FUNCTION = re.compile(r"\\(?:Gamma|binom|dbinom|tbinom)(?![A-Za-z])|(?<![A-Za-z\\])(?:factorial|binomial|gamma)")
-_SMALL_ARGUMENT = re.compile(rf"(?:{_TERM}[-+])*{_TERM}")
-_DIGIT_RUN = re.compile(r"\d+")
-# sympy's simplify (trigsimp, factoring) and evalf of these take seconds when they nest or
-# get huge arguments (sin(sin(sin(sin(5)))), sin(10^40)): at most 3 of them, on numbers of
-# at most 6 digits.
-_FUNCTION = re.compile(
-    r"\\(?:arcsin|arccos|arctan|sinh|cosh|tanh|sin|cos|tan|cot|sec|csc|log|ln|lg|exp)(?![A-Za-z])"
-    r"|(?<![A-Za-z\\])(?:sin|cos|tan|log|ln|exp)(?=\s*[({])"
-)
-_MAX_FUNCTIONS = 3
-_MAX_FUNCTION_DIGITS = 6
-_SCI_NUMBER = re.compile(r"\d\.?\s*[eE]\s*([-+]?)\s*(\d+)")  # 1.74e+2: a number of 3 digits
-# command names, environment names and \text{...} words (math_verify reads those as one string)
-_LATEX_COMMAND = re.compile(r"\\(?:text\w*|mathrm|mbox|operatorname|begin|end)\s*\{[^{}]*\}|\\[A-Za-z]+")
-_MAX_LETTERS = 3  # math_verify's simplify over many symbols (a sentence parsed as a product) takes seconds
-_COSTLY_FOR_MATH_VERIFY = re.compile(r"\\binom|\\prod|\\sum|\\int|\^\s*\{?\s*[\d.]{3,}|\^[^^]*\^")
-
-
-def _group_end(s: str, i: int) -> int:
-    """Index after the bracket group that opens at ``s[i]`` (the end of ``s`` if never closed)."""
-    opener, closer = s[i], {"{": "}", "(": ")", "[": "]"}[s[i]]
-    depth = 0
-    for j in range(i, len(s)):
-        if s[j] == opener:
-            depth += 1
-        elif s[j] == closer:
-            depth -= 1
-            if not depth:
-                return j + 1
-    return len(s)
-
-
-def _group_start(s: str, j: int) -> int:
-    """Index of the bracket that opens the group closing at ``s[j]`` (0 if never opened)."""
-    closer, opener = s[j], {"}": "{", ")": "(", "]": "["}[s[j]]
-    depth = 0
-    for i in range(j, -1, -1):
-        if s[i] == closer:
-            depth += 1
-        elif s[i] == opener:
-            depth -= 1
-            if not depth:
-                return i
-    return 0
-
-
-def _exponent_end(s: str, i: int) -> int:
-    """Index after the exponent that starts at ``s[i]`` (just after ``^`` or ``**``).
-
-    A bracket group, a LaTeX command with its brace arguments (``^\frac{1}{2}``), or a word
-    (``**99``: Python reads the whole number, so the check does too).
-    """
-    while i < len(s) and s[i] in " -+":
-        i += 1
-    if i < len(s) and s[i] in "{([":
-        return _group_end(s, i)
-    if i < len(s) and s[i] == "\\":
-        j = i + 1
-        while j < len(s) and s[j].isalpha():
-            j += 1
-        while j < len(s) and s[j] == "{":
-            j = _group_end(s, j)
-        return j
-    j = i
-    while j < len(s) and (s[j].isalnum() or s[j] in "._"):
-        j += 1
-    return j
-
-
-def _digits(s: str) -> int:
-    """Digits of the largest number written in ``s`` (``1.74e+2`` counts as 3)."""
-    plain = max(map(len, _DIGIT_RUN.findall(s)), default=0)
-    scientific = max((int(e[-6:]) + 1 for sign, e in _SCI_NUMBER.findall(s) if sign != "-"), default=0)
-    return max(plain, scientific)
-
-
-def _arguments(s: str, i: int) -> list[str]:
-    """The bracketed arguments that follow ``s[i]`` (``\\binom{a}{b}``, ``\\Gamma(a)``), else a word."""
-    out = []
-    while True:
-        while i < len(s) and s[i] == " ":
-            i += 1
-        if i >= len(s) or s[i] not in "{([":
-            break
-        end = _group_end(s, i)
-        out.append(s[i + 1:end - 1])
-        i = end
-    if not out:
-        end = _exponent_end(s, i)
-        out.append(s[i:end])
-    return out
-
-
-def _too_costly(s: str) -> bool:
-    """Whether sympy could spend unbounded time on ``s``, so that no symbolic grader may see it.
-
-    The rule is the module docstring's rule 2. Everything it refuses is a number whose exact
-    value sympy would compute eagerly (it has no lazy big integers), so the check looks at the
-    size of what would be computed, not at whether the answer is plausible.
-    """
-    if len(s) > MAX_SYMBOLIC_CHARS or _SCI_EXPONENT.search(s):
-        return True
-    s = _DEGREE_PERCENT.sub("", s)  # "5r^5^\circ" is a degree sign, not a power tower
-    large_exponents = nested_powers = 0
-    for m in _POWER.finditer(s):
-        end = _exponent_end(s, m.end())
-        exponent = s[m.end():end]
-        if _POWER.search(exponent) or _FACTORIAL.search(exponent) or _POWER_NEXT.match(s, end):
-            return True  # a tower: a**b**c, 10^{10^{10}}, 2^{9!}
-        digits = _digits(exponent)
-        if digits > _MAX_EXPONENT_DIGITS:
-            return True
-        large_exponents += digits == _MAX_EXPONENT_DIGITS
-        base_end = len(s[:m.start()].rstrip()) - 1
-        if m.group() in ("^", "**") and base_end >= 0 and s[base_end] in ")}]" \
-                and _POWER.search(s, _group_start(s, base_end), base_end):
-            nested_powers += 1  # (a^b)^c
-    if large_exponents > 1 or nested_powers > 1:
-        return True
-    functions = len(_FUNCTION.findall(s))
-    if functions > _MAX_FUNCTIONS or functions and (_digits(s) > _MAX_FUNCTION_DIGITS or _SCI_NUMBER.search(s)):
-        return True
-    for m in _FACTORIAL.finditer(s):
-        if s[m.end():m.end() + 1] == "!" or not _SMALL_FACTORIAL_OPERAND.search(s, 0, m.start()):
-            return True
-    for m in _GROWING_FUNCTION.finditer(s):
-        if not all(_SMALL_ARGUMENT.fullmatch(a) for a in _arguments(s, m.end())):
-            return True  # Gamma(Gamma(11)) is 3628799!
-    return "\\choose" in s and _digits(s) > _MAX_FACTORIAL_DIGITS
-
-
-def _text_like(s: str) -> bool:
-    """More than ``_MAX_LETTERS`` distinct letters outside LaTeX commands: words, not math.
-
-    Only ``math_verify`` is refused such strings (``mathruler`` has its own rule of at most two
-    unknown letters before it calls sympy): an option text such as "A person picks up the
-    pineapple" parses as a product of a dozen symbols, and simplifying it against an answer
-    costs seconds to prove nothing.
-    """
-    return len({c for c in _LATEX_COMMAND.sub("", s) if c.isalpha()}) > _MAX_LETTERS
-
-
-def _collapse(s: str) -> str:
-    """Whitespace-collapsed form: the only normalisation an oversized answer gets (rule 1)."""
-    return " ".join(s.split())
-
-
-def _oversized_equal(pred: str, gold: str, answer_type: str) -> bool:
-    """Rule 1: past ``MAX_ANSWER_CHARS``, equal only when identical after collapsing whitespace."""
-    p, g = _collapse(pred), _collapse(gold)
-    if answer_type in ("choice", "yesno", "text"):
-        p, g = p.casefold(), g.casefold()
-    return p == g != ""
-
-
 # --------------------------------------------------------------------------- symbolic
 
 
@@ -425,7 +221,7 @@ def _math_verify_match(pred: str, gold: str) -> bool:
     long, and sums, products, integrals, binomials and powers of large or several exponents
     are refused here as well, as they were before the general limits existed.
     """
-    if any(_COSTLY_FOR_MATH_VERIFY.search(x) for x in (pred, gold)):
+    if any(COSTLY_FOR_MATH_VERIFY.search(x) for x in (pred, gold)):
         return False
     gold_parsed = _mv_parse(f"${gold}$", parsing_timeout=None)
     pred_parsed = _mv_parse(f"${pred}$", parsing_timeout=None)
@@ -436,19 +232,19 @@ def _math_equal(pred: str, gold: str, rel_tol: float) -> bool:
     """LaTeX/numeric equivalence: shortcut, the paper's grader, its retry, then fallbacks.
 
     An answer over ``MAX_SYMBOLIC_CHARS`` gets the string shortcut only; the symbolic graders
-    see only answers and golds that pass ``_too_costly`` (the module docstring's rule 2).
+    see only answers and golds that pass ``too_costly`` (the module docstring's rule 2).
     """
     if _norm_math(pred) == _norm_math(gold):
         return True
     if not pred.strip() or len(pred) > MAX_SYMBOLIC_CHARS:
         return False
-    symbolic = not (_too_costly(pred) or _too_costly(gold))
+    symbolic = not (too_costly(pred) or too_costly(gold))
     if _mathruler_equal(pred, gold, symbolic):
         return True
     pred, gold = _strip_degree_percent(pred), _strip_degree_percent(gold)
     if _mathruler_equal(pred, gold, symbolic) or _numbers_match(pred, gold, rel_tol):
         return True
-    return symbolic and not (_text_like(pred) or _text_like(gold)) and _math_verify_match(pred, gold)
+    return symbolic and not (text_like(pred) or text_like(gold)) and _math_verify_match(pred, gold)
 
 
 def _mathruler_equal(pred: str, gold: str, symbolic: bool) -> bool:
@@ -583,7 +379,7 @@ def _check_type(answer_type: str) -> None:
 def _equal(pred: str, gold: str, answer_type: str, choices: list[str] | None, rel_tol: float) -> bool:
     gold = str(gold)
     if len(pred) > MAX_ANSWER_CHARS or len(gold) > MAX_ANSWER_CHARS:
-        return _oversized_equal(pred, gold, answer_type)
+        return oversized_equal(pred, gold, answer_type)
     if answer_type == "choice":
         return _choice_equal(pred, gold, choices, rel_tol)
     if answer_type == "yesno":

@@ -44,7 +44,7 @@ def test_generalized_jsd_by_hand(beta):
 
 def test_symmetric_jsd_value_bound_and_zero():
     # beta 0.5: M = (0.375, 0.25, 0.375); JSD = 0.5 KL(T||M) + 0.5 KL(S||M), symmetric, <= ln 2
-    m = [0.375, 0.25, 0.375]
+    # M = (0.375, 0.25, 0.375)
     want = 0.5 * (0.5 * math.log(0.5 / 0.375) + 0.25 * math.log(0.25 / 0.375)) \
         + 0.5 * (0.25 * math.log(0.25 / 0.375) + 0.5 * math.log(0.5 / 0.375))  # fmt: skip
     assert float(generalized_jsd(logp(S), logp(T), 0.5)) == pytest.approx(want, abs=1e-12)
