@@ -301,6 +301,7 @@ class LocalServer:
         cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", self.model, "--host",
                "127.0.0.1", "--port", str(self.port), "--served-model-name", self.served_name, *self.args]  # fmt: skip
         env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+        env.pop("VLLM_ENABLE_V1_MULTIPROCESSING", None)  # set in this process by a colocated engine; not the server's
         env.setdefault("OMP_NUM_THREADS", "1")
         env.setdefault("VLLM_CPU_OMP_THREADS_BIND", "nobind")
         started = time.perf_counter()

@@ -124,7 +124,7 @@ def shard_members(folder: Path) -> dict[str, dict[str, bytes]]:
     return out
 
 
-def test_annotate_then_precomputed_teacher(server, tmp_path):
+def test_annotate_then_precomputed_teacher(server, tmp_path, tiny_s_dir):
     from mmzppo.annotate import main as annotate_main
     from mmzppo.data.shards import ShardReader, write_shards
     from mmzppo.data.synthetic import generate_suite
@@ -158,6 +158,12 @@ def test_annotate_then_precomputed_teacher(server, tmp_path):
     teacher = PrecomputedTeacher(read)
     answers = teacher.sample([plain(samples[0])], 4)[0]
     assert [a.text for a in answers] == [g["response"] for g in read[samples[0].uid].meta["teacher"]]
+    # and a training step takes its answers from the shards (teacher_kind: precomputed)
+    from mmzppo.train import Trainer
+
+    trainer = Trainer(run_config(tmp_path, "pre", tmp_path / "out", tiny_s_dir, teacher_kind="precomputed"))
+    metrics, _ = trainer.step()
+    assert type(trainer.teacher).__name__ == "PrecomputedTeacher" and metrics["teacher/sampled"] > 0
 
 
 def run_config(tmp_path, name, synth_shards, tiny_s_dir, **over):
