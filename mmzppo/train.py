@@ -426,6 +426,7 @@ def seed_everything(seed: int) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     from mmzppo.data.shards import NotEnoughShardsError
+    from mmzppo.served_teacher import TeacherUnavailable
 
     parser = argparse.ArgumentParser(prog="python -m mmzppo.train", description=__doc__.split("\n")[0])
     parser.add_argument("--config", help="YAML run config (configs/*.yaml)")
@@ -445,7 +446,8 @@ def main(argv: list[str] | None = None) -> None:
         run_dir = trainer.train()
     except ConfigError as e:
         sys.exit(f"config error: {e}")
-    except (FileNotFoundError, FileExistsError, CheckpointError, NonFiniteError, SampleError, NotEnoughShardsError) as e:
+    except (FileNotFoundError, FileExistsError, CheckpointError, NonFiniteError, SampleError, NotEnoughShardsError,
+            TeacherUnavailable) as e:  # fmt: skip
         sys.exit(f"error: {e}")
     trainer.acc.end_training()  # destroy the process group: gloo threads left at exit can abort a rank
     print(f"run folder: {run_dir}")

@@ -1,4 +1,4 @@
-"""Rollout backends (transformers `generate`; vLLM later) behind one interface."""
+"""Rollout backends behind one interface: transformers `generate` (hf.py) and a colocated vLLM engine (vllm.py)."""
 
 from mmzppo.rollout.base import Completion, RolloutBackend, SamplingParams
 
