@@ -196,7 +196,24 @@ def rewrite_prompt(response: str, index: int = 0) -> Prompt:
     return Prompt(uid=f"compress-{index}", kind="plain", messages=[message])
 
 
-class ReferenceTeacher:
+class TextAnswers:
+    """What the teachers without a model share (reference solutions, precomputed answers):
+    candidates compressed by a deterministic compressor, hints written by leaving out the
+    answer lines (`answer_free_lines`; a deviation: no model writes them)."""
+
+    def __init__(self, compress: Compressor = truncate_candidates):
+        self.compressor = compress
+        self.counts: Counter = Counter()
+
+    def compress(self, responses: list[str]) -> list[str]:
+        return self.compressor(responses)
+
+    def write_hints(self, samples: list[Sample], answers: list[str]) -> list[str]:
+        self.counts["hints"] += len(samples)
+        return [answer_free_lines(a) for a in answers]
+
+
+class ReferenceTeacher(TextAnswers):
     """The gold worked solution as the teacher's response (a `Teacher`; a DEVIATION).
 
     solutions: uid -> solution, as a mapping or a callable (None / missing = no solution).
@@ -214,9 +231,8 @@ class ReferenceTeacher:
         solutions: Mapping[str, str | None] | Callable[[str], str | None],
         compress: Compressor = truncate_candidates,
     ):
+        super().__init__(compress)
         self.lookup = solutions.get if isinstance(solutions, Mapping) else solutions
-        self.compressor = compress
-        self.counts: Counter = Counter()
 
     @classmethod
     def from_samples(cls, samples: Iterable[Sample], compress: Compressor = truncate_candidates) -> "ReferenceTeacher":
@@ -231,16 +247,9 @@ class ReferenceTeacher:
             out.append([answer] * n if solution and solution.strip() else [])
         return out
 
-    def compress(self, responses: list[str]) -> list[str]:
-        return self.compressor(responses)
-
-    def write_hints(self, samples: list[Sample], answers: list[str]) -> list[str]:
-        """The solution without its answer lines (`answer_free_lines`; a deviation: no model writes it)."""
-        self.counts["hints"] += len(samples)
-        return [answer_free_lines(a) for a in answers]
 
 
-class PrecomputedTeacher:
+class PrecomputedTeacher(TextAnswers):
     """Teacher answers written into the shards beforehand (`teacher_kind: precomputed`; a DEVIATION).
 
     `python -m mmzppo.teacher annotate` stores G_T graded answers per question in the shards'
@@ -259,9 +268,8 @@ class PrecomputedTeacher:
 
     def __init__(self, samples: Mapping[str, Sample] | Callable[[str], Sample | None],
                  compress: Compressor = truncate_candidates):  # fmt: skip
+        super().__init__(compress)
         self.lookup = samples.get if isinstance(samples, Mapping) else samples
-        self.compressor = compress
-        self.counts: Counter = Counter()
 
     def sample(self, prompts: list[Prompt], n: int) -> list[list[Completion]]:
         out = []
@@ -273,13 +281,6 @@ class PrecomputedTeacher:
             out.append(answers)
         return out
 
-    def compress(self, responses: list[str]) -> list[str]:
-        return self.compressor(responses)
-
-    def write_hints(self, samples: list[Sample], answers: list[str]) -> list[str]:
-        """The answer without its answer lines (`answer_free_lines`), as the reference teacher's."""
-        self.counts["hints"] += len(samples)
-        return [answer_free_lines(a) for a in answers]
 
 
 if __name__ == "__main__":  # python -m mmzppo.teacher annotate ... (the CLI lives in mmzppo.annotate)
