@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import random
+import sys
 from pathlib import Path
 
 import torch
@@ -45,7 +46,7 @@ def warmup(
     model.train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
     losses = []
-    for _ in tqdm(range(steps), desc="warm-up", leave=False):
+    for _ in tqdm(range(steps), desc="warm-up", leave=False, disable=not sys.stderr.isatty()):  # no \r in piped logs
         batch = rng.sample(samples, min(batch_size, len(samples)))
         scored = score(model, policy.processor, policy.vision, [plain(s) for s in batch],
                        [solution_tokens(policy, s.solution) for s in batch], with_grad=True)  # fmt: skip

@@ -146,6 +146,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: --model {args.model}: no such folder, and the hub did not provide it "
                   f"({str(e).strip().splitlines()[0][:200]})", file=sys.stderr)  # fmt: skip
             return 2
+        if e.filename is not None or e.strerror:  # a results file could not be written (a full disk, say)
+            print(f"error: could not write {e.filename or args.output} ({e.strerror or e}); free space and rerun "
+                  "with --resume: the finished samples are kept", file=sys.stderr)  # fmt: skip
+            return 2
         raise
     return 0
 

@@ -97,3 +97,28 @@ def test_missing_model_is_one_line_naming_the_path(model, tmp_path):
     lines = [ln for ln in out.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: --model ") and model in lines[0], out.stderr[-2000:]
     assert "Traceback" not in out.stderr and "Repo id must be" not in out.stderr
+
+
+@pytest.mark.timeout(600)
+def test_full_disk_during_eval_then_resume(tiny_xs_dir, tmp_path):
+    """The results folder on a tmpfs too small for all per-sample logs: a one-line error naming
+    the file; moved to a disk with room, --resume gives the uninterrupted run's responses."""
+    whole = tmp_path / "whole"
+    assert run_eval(*SAMPLED, "--model", tiny_xs_dir, "--limit", 12, "--output", whole) == 0
+    size = (whole / "synthetic_text.samples.jsonl").stat().st_size
+    mount = tmp_path / "small"
+    mount.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={max(size // 2, 8192)}", "tmpfs", str(mount)],
+                      capture_output=True).returncode != 0:  # fmt: skip
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    try:
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+        cmd = [sys.executable, "-m", "mmzppo.eval", *SAMPLED, "--model", str(tiny_xs_dir), "--limit", "12",
+               "--output", str(mount / "out")]  # fmt: skip
+        r = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+        assert r.returncode == 2 and "could not write" in r.stderr and "Traceback" not in r.stderr, r.stderr[-2000:]
+        subprocess.run(["cp", "-a", str(mount / "out"), str(tmp_path / "out")], check=True)
+    finally:
+        subprocess.run(["umount", str(mount)], capture_output=True)
+    assert run_eval(*SAMPLED, "--model", tiny_xs_dir, "--limit", 12, "--output", tmp_path / "out", "--resume") == 0
+    assert responses(tmp_path / "out") == responses(whole)
