@@ -161,51 +161,57 @@ def encode(processor, prompts: list, vision: VisionSettings | None, *, return_te
     image_grid_thw / pixel_values_videos / video_grid_thw / mm_token_type_ids as the inputs
     need. Text-only models (a tokenizer as `processor`) take no media.
     """
-    conversations = [getattr(p, "messages", p) for p in prompts]
-    uids = [getattr(p, "uid", f"#{i}") for i, p in enumerate(prompts)]
-    if vision is None:  # text-only model: media are not allowed, and its template wants plain strings
-        for uid, c in zip(uids, conversations):
-            if any(isinstance(m["content"], list) and any(p.get("type") != "text" for p in m["content"]) for m in c):
-                raise MediaError(uid, "images/video", "-", "this model is text-only and cannot take media")
-        conversations = [[{**m, "content": text_content(m["content"])} for m in c] for c in conversations]
-    texts = []
-    for p, c in zip(prompts, conversations):
-        cont = bool(getattr(p, "continue_final", False))
-        texts.append(
-            processor.apply_chat_template(
-                c, tokenize=False, add_generation_prompt=not cont, continue_final_message=cont
-            )
-        )
+    texts = [chat_text(processor, p, vision, getattr(p, "uid", f"#{i}")) for i, p in enumerate(prompts)]
     if vision is None:
         return processor(texts, return_tensors=return_tensors, padding=True, add_special_tokens=False)
-
     images: list = []
     videos: list = []
-    metadata: list = []
-    for uid, conversation in zip(uids, conversations):
-        n_image = 0
-        for message in conversation:
-            if isinstance(message["content"], str):
-                continue
-            for part in message["content"]:
-                if part.get("type") not in ("image", "video"):
-                    continue
-                field_name = f"images[{n_image}]" if part["type"] == "image" else "video"
-                kind, *media = cached_media(part, vision, uid, field_name)
-                if kind == "image":
-                    images.append(media[0])
-                    n_image += 1
-                else:
-                    videos.append(media[0])
-                    metadata.append(media[1])
+    for i, p in enumerate(prompts):
+        more_images, more_videos = prompt_media(p, vision, getattr(p, "uid", f"#{i}"))
+        images += more_images
+        videos += more_videos
     kwargs: dict[str, Any] = dict(text=texts, return_tensors=return_tensors, padding=True)
     if images:
         kwargs.update(images=images, images_kwargs={"do_resize": False})
     if videos:
-        video_kwargs = {"do_resize": False, "do_sample_frames": False, "video_metadata": metadata}
+        video_kwargs = {"do_resize": False, "do_sample_frames": False, "video_metadata": [m for _, m in videos]}
         if hasattr(getattr(processor, "video_processor", None), "cap_pixels_per_frame"):
             # transformers >= 5.19 warns unless told: the cap only changes its own resizing,
             # which is off (qwen-vl-utils already sized the frames under `vision`)
             video_kwargs["cap_pixels_per_frame"] = False
-        kwargs.update(videos=videos, videos_kwargs=video_kwargs)
+        kwargs.update(videos=[v for v, _ in videos], videos_kwargs=video_kwargs)
     return processor(**kwargs)
+
+
+def chat_text(processor, prompt, vision: VisionSettings | None, uid: str) -> str:
+    """One conversation through the chat template (continued, not closed, when it ends in an
+    assistant prefix). A text-only model (`vision` None) takes no media and plain-string content."""
+    conversation = getattr(prompt, "messages", prompt)
+    if vision is None:
+        if any(isinstance(m["content"], list) and any(p.get("type") != "text" for p in m["content"])
+               for m in conversation):  # fmt: skip
+            raise MediaError(uid, "images/video", "-", "this model is text-only and cannot take media")
+        conversation = [{**m, "content": text_content(m["content"])} for m in conversation]
+    cont = bool(getattr(prompt, "continue_final", False))
+    return processor.apply_chat_template(conversation, tokenize=False, add_generation_prompt=not cont,
+                                         continue_final_message=cont)  # fmt: skip
+
+
+def prompt_media(prompt, vision: VisionSettings, uid: str) -> tuple[list, list]:
+    """A conversation's images (PIL, sized under `vision`) and videos ((T, C, H, W) tensor,
+    metadata), in order, each loaded once per step (`media_cache`)."""
+    images, videos, n_image = [], [], 0
+    for message in getattr(prompt, "messages", prompt):
+        if isinstance(message["content"], str):
+            continue
+        for part in message["content"]:
+            if part.get("type") not in ("image", "video"):
+                continue
+            field_name = f"images[{n_image}]" if part["type"] == "image" else "video"
+            kind, *media = cached_media(part, vision, uid, field_name)
+            if kind == "image":
+                images.append(media[0])
+                n_image += 1
+            else:
+                videos.append((media[0], media[1]))
+    return images, videos

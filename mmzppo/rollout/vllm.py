@@ -59,7 +59,7 @@ from typing import Any
 import torch
 
 from mmzppo import parallel
-from mmzppo.inputs import MediaError, load_media, text_content
+from mmzppo.inputs import MediaError, chat_text, prompt_media
 from mmzppo.models import Policy, suppressed_token_ids
 from mmzppo.prompts import Prompt
 from mmzppo.rollout.base import Completion, SamplingParams
@@ -143,31 +143,13 @@ MM_PROCESSOR_KWARGS = {
 def engine_request(processor, vision, prompt: Prompt) -> dict[str, Any]:
     """One prompt as a vLLM request: token ids with one placeholder per image/video, and the
     media loaded by `mmzppo.inputs.load_media` under `vision` (None: text-only model)."""
-    messages = prompt.messages
-    if vision is None:
-        messages = [{**m, "content": text_content(m["content"])} for m in messages]
-    cont = bool(prompt.continue_final)
-    text = processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=not cont,
-                                         continue_final_message=cont)  # fmt: skip
+    text = chat_text(processor, prompt, vision, prompt.uid)
     tokenizer = getattr(processor, "tokenizer", processor)
     request: dict[str, Any] = {"prompt_token_ids": tokenizer(text, add_special_tokens=False)["input_ids"]}
     if vision is None:
         return request
-    images, videos, n_image = [], [], 0
-    for message in messages:
-        if isinstance(message["content"], str):
-            continue
-        for part in message["content"]:
-            if part.get("type") not in ("image", "video"):
-                continue
-            field_name = f"images[{n_image}]" if part["type"] == "image" else "video"
-            kind, *media = load_media(part, vision, prompt.uid, field_name)
-            if kind == "image":
-                images.append(media[0])
-                n_image += 1
-            else:
-                video, metadata = media
-                videos.append((video, {**metadata, "do_sample_frames": False}))
+    images, loaded = prompt_media(prompt, vision, prompt.uid)
+    videos = [(video, {**metadata, "do_sample_frames": False}) for video, metadata in loaded]
     if images or videos:
         request["multi_modal_data"] = {k: v for k, v in (("image", images), ("video", videos)) if v}
         kwargs = {k: dict(v) for k, v in MM_PROCESSOR_KWARGS.items()}
