@@ -84,6 +84,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     console = Console()
     start = time.perf_counter()
+    from mmzppo.parallel import pick_threads
+
+    console.print(f"torch threads: {pick_threads()} (one per idle core; set OMP_NUM_THREADS to fix the count, "
+                  "and with it the numbers)")  # fmt: skip
     q = args.quick
     work = args.workdir.resolve()
 

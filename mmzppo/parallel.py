@@ -31,6 +31,30 @@ import torch
 import torch.distributed as dist
 
 
+def pick_threads() -> int:
+    """Torch threads for a command-line run, when OMP_NUM_THREADS does not say: one per core that
+    is idle now (cores minus the 1-minute load average, at least 1).
+
+    Measured on a 2-core machine (`benchmarks/bench_threads.py`, a tiny-model forward+backward):
+    idle, 2 threads take 0.56x the time of 1; beside one busy process they take 2.1x (and up to
+    10x was seen in the demo), because two threads then wait on each other. So a busy machine
+    gets fewer threads. Results are reproducible at a fixed thread count (set OMP_NUM_THREADS):
+    the float summation order depends on it.
+    """
+    import os
+
+    if os.environ.get("OMP_NUM_THREADS"):
+        return torch.get_num_threads()
+    cores = os.cpu_count() or 1
+    try:
+        busy = round(os.getloadavg()[0])
+    except OSError:
+        busy = 0
+    threads = max(1, cores - busy)
+    torch.set_num_threads(threads)
+    return threads
+
+
 def world_size() -> int:
     return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
 

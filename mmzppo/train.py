@@ -441,6 +441,7 @@ def main(argv: list[str] | None = None) -> None:
         config = load_config(args.config, args.overrides)
     except ConfigError as e:
         sys.exit(f"config error: {e}")
+    print(f"torch threads: {parallel.pick_threads()} (set OMP_NUM_THREADS to fix the count)", file=sys.stderr)
     try:
         trainer = Trainer(config, resume=args.resume)
         run_dir = trainer.train()
