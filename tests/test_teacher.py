@@ -112,3 +112,16 @@ def test_reference_teacher_returns_gold_solutions(samples):
     assert [[r.text for r in x] for x in by_callable.sample([plain(gsm[0]), plain(gsm[1])], 1)] == [[gsm[0].solution], []]
     summaries = teacher.compress([gsm[0].solution, WRONG_RESPONSE])
     assert_compressed(summaries, [gsm[0].solution, WRONG_RESPONSE])
+
+
+def test_local_teacher_writes_one_hint_per_question(local_teacher, samples):
+    """The model teacher's hint request carries the question's image; one hint text per question."""
+    from mmzppo.teacher import hint_request
+
+    questions = [samples["image"], samples["gsm8k"][0]]
+    request = hint_request(questions[0], "It is \\boxed{3}.")
+    assert [p["type"] for p in request.messages[0]["content"]][:1] == ["image"]
+    before = local_teacher.counts["hints"]
+    hints = local_teacher.write_hints(questions, ["It is \\boxed{3}.", questions[1].solution])
+    assert len(hints) == 2 and all(isinstance(h, str) for h in hints)
+    assert local_teacher.counts["hints"] == before + 2
