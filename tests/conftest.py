@@ -87,3 +87,16 @@ def warm_xs(tiny_xs_dir, synth_shards, tmp_path_factory):
     policy.model.save_pretrained(out)
     policy.processor.save_pretrained(out)
     return out
+
+
+@pytest.fixture(scope="session")
+def mixed_items(benchdata) -> dict:
+    """One real question per modality: a MathVision image item, a TempCompass video item, a GSM8K text item."""
+    from mmzppo.data.formats import gsm8k_sample, mathvision_sample, read_jsonl, tempcompass_sample
+
+    mv, tc = benchdata / "vlm/mathvision", benchdata / "video/tempcompass"
+    return {
+        "image": mathvision_sample(next(read_jsonl(mv / "testmini.jsonl")), mv),
+        "video": tempcompass_sample(next(read_jsonl(tc / "test.jsonl")), tc, 0),
+        "text": gsm8k_sample(next(read_jsonl(benchdata / "llm/gsm8k/test.jsonl")), 0),
+    }

@@ -11,7 +11,6 @@ from __future__ import annotations
 import pytest
 import torch
 
-from mmzppo.data.formats import gsm8k_sample, mathvision_sample, read_jsonl, tempcompass_sample
 from mmzppo.inputs import encode
 from mmzppo.models import TINY_VISION, load_policy, suppressed_token_ids
 from mmzppo.prompts import plain, prefix
@@ -24,15 +23,8 @@ GREEDY = SamplingParams(temperature=0.0, max_new_tokens=10)
 
 
 @pytest.fixture(scope="module")
-def items(benchdata):
-    """A MathVision image question, a TempCompass video question, a GSM8K text question."""
-    mv = benchdata / "vlm/mathvision"
-    tc = benchdata / "video/tempcompass"
-    return {
-        "image": mathvision_sample(next(read_jsonl(mv / "testmini.jsonl")), mv),
-        "video": tempcompass_sample(next(read_jsonl(tc / "test.jsonl")), tc, 0),
-        "text": gsm8k_sample(next(read_jsonl(benchdata / "llm/gsm8k/test.jsonl")), 0),
-    }
+def items(mixed_items):
+    return mixed_items
 
 
 def flat(groups):

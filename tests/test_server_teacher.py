@@ -23,7 +23,6 @@ import torch
 
 pytest.importorskip("vllm", reason="the vllm extra is not installed (scripts/setup.sh installs it)")
 
-from mmzppo.data.formats import gsm8k_sample, mathvision_sample, read_jsonl, tempcompass_sample  # noqa: E402
 from mmzppo.models import TINY_VISION, load_policy  # noqa: E402
 from mmzppo.prompts import plain, truncate_candidates  # noqa: E402
 from mmzppo.rollout.base import SamplingParams  # noqa: E402
@@ -51,13 +50,8 @@ def server(tiny_s_dir, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def items(benchdata):
-    mv, tc = benchdata / "vlm/mathvision", benchdata / "video/tempcompass"
-    return {
-        "image": mathvision_sample(next(read_jsonl(mv / "testmini.jsonl")), mv),
-        "video": tempcompass_sample(next(read_jsonl(tc / "test.jsonl")), tc, 0),
-        "text": gsm8k_sample(next(read_jsonl(benchdata / "llm/gsm8k/test.jsonl")), 0),
-    }
+def items(mixed_items):
+    return mixed_items
 
 
 def client_for(server, **kw):

@@ -24,7 +24,6 @@ import torch
 
 pytest.importorskip("vllm", reason="the vllm extra is not installed (scripts/setup.sh installs it)")
 
-from mmzppo.data.formats import gsm8k_sample, mathvision_sample, read_jsonl, tempcompass_sample  # noqa: E402
 from mmzppo.inputs import encode  # noqa: E402
 from mmzppo.models import TINY_VISION, load_policy, suppressed_token_ids  # noqa: E402
 from mmzppo.prompts import plain  # noqa: E402
@@ -39,13 +38,8 @@ ENGINE = dict(kv_cache_gb=0.25, max_model_len=1024, max_images=2, seed=0)
 
 
 @pytest.fixture(scope="module")
-def items(benchdata):
-    mv, tc = benchdata / "vlm/mathvision", benchdata / "video/tempcompass"
-    return {
-        "image": mathvision_sample(next(read_jsonl(mv / "testmini.jsonl")), mv),
-        "video": tempcompass_sample(next(read_jsonl(tc / "test.jsonl")), tc, 0),
-        "text": gsm8k_sample(next(read_jsonl(benchdata / "llm/gsm8k/test.jsonl")), 0),
-    }
+def items(mixed_items):
+    return mixed_items
 
 
 @pytest.fixture(scope="module")
