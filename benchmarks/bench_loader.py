@@ -60,14 +60,20 @@ def loader_rate(shards: Path, processor, workers: int, limit: int) -> tuple[floa
     return (n - 1) / (time.perf_counter() - start), n
 
 
-def rollout_rate(policy, sample, repeats: int, new_tokens: int = 32, group: int = 8) -> float:
-    """Prompts/s the tiny model consumes when it generates `group` x `new_tokens` per prompt."""
+def rollout_generate(policy, sample, new_tokens: int = 32, group: int = 8):
+    """A callable: the tiny model generating `group` x exactly `new_tokens` tokens for one prompt."""
     inputs = encode(policy.processor, [plain(sample)] * group, policy.vision)
 
     def generate():
         policy.model.generate(**inputs, max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=True,
                               top_k=0, suppress_tokens=suppressed_token_ids(policy.tokenizer))  # fmt: skip
 
+    return generate
+
+
+def rollout_rate(policy, sample, repeats: int, new_tokens: int = 32, group: int = 8) -> float:
+    """Prompts/s the tiny model consumes when it generates `group` x `new_tokens` per prompt."""
+    generate = rollout_generate(policy, sample, new_tokens, group)
     generate()  # warm-up
     times = []
     for _ in range(repeats):
@@ -75,6 +81,15 @@ def rollout_rate(policy, sample, repeats: int, new_tokens: int = 32, group: int 
         generate()
         times.append(time.perf_counter() - start)
     return 1.0 / min(times)  # noise only ever adds time: the fastest run is the cleanest
+
+
+def make_shards(benchdata: Path, root: Path) -> dict:
+    """Converted benchdata shards: {"image": MathVision folder, "video": TempCompass + TGIF-QA tar files}."""
+    convert("mathvision", benchdata / "vlm/mathvision", root / "image", maxcount=40, progress=False)
+    # every video sample stores its own mp4 copy: 32 + 12 samples, resampled up to --limit
+    convert("tempcompass", benchdata / "video/tempcompass", root / "video" / "a", maxcount=4, progress=False)
+    convert("tgifqa", benchdata / "video/tgifqa", root / "video" / "b", maxcount=4, progress=False)
+    return {"image": root / "image", "video": sorted(map(str, (root / "video").glob("*/*.tar")))}
 
 
 def main() -> None:
@@ -86,15 +101,11 @@ def main() -> None:
     torch.manual_seed(0)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        convert("mathvision", args.benchdata / "vlm/mathvision", tmp / "image", maxcount=40, progress=False)
-        # every video sample stores its own mp4 copy: 32 + 12 samples, resampled up to --limit
-        convert("tempcompass", args.benchdata / "video/tempcompass", tmp / "video" / "a", maxcount=4, progress=False)
-        convert("tgifqa", args.benchdata / "video/tgifqa", tmp / "video" / "b", maxcount=4, progress=False)
-        video_shards = sorted(map(str, (tmp / "video").glob("*/*.tar")))
+        shards_of = make_shards(args.benchdata, tmp)
         policy = load_policy(build_tiny(tmp / "s", "s"), vision=TINY_VISION)
 
         rows = []
-        for kind, shards in (("image", tmp / "image"), ("video", video_shards)):
+        for kind, shards in shards_of.items():
             first = next(iter(ShardReader(shards, vision=TINY_VISION)))
             for workers in (0, 1, 2):
                 rollout = rollout_rate(policy, first, args.repeats)

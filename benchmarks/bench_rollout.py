@@ -36,6 +36,37 @@ def timed(fn) -> float:
     return time.perf_counter() - start
 
 
+def mathvision_prompts(benchdata: Path, k: int) -> list:
+    """Plain prompts of the first `k` MathVision testmini image questions."""
+    root = benchdata / "vlm/mathvision"
+    return [plain(mathvision_sample(r, root)) for r in islice(read_jsonl(root / "testmini.jsonl"), k)]
+
+
+def rollout_pair(policy, prompts: list, n: int, new_tokens: int):
+    """(framework, bare): two callables that each generate `n` x exactly `new_tokens` tokens
+    for every prompt, one through `HFRollout.generate` (encoding included), one through a
+    bare `model.generate` on inputs encoded here, once, with the same sampling settings."""
+    model = policy.model.eval()
+    sampling = SamplingParams(temperature=1.0, top_p=1.0, top_k=0, max_new_tokens=new_tokens)
+    rollout = HFRollout(policy, min_new_tokens=new_tokens)
+    inputs = encode(policy.processor, [p for p in prompts for _ in range(n)], policy.vision)
+    bare_kwargs = dict(
+        do_sample=True, temperature=1.0, top_p=1.0, top_k=0, max_new_tokens=new_tokens,
+        min_new_tokens=new_tokens, suppress_tokens=suppressed_token_ids(policy.tokenizer),
+    )  # fmt: skip
+
+    def framework():
+        groups = rollout.generate(prompts, n, sampling)
+        assert all(len(c.token_ids) == new_tokens for g in groups for c in g)
+
+    def bare():
+        with torch.no_grad():
+            out = model.generate(**inputs, **bare_kwargs)
+        assert out.shape[1] == inputs["input_ids"].shape[1] + new_tokens
+
+    return framework, bare
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--size", default="s", choices=["xs", "s", "m"])
@@ -45,28 +76,10 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--benchdata", type=Path, default=DEFAULT_BENCHDATA)
     args = parser.parse_args()
-    root = args.benchdata / "vlm/mathvision"
-    samples = [mathvision_sample(r, root) for r in islice(read_jsonl(root / "testmini.jsonl"), args.prompts)]
-    prompts = [plain(s) for s in samples]
+    prompts = mathvision_prompts(args.benchdata, args.prompts)
     with tempfile.TemporaryDirectory() as tmp:
         policy = load_policy(build_tiny(Path(tmp) / args.size, args.size), vision=TINY_VISION)
-    model = policy.model.eval()
-    sampling = SamplingParams(temperature=1.0, top_p=1.0, top_k=0, max_new_tokens=args.new_tokens)
-    rollout = HFRollout(policy, min_new_tokens=args.new_tokens)
-    inputs = encode(policy.processor, [p for p in prompts for _ in range(args.n)], policy.vision)
-    bare_kwargs = dict(
-        do_sample=True, temperature=1.0, top_p=1.0, top_k=0, max_new_tokens=args.new_tokens,
-        min_new_tokens=args.new_tokens, suppress_tokens=suppressed_token_ids(policy.tokenizer),
-    )  # fmt: skip
-
-    def framework():
-        groups = rollout.generate(prompts, args.n, sampling)
-        assert all(len(c.token_ids) == args.new_tokens for g in groups for c in g)
-
-    def bare():
-        with torch.no_grad():
-            out = model.generate(**inputs, **bare_kwargs)
-        assert out.shape[1] == inputs["input_ids"].shape[1] + args.new_tokens
+    framework, bare = rollout_pair(policy, prompts, args.n, args.new_tokens)
 
     framework(), bare()  # warm-up
     torch.manual_seed(0)

@@ -76,15 +76,18 @@ METHOD_SWITCHES = {
 
 
 def trainer(student: Path, shards: Path, out: Path, name: str, tokens: int, method: str, words: int = 300,
-            micro: int = 32, teacher: Path | None = None, micro_tokens: int = 0, old: str = "auto"):
+            micro: int = 32, teacher: Path | None = None, micro_tokens: int = 0, old: str = "auto",
+            updates: int = 4, extra: tuple[str, ...] = ()):
+    """A Trainer of `method` on 8 questions x 8 rollouts of exactly `tokens` tokens, I = `updates`
+    (`extra`: more key=value overrides, applied last)."""
     from mmzppo.train import Trainer
 
     config = load_config(None, [
         f"student={student}", f"teacher={teacher or student}", f"train_shards={shards}", f"output_dir={out}",
-        f"name={name}", "prompts_per_step=8", "group_size=8", f"max_new_tokens={tokens}", "updates_per_step=4",
+        f"name={name}", "prompts_per_step=8", "group_size=8", f"max_new_tokens={tokens}", f"updates_per_step={updates}",
         f"micro_batch_size={micro}", f"micro_batch_tokens={micro_tokens}", f"old_logprobs={old}", "rollout_batch_size=128", "dtype=float32", "lr=1e-5", "steps=1000",
         "save_every=0", f"candidate_max_words={words}", "candidate_compression=truncate", *TINY,
-        *METHOD_SWITCHES[method],
+        *METHOD_SWITCHES[method], *extra,
     ])  # fmt: skip
     t = Trainer(config)
     t.rollout.min_new_tokens = tokens  # fixed lengths: equal work per rollout in every method
@@ -130,16 +133,26 @@ def step_times(args) -> None:
                   "1.11-1.22 wall-clock)")  # fmt: skip
 
 
-def peak_memory_child(size: str, tokens: int, micro_tokens: int = 0) -> None:
+def peak_memory_child(size: str, tokens: int, micro_tokens: int = 0, micro: int = 32) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         student = build_tiny(tmp / size, size)
         shards = make_shards(tmp / "data")
-        t = trainer(student, shards, tmp, "mem", tokens, "zppo", micro_tokens=micro_tokens)
+        t = trainer(student, shards, tmp, "mem", tokens, "zppo", micro=micro, micro_tokens=micro_tokens)
         loaded = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         t.step()
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         print(json.dumps({"size": size, "peak_mb": peak / 1024, "step_added_mb": (peak - loaded) / 1024}))
+
+
+def peak_memory(size: str, tokens: int, micro: int, micro_tokens: int) -> dict:
+    """One ZPPO step in a fresh subprocess: {"size", "peak_mb", "step_added_mb"}. Call it before
+    the calling process grows: Linux keeps ru_maxrss across exec, so a child started after this
+    process has grown would report this process's peak."""
+    out = subprocess.run([sys.executable, __file__, "--memory-child", size, "--tokens", str(tokens),
+                          "--micro-batch-size", str(micro), "--micro-batch-tokens", str(micro_tokens)],
+                         capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]  # fmt: skip
+    return json.loads(out)
 
 
 def main() -> None:
@@ -159,14 +172,10 @@ def main() -> None:
     parser.add_argument("--memory-child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.memory_child:
-        return peak_memory_child(args.memory_child, args.tokens, args.micro_batch_tokens)
-    # Memory first: Linux keeps ru_maxrss across exec, so a child started after this process
-    # has grown would report this process's peak.
+        return peak_memory_child(args.memory_child, args.tokens, args.micro_batch_tokens, args.micro_batch_size)
+    # memory first (see peak_memory)
     for size in () if args.skip_memory else ("s", "m"):
-        out = subprocess.run([sys.executable, __file__, "--memory-child", size, "--tokens", str(args.tokens),
-                              "--micro-batch-tokens", str(args.micro_batch_tokens)],
-                             capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]  # fmt: skip
-        r = json.loads(out)
+        r = peak_memory(size, args.tokens, args.micro_batch_size, args.micro_batch_tokens)
         print(f"peak memory of a ZPPO step, tiny {size}: {r['peak_mb']:.0f} MB resident "
               f"({r['step_added_mb']:.0f} MB above the loaded model; token budget {args.micro_batch_tokens or 'off'})")
     if not args.memory_only:

@@ -32,7 +32,7 @@ import torch
 from transformers import LogitsProcessor, TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper
 
 from mmzppo import parallel
-from mmzppo.inputs import encode
+from mmzppo.inputs import encode, media_cache
 from mmzppo.models import Policy, suppressed_token_ids
 from mmzppo.prompts import Prompt
 from mmzppo.rollout.base import Completion, SamplingParams
@@ -196,7 +196,9 @@ class HFRollout:
         model.eval()
         flat: list[Completion] = []
         try:  # a sharded (FSDP) model is gathered once, so ranks may generate different lengths
-            with torch.no_grad(), self._rng(), parallel.full_params(model):
+            # media_cache: the n copies of a prompt read and resize its media once (inside a
+            # training step this is the step's cache)
+            with torch.no_grad(), self._rng(), parallel.full_params(model), media_cache():
                 for start in range(0, len(expanded), size):
                     flat += self._generate_chunk(expanded[start : start + size], sampling)
         finally:
