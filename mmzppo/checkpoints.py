@@ -66,6 +66,7 @@ def save(t) -> Path:
             (path / "logs.json").write_text(json.dumps(logs))
         state = {
             "step": t.step_idx,
+            "student_rollouts": t.student_rollouts,
             "optimizer": t.optimizer.state_dict(),
             "buffer": t.buffer.state_dict(),
             "data": t.reader.state_dict(),
@@ -111,6 +112,7 @@ def load(t, path: Path) -> None:
         raise FileNotFoundError(f"{file} missing: resume with the same number of processes as the saved run")
     state = torch.load(file, weights_only=False)
     t.step_idx = state["step"]
+    t.student_rollouts = state.get("student_rollouts", 0)  # checkpoints before the budget key have none
     t.optimizer.load_state_dict(state["optimizer"])
     t.buffer.load_state_dict(state["buffer"])
     t.reader.load_state_dict(state["data"])

@@ -50,6 +50,9 @@ class Config:
     output_dir: str = doc("parent folder of run folders", "runs")
     seed: int = doc("seed of every RNG (torch, python, data order, buffer, candidate shuffles)", 0)
     steps: int = doc("rollout steps to run (paper: 200)", 200)
+    rollout_budget: int = doc("stop once this many student rollouts were sampled, summed over processes "
+                              "(0 = off; the run then ends after `steps`): the equal budget of method "
+                              "comparisons, which counts plain, BCQ, NCQ, hint and prefix rollouts alike", 0)  # fmt: skip
     save_every: int = doc("checkpoint every N steps (0 = only at the end)", 50)
     log_samples: int = doc("prompts per step written in full to samples.jsonl (with BCQ/NCQ ones first)", 2)
 
@@ -178,6 +181,7 @@ class Config:
         # key: (is the value allowed, what is allowed): the error names both
         checks = {
             "steps": (self.steps >= 1, ">= 1"),
+            "rollout_budget": (self.rollout_budget >= 0, ">= 0 (0 = off)"),
             "save_every": (self.save_every >= 0, ">= 0 (0 = only at the end)"),
             "log_samples": (self.log_samples >= 0, ">= 0"),
             "student": (bool(self.student), "a hub id or a local folder"),
@@ -227,9 +231,12 @@ class Config:
             if not ok:
                 raise ConfigError(f"{key}: invalid value {getattr(self, key)!r}; allowed: {allowed} ({help_of(key)})")
         self._check_serving()
-        if self.method.startswith("distill") and self.teacher_kind != "local":
+        if self.method.startswith("distill") and self.teacher_kind not in ("local", "reference"):
             raise ConfigError(f"teacher_kind: method {self.method!r} needs a teacher model's distributions "
-                              f"(teacher_kind: local), got {self.teacher_kind!r}")  # fmt: skip
+                              f"(teacher_kind: local, or reference for distill_off), got {self.teacher_kind!r}")  # fmt: skip
+        if self.method == "distill_on" and self.teacher_kind == "reference":
+            raise ConfigError("teacher_kind: 'reference' gives no distributions over the student's own tokens; "
+                              "distill_on needs teacher_kind: local")  # fmt: skip
         if self.method in ("hint", "prefix") and self.teacher_kind == "none":
             raise ConfigError(f"teacher_kind: method {self.method!r} needs a teacher's correct answers "
                               "(teacher_kind: local or reference), got 'none'")  # fmt: skip

@@ -247,6 +247,22 @@ class ReferenceTeacher(TextAnswers):
             out.append([answer] * n if solution and solution.strip() else [])
         return out
 
+    def score(self, prompts: list[Prompt], completions: list[list[int]], top_k: int = 0) -> TokenScores:
+        """The reference as a distribution: a point mass on each of the sequence's own tokens
+        (off-policy distillation from the dataset; a DEVIATION: no model's distribution is
+        matched, and JSD_beta against a point mass is a bounded cousin of the cross-entropy of
+        supervised fine-tuning). Returned in the top-k form, k = 1, so the objective compares
+        the student's probability of each token and of the rest."""
+        self.counts["scored"] += len(completions)
+        width = max((len(c) for c in completions), default=0)
+        ids = torch.zeros(len(completions), width, dtype=torch.long)
+        mask = torch.zeros(len(completions), width, dtype=torch.bool)
+        for i, c in enumerate(completions):
+            ids[i, : len(c)] = torch.tensor(c, dtype=torch.long)
+            mask[i, : len(c)] = True
+        zeros = torch.zeros(len(completions), width)
+        return TokenScores(token_logprobs=zeros, logprobs=zeros.unsqueeze(-1), indices=ids.unsqueeze(-1), mask=mask)
+
 
 
 class PrecomputedTeacher(TextAnswers):

@@ -201,8 +201,9 @@ class Trainer:
         self.tis_cap = c.tis_cap if c.tis_on else None  # ClippedPPO's truncated importance sampling
         self.sampling = SamplingParams(temperature=c.temperature, top_p=c.top_p, max_new_tokens=c.max_new_tokens)
         self.current: dict[str, Sample] = {}  # this step's questions, by uid
+        self.student_rollouts = 0  # sampled so far (all processes), for `rollout_budget`
         self.teacher = make_teacher(c, self.acc.device, self.current) if c.needs_teacher else None
-        if c.method.startswith("distill"):
+        if c.method.startswith("distill") and c.teacher_kind != "reference":
             check_shared_tokenizer(self.student, self.teacher.policy, c.method)
         self.step_fn = METHODS[c.method]
         self.buffer = ReplayBuffer(c.buffer_capacity, threshold=c.tau, seed=c.seed + self.rank)
@@ -268,6 +269,15 @@ class Trainer:
             answers = self.teacher.sample([plain(s) for s in samples], self.config.teacher_group_size)
         return [[a for a in group if grade(a.text, s.answer, s.answer_type, s.choices).reward == 1.0]
                 for s, group in zip(samples, answers)]  # fmt: skip
+
+    def student_tokens(self, answer: Completion) -> Completion:
+        """A text-only answer (reference solutions, a served teacher) in the student's tokens,
+        ending with its end-of-turn token; an answer with tokens is returned as it is."""
+        if answer.token_ids:
+            return answer
+        tok = self.student.tokenizer
+        ids = tok(answer.text, add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
+        return Completion(token_ids=ids, logprobs=[0.0] * len(ids), text=answer.text, finished=True)
 
     @property
     def compress(self):
@@ -349,6 +359,9 @@ class Trainer:
         teacher_calls.subtract(teacher_before)
         extra = {f"teacher/{k}": teacher_calls.get(k, 0) for k in ("sampled", "rewrites", "hints", "scored", "failed")}
         extra["data/skipped"] = sum(self.reader.skipped.values())
+        local = sum(len(g) for g in result.groups if g and g[0].kind != "teacher")  # the student's own samples
+        self.student_rollouts += int(parallel.all_reduce([float(local)])[0])
+        extra["rollouts/student_total"] = self.student_rollouts
         metrics = step_metrics(self.step_idx, result, self.buffer, self.times, extra)
         samples = []
         if self.acc.is_main_process:
@@ -382,6 +395,11 @@ class Trainer:
 
     # ----------------------------------------------------------------- loop
 
+    @property
+    def budget_spent(self) -> bool:
+        """`rollout_budget` student rollouts sampled (never with the budget off)."""
+        return 0 < self.config.rollout_budget <= self.student_rollouts
+
     def train(self) -> Path:
         c = self.config
         main = self.acc.is_main_process
@@ -391,7 +409,7 @@ class Trainer:
             self.writer = SummaryWriter(str(self.run_dir / "tb"), purge_step=self.step_idx)
         bar = main and sys.stderr.isatty()  # a piped log gets one plain line per step instead
         progress = tqdm(total=c.steps, initial=self.step_idx, desc=c.name, disable=not bar, dynamic_ncols=True)
-        while self.step_idx < c.steps:
+        while self.step_idx < c.steps and not self.budget_spent:
             metrics, samples = self.step()
             if main:
                 self.write_logs(metrics, samples)
@@ -401,7 +419,7 @@ class Trainer:
                     shown = " ".join(f"{k} {v}" for k, v in postfix(metrics).items())
                     print(f"{c.name} step {self.step_idx}/{c.steps} {shown} {metrics['time/step']:.1f} s",
                           file=sys.stderr, flush=True)  # fmt: skip
-            if (c.save_every and self.step_idx % c.save_every == 0) or self.step_idx == c.steps:
+            if (c.save_every and self.step_idx % c.save_every == 0) or self.step_idx == c.steps or self.budget_spent:
                 self.save_state()
         progress.close()
         if self.writer is not None:

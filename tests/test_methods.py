@@ -50,6 +50,7 @@ METHOD_CASES = {
     "hint": ("warm", ["teacher_kind=reference"], "groups/hint"),
     "prefix": ("warm", ["teacher_kind=reference"], "groups/prefix"),
     "distill_off": ("raw", [], "distill/sequences"),
+    "distill_off_reference": ("raw", ["teacher_kind=reference"], "distill/sequences"),  # a point-mass teacher
     "distill_on": ("raw", [], "teacher/scored"),
     "distill_on_topk_rkl": ("raw", ["distill_loss=reverse_kl_sampled", "distill_top_k=8"], "teacher/scored"),
 }
@@ -60,7 +61,7 @@ METHOD_CASES = {
 def test_method_runs_and_resumes(case, tiny_xs_dir, warm_xs, mixed_shards, tmp_path):
     """2 steps of each method write ZPPO's metric names where they apply and the method's
     own counts; a run stopped after 1 step and resumed has the same metrics."""
-    method = case.split("_topk")[0]
+    method = case.split("_topk")[0].removesuffix("_reference")
     student_kind, extra, own = METHOD_CASES[case]
     student = warm_xs if student_kind == "warm" else tiny_xs_dir  # distillation: a raw student, a warmed teacher
     full = run(student, warm_xs, mixed_shards, tmp_path, "full", method, 2, *extra)

@@ -14,6 +14,9 @@ teacher's correct answers, token by token.
 
 The teacher must share the student's tokenizer (checked at start-up). With `distill_top_k`
 > 0 the teacher's distribution is its top-k + a tail bucket (what a served teacher gives).
+With `teacher_kind: reference` the sequences are the dataset's worked solutions in the
+student's tokens and the teacher's distribution a point mass on each token (a DEVIATION:
+`ReferenceTeacher.score`; the limit of Alg. 2 for a teacher that is always right and sure).
 """
 
 from __future__ import annotations
@@ -46,7 +49,7 @@ def step(t) -> StepResult:
     for s, answers in zip(batch, t.teacher_answers(batch)):
         prompt = dataclasses.replace(plain(s), kind="teacher")
         if answers:
-            teacher_groups.append([Rollout(prompt, a, 1.0, None) for a in answers])
+            teacher_groups.append([Rollout(prompt, t.student_tokens(a), 1.0, None) for a in answers])
 
     # 5. one update of the per-token JSD along the teacher's sequences
     objective = Distillation(t.teacher, c.distill_beta, c.distill_top_k)

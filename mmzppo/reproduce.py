@@ -1,0 +1,535 @@
+"""The evidence: `python -m mmzppo.reproduce [--quick] [--jobs 2]` writes docs/results.md.
+
+ZPPO against GRPO with buffer, GRPO and off-policy distillation, on tiny Qwen3.5 students of
+two sizes, several seeds each, every method from the same start with the same budget:
+
+    1  data      the synthetic suite as shards: the image tasks' training split (the RL set:
+                 the paper trains on images only), every task's training split (the plain
+                 warm-up, and by default the reading examples)
+    2  students  per size one start for every method and seed: a tiny random-weight model
+                 warmed up on worked solutions, most of them shown as BCQ/NCQ prompts
+                 (`mmzppo.warmup`'s reading examples: the analogue of the pre-training that
+                 taught the paper's students to use what a prompt shows), then
+                 `mmzppo.diagnose` on the RL set: does the start read the candidates (BCQ vs
+                 plain accuracy, NCQ repeat rate)? The reading examples cover every task by
+                 default; `read_family="disjoint"` keeps them to the video and text tasks (the
+                 tiny students then read on those and not on the image tasks: docs/results.md)
+    3  cells     method x size x seed: `mmzppo.train` with configs/reproduce.yaml and the
+                 method's switches until `rollout_budget` student rollouts (off-policy
+                 distillation samples none: it gets as many questions as GRPO), then
+                 `mmzppo.eval` on the final checkpoint: the synthetic suite's test split per
+                 modality (image in domain; video and text measure transfer) and real items of
+                 ../shared/benchdata (the first few of every benchmark found)
+    4  report    per suite the mean and 95% interval per method (bootstrap over seeds and
+                 items), ZPPO minus GRPO with buffer with its interval, the diagnostics, and
+                 plots: accuracy per method and size, plain-reward curves, buffer admissions,
+                 graduations and evictions, graduations by entry accuracy
+
+Every stage is cached under --out: a cell that finished is not rerun, a cell that stopped
+resumes from its last checkpoint, so the grid can be spread over several sittings. --report
+only rewrites the report from what exists.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import os
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIG = REPO / "configs" / "reproduce.yaml"
+
+# row -> overrides of configs/reproduce.yaml (GRPO and GRPO-dagger are switches of ZPPO)
+METHODS: dict[str, list[str]] = {
+    "zppo": [],
+    "grpo_buffer": ["use_bcq=false", "use_ncq=false"],
+    "grpo": ["use_bcq=false", "use_ncq=false", "use_buffer=false"],
+    "distill_off": ["method=distill_off", "use_buffer=false"],
+}
+LABELS = {"start": "start (no RL)", "zppo": "ZPPO", "grpo_buffer": "GRPO with buffer", "grpo": "GRPO",
+          "distill_off": "off-policy distillation"}  # fmt: skip
+SUITES = ("synthetic_image", "synthetic_video", "synthetic_text", "real")
+
+
+@dataclasses.dataclass(frozen=True)
+class Grid:
+    """What the command runs. The defaults are the full grid (hours on 2 cores); QUICK fits in
+    10 minutes and only shows the machinery."""
+
+    sizes: tuple[str, ...] = ("xs", "s")
+    seeds: tuple[int, ...] = (0, 1, 2)
+    methods: tuple[str, ...] = tuple(METHODS)
+    rollout_budget: int = 1280  # student rollouts per run: 20 GRPO steps of 8 questions x 8
+    train_n: int = 40  # training items per task (levels 1-3)
+    warmup_steps: int = 1500
+    warmup_lr: float = 3e-3
+    read_fraction: float = 0.75  # share of each warm-up batch shown as BCQ/NCQ (reading family)
+    read_family: str = "all"  # reading examples of every task, or "disjoint": only the video and text tasks
+    diag_n: int = 48  # RL-set questions for the diagnostic
+    eval_n: int = 12  # synthetic test items per task (levels 1-3)
+    real_limit: int = 2  # first items of every benchmark found in ../shared/benchdata (0: none)
+    overrides: tuple[str, ...] = ()  # extra key=value for every cell
+    config: Path = CONFIG  # the RL settings every cell shares
+
+    @property
+    def name(self) -> str:
+        return "quick" if dataclasses.replace(self, read_family="all") == QUICK else "full"
+
+
+QUICK = Grid(sizes=("xs",), rollout_budget=64, train_n=8, warmup_steps=40, diag_n=6, eval_n=2, real_limit=0,
+             overrides=("prompts_per_step=4", "group_size=4", "max_new_tokens=48", "updates_per_step=2"))  # fmt: skip
+
+
+# --------------------------------------------------------------------------- 1. data
+
+
+def make_data(out: Path, grid: Grid) -> dict[str, Path]:
+    """The three training shard sets (written once)."""
+    from mmzppo.data.shards import write_shards
+    from mmzppo.data.synthetic import TASKS, generate_suite
+
+    image = [t for t in TASKS if TASKS[t].modality == "image"]
+    other = [t for t in TASKS if TASKS[t].modality != "image"]
+    sets = {"rl": image, "warmup": list(TASKS), "read": list(TASKS) if grid.read_family == "all" else other}
+    paths = {}
+    for name, tasks in sets.items():
+        folder = out / "data" / name
+        if not (folder / "index.json").is_file():
+            samples = generate_suite(tasks, grid.train_n, 0, "train", out / "data" / f"{name}-media", levels=[1, 2, 3])
+            write_shards(samples, folder, maxcount=100)
+        paths[name] = folder
+    return paths
+
+
+# --------------------------------------------------------------------------- 2. students
+
+
+def make_student(out: Path, size: str, grid: Grid, data: dict[str, Path]) -> dict:
+    """The size's start (warmed up, cached) and its diagnostic (cached)."""
+    import torch
+
+    from mmzppo.data.shards import ShardReader
+    from mmzppo.diagnose import candidate_use
+    from mmzppo.models import TINY_VISION, build_tiny, load_policy
+    from mmzppo.warmup import warmup
+
+    folder = out / "students" / size
+    if not (folder / "config.json").is_file():
+        torch.manual_seed(0)
+        policy = load_policy(build_tiny(out / "students" / f"{size}-init", size, seed=0), vision=TINY_VISION)
+        plain_items = list(ShardReader(data["warmup"], vision=TINY_VISION))
+        reading = list(ShardReader(data["read"], vision=TINY_VISION))
+        t0 = time.perf_counter()
+        losses = warmup(policy, plain_items, grid.warmup_steps, 8, grid.warmup_lr, 0, reading, grid.read_fraction)
+        tmp = folder.with_name(f".{size}.tmp")
+        policy.model.save_pretrained(tmp)
+        policy.processor.save_pretrained(tmp)
+        (tmp / "warmup.json").write_text(json.dumps({"steps": grid.warmup_steps, "first_loss": losses[0],
+                                                     "last_loss": float(np.mean(losses[-50:])),
+                                                     "seconds": time.perf_counter() - t0}))  # fmt: skip
+        tmp.rename(folder)
+    diag_file = folder / "diagnostic.json"
+    if not diag_file.is_file():
+        policy = load_policy(folder, vision=TINY_VISION)
+        questions = list(ShardReader(data["rl"], vision=TINY_VISION))[: grid.diag_n]
+        diag = candidate_use(policy, questions, group_size=8, max_new_tokens=96, seed=0)
+        diag_file.write_text(json.dumps(dataclasses.asdict(diag), indent=1))
+    return {"size": size, "path": str(folder), **json.loads(diag_file.read_text())}
+
+
+# --------------------------------------------------------------------------- 3. cells
+
+
+def cell_name(method: str, size: str, seed: int) -> str:
+    return f"{method}-{size}-seed{seed}"
+
+
+def cell_overrides(method: str, size: str, seed: int, grid: Grid, out: Path, data: dict[str, Path],
+                   runs: Path | None = None) -> list[str]:
+    """configs/reproduce.yaml's overrides for one cell (its run folder in `runs`, default <out>/runs)."""
+    from mmzppo.config import load_config
+
+    base = [f"student={out / 'students' / size}", f"train_shards={data['rl']}", f"output_dir={runs or out / 'runs'}",
+            f"name={cell_name(method, size, seed)}", f"seed={seed}", *grid.overrides]  # fmt: skip
+    if method == "distill_off":  # no student rollouts: the questions GRPO sees for the budget
+        c = load_config(grid.config, base)
+        return [*base, *METHODS[method], f"steps={max(1, grid.rollout_budget // (c.prompts_per_step * c.group_size))}"]
+    return [*base, *METHODS[method], f"rollout_budget={grid.rollout_budget}"]
+
+
+def eval_benchmarks(grid: Grid) -> dict:
+    """The synthetic suite at the training levels and `eval_n` items per task, plus every
+    real benchmark (its data found or not: missing ones are listed as missing)."""
+    from mmzppo.eval import load_benchmarks
+
+    out = {}
+    for name, b in load_benchmarks().items():
+        if b.suite == "synthetic":
+            out[name] = dataclasses.replace(b, options={**b.options, "n": grid.eval_n, "levels": [1, 2, 3]})
+        elif grid.real_limit:
+            out[name] = b
+    return out
+
+
+def evaluate_model(model: Path, folder: Path, grid: Grid) -> dict[str, dict[str, float]]:
+    """suite -> item uid -> score, greedy, at the training's answer length and tiny vision."""
+    from mmzppo.eval import EvalConfig, evaluate
+    from mmzppo.models import TINY_VISION
+
+    benches = eval_benchmarks(grid)
+    scores: dict[str, dict[str, float]] = {}
+    for suite, limit in (("synthetic", None), ("all", grid.real_limit)):
+        if suite == "all" and not grid.real_limit:
+            continue
+        chosen = {k: b for k, b in benches.items() if (b.suite == "synthetic") == (suite == "synthetic")}
+        cfg = EvalConfig(model=str(model), data_root=shared_benchdata(), output=folder / suite, suite="all",
+                         limit=limit, resume=True, max_new_tokens=96, batch_size=64, greedy=True,
+                         vision=TINY_VISION, progress=False)  # fmt: skip
+        evaluate(cfg, chosen)
+        for log in sorted((folder / suite).glob("*.samples.jsonl")):
+            bench = log.name.removesuffix(".samples.jsonl")
+            key = bench if suite == "synthetic" else "real"
+            for line in log.read_text().splitlines():
+                r = json.loads(line)
+                if r.get("score") is not None:
+                    scores.setdefault(key, {})[f"{bench}/{r['uid']}"] = float(r["score"])
+    return scores
+
+
+def shared_benchdata() -> Path | None:
+    root = Path(os.environ.get("MMZPPO_SHARED", REPO.parent / "shared")) / "benchdata"
+    return root if root.is_dir() else None
+
+
+def run_cell(method: str, size: str, seed: int, grid: Grid, out: Path, data: dict[str, Path],
+             runs: Path | None = None) -> dict:
+    """Train (or resume) one cell and evaluate its final checkpoint (cached in result.json)."""
+    from mmzppo.config import load_config
+    from mmzppo.train import Trainer, latest_checkpoint
+
+    config = load_config(grid.config, cell_overrides(method, size, seed, grid, out, data, runs))
+    result_file = config.run_dir / "result.json"
+    if result_file.is_file():
+        return json.loads(result_file.read_text())
+    t0 = time.perf_counter()
+    Trainer(config, resume=latest_checkpoint(config.run_dir) is not None).train()
+    seconds = time.perf_counter() - t0
+    scores = evaluate_model(latest_checkpoint(config.run_dir), config.run_dir / "eval", grid)
+    rows = [json.loads(x) for x in (config.run_dir / "metrics.jsonl").read_text().splitlines()]
+    result = {"method": method, "size": size, "seed": seed, "steps": len(rows), "train_seconds": seconds,
+              "run_dir": str(config.run_dir),
+              "student_rollouts": rows[-1].get("rollouts/student_total", 0) if rows else 0, "scores": scores}  # fmt: skip
+    result_file.write_text(json.dumps(result))
+    return result
+
+
+def run_start(size: str, grid: Grid, out: Path) -> dict:
+    """The start's own evaluation (the 'no RL' row), cached."""
+    folder = out / "students" / size
+    result_file = folder / "eval_result.json"
+    if not result_file.is_file():
+        result_file.write_text(json.dumps({"method": "start", "size": size, "seed": 0,
+                                           "scores": evaluate_model(folder, folder / "eval", grid)}))  # fmt: skip
+    return json.loads(result_file.read_text())
+
+
+def _job(fn, *args):
+    """One unit of work in a worker process: one torch thread (2-core machines: 2 workers)."""
+    import torch
+
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
+    return fn(*args)
+
+
+def parallel_map(calls: list[tuple], jobs: int, on_result=None) -> list:
+    """Run `(fn, *args)` calls, `jobs` at a time in spawned worker processes with one torch
+    thread each (in this process when jobs is 1); results in call order, `on_result(i, r)`
+    as each one is collected."""
+    results = []
+    if jobs <= 1:
+        for i, (fn, *args) in enumerate(calls, 1):
+            results.append(_job(fn, *args))
+            on_result and on_result(i, results[-1])
+        return results
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
+        futures = [pool.submit(_job, fn, *args) for fn, *args in calls]
+        try:
+            for i, f in enumerate(futures, 1):
+                results.append(f.result())
+                on_result and on_result(i, results[-1])
+        except BaseException:
+            for f in futures:
+                f.cancel()
+            raise
+    return results
+
+
+def run_grid(out: Path, grid: Grid, jobs: int) -> tuple[list[dict], list[dict]]:
+    data = make_data(out, grid)
+    students = parallel_map([(make_student, out, size, grid, data) for size in grid.sizes], jobs)
+    for s in students:
+        print(f"start {s['size']}: {_diag_line(s)}", flush=True)
+    calls = [(run_start, size, grid, out) for size in grid.sizes]
+    calls += [(run_cell, m, size, seed, grid, out, data) for seed in grid.seeds for size in grid.sizes
+              for m in grid.methods]  # fmt: skip
+
+    def show(i: int, r: dict) -> None:
+        acc = {k: _mean(v.values()) for k, v in r["scores"].items()}
+        shown = " ".join(f"{k.removeprefix('synthetic_')} {v:.3f}" for k, v in sorted(acc.items()))
+        print(f"[{i}/{len(calls)}] {r['method']} {r['size']} seed {r['seed']}: {shown}", flush=True)
+
+    return students, parallel_map(calls, jobs, show)
+
+
+def _mean(xs) -> float:
+    xs = list(xs)
+    return sum(xs) / len(xs) if xs else math.nan
+
+
+def _diag_line(d: dict) -> str:
+    return (f"{d['hard']}/{d['questions']} hard; plain {d['plain_hard']:.3f}, BCQ {d['bcq']:.3f} "
+            f"(wrong candidate's answer {d['bcq_took_wrong']:.3f}), NCQ {d['ncq']:.3f} "
+            f"(repeats a listed wrong answer {d['ncq_repeat']:.3f})")  # fmt: skip
+
+
+# --------------------------------------------------------------------------- 4. report
+
+
+def bootstrap(runs: list[dict[str, float]], n: int = 2000, seed: int = 0) -> tuple[float, float, float]:
+    """Mean accuracy over runs (seeds) and items, with a 95% interval: each draw resamples
+    the seeds, then the items (the same items for every seed)."""
+    items = sorted(set().union(*runs)) if runs else []
+    if not items:
+        return math.nan, math.nan, math.nan
+    m = np.array([[r.get(i, np.nan) for i in items] for r in runs])
+    rng = np.random.default_rng(seed)
+    draws = np.empty(n)
+    for b in range(n):
+        s = rng.integers(0, m.shape[0], m.shape[0])
+        j = rng.integers(0, m.shape[1], m.shape[1])
+        draws[b] = np.nanmean(m[np.ix_(s, j)])
+    return float(np.nanmean(m)), *np.percentile(draws, [2.5, 97.5]).tolist()
+
+
+def bootstrap_difference(a: list[dict[str, float]], b: list[dict[str, float]], n: int = 2000, seed: int = 0):
+    """Mean(a) - mean(b) with a 95% interval: items resampled jointly (paired), the seeds of
+    each method resampled on their own."""
+    items = sorted(set().union(*a, *b)) if a and b else []
+    if not items:
+        return math.nan, math.nan, math.nan
+    ma = np.array([[r.get(i, np.nan) for i in items] for r in a])
+    mb = np.array([[r.get(i, np.nan) for i in items] for r in b])
+    rng = np.random.default_rng(seed)
+    draws = np.empty(n)
+    for k in range(n):
+        j = rng.integers(0, len(items), len(items))
+        sa, sb = rng.integers(0, len(a), len(a)), rng.integers(0, len(b), len(b))
+        draws[k] = np.nanmean(ma[np.ix_(sa, j)]) - np.nanmean(mb[np.ix_(sb, j)])
+    return float(np.nanmean(ma) - np.nanmean(mb)), *np.percentile(draws, [2.5, 97.5]).tolist()
+
+
+def _cell(mean: float, lo: float, hi: float) -> str:
+    return "-" if math.isnan(mean) else f"{mean:.3f} [{lo:.3f}, {hi:.3f}]"
+
+
+def report(out: Path, grid: Grid, students: list[dict], results: list[dict], docs: Path, command: str) -> Path:
+    """docs/results.md and its plots, every number from `results`."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from mmzppo.plot import figure
+
+    figs = docs / "results"
+    figs.mkdir(parents=True, exist_ok=True)
+    by = {}
+    for r in results:
+        by.setdefault((r["method"], r["size"]), []).append(r)
+    rows_methods = ["start", *grid.methods]
+    lines = [f"# Results: ZPPO against its baselines at tiny scale ({grid.name} grid)", "",
+             f"Written by `{command}` on {time.strftime('%Y-%m-%d')}; every number below comes from it. "
+             "Rerunning the command reuses what is cached under its `--out` folder.", "",
+             "## Setup", "", *setup_lines(grid), "",
+             "## Does the start read the candidates?", "",
+             "`mmzppo.diagnose` on the start of each size (the same start for every method and seed), on "
+             f"{grid.diag_n} questions of the RL set, 8 rollouts each at temperature 1; hard = plain accuracy "
+             "< 0.5 with a wrong rollout. Accuracies are over the rollouts on the hard questions.", "",
+             "| size | hard questions | plain | BCQ | BCQ ends on the wrong candidate's answer | NCQ | NCQ repeats a listed wrong answer |",
+             "|---|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+    for s in students:
+        lines.append(f"| {s['size']} | {s['hard']}/{s['questions']} | {s['plain_hard']:.3f} | {s['bcq']:.3f} | "
+                     f"{s['bcq_took_wrong']:.3f} | {s['ncq']:.3f} | {s['ncq_repeat']:.3f} |")  # fmt: skip
+    lines += ["", "## Accuracy per suite", "",
+              "Greedy accuracy, mean over seeds and items, with the 95% bootstrap interval (seeds and items "
+              "resampled). `start` is the common start, evaluated once.", ""]  # fmt: skip
+    stats = {}
+    for suite in SUITES:
+        present = [r for r in results if suite in r["scores"]]
+        if not present:
+            continue
+        lines += [f"### {suite}", "", "| method | " + " | ".join(grid.sizes) + " |",
+                  "|---|" + "---:|" * len(grid.sizes)]  # fmt: skip
+        for m in rows_methods:
+            cells = []
+            for size in grid.sizes:
+                runs = [r["scores"].get(suite, {}) for r in by.get((m, size), [])]
+                stats[(suite, m, size)] = bootstrap(runs) if runs else (math.nan,) * 3
+                n = len(runs)
+                cells.append(_cell(*stats[(suite, m, size)]) + (f" (n={n})" if m != "start" else ""))
+            lines.append(f"| {LABELS[m]} | " + " | ".join(cells) + " |")
+        lines.append("")
+    if "zppo" in grid.methods and "grpo_buffer" in grid.methods:
+        lines += ["## ZPPO minus GRPO with buffer", "",
+                  "Mean difference with its 95% bootstrap interval (items paired, seeds resampled per method).", "",
+                  "| suite | " + " | ".join(grid.sizes) + " |", "|---|" + "---:|" * len(grid.sizes)]  # fmt: skip
+        for suite in SUITES:
+            cells = []
+            for size in grid.sizes:
+                a = [r["scores"].get(suite, {}) for r in by.get(("zppo", size), [])]
+                b = [r["scores"].get(suite, {}) for r in by.get(("grpo_buffer", size), [])]
+                cells.append(_cell(*bootstrap_difference(a, b)) if a and b else "-")
+            if any(c != "-" for c in cells):
+                lines.append(f"| {suite} | " + " | ".join(cells) + " |")
+        lines.append("")
+    lines += ["## Runs", "", "| method | size | seed | steps | student rollouts | train seconds |",
+              "|---|---|---:|---:|---:|---:|"]  # fmt: skip
+    for r in sorted((r for r in results if r["method"] != "start"), key=lambda r: (r["size"], r["method"], r["seed"])):
+        lines.append(f"| {LABELS[r['method']]} | {r['size']} | {r['seed']} | {r['steps']} | "
+                     f"{r['student_rollouts']} | {r['train_seconds']:.0f} |")  # fmt: skip
+
+    # plots: accuracy per method and size; curves and buffer panels per size (seed 0 of each method)
+    fig = Figure(figsize=(4.5 * len(SUITES), 4), layout="constrained")
+    FigureCanvasAgg(fig)
+    for ax, suite in zip(fig.subplots(1, len(SUITES)), SUITES):
+        width = 0.8 / len(rows_methods)
+        for k, m in enumerate(rows_methods):
+            xs, ys, err = [], [], [[], []]
+            for i, size in enumerate(grid.sizes):
+                mean, lo, hi = stats.get((suite, m, size), (math.nan,) * 3)
+                xs.append(i + (k - (len(rows_methods) - 1) / 2) * width)
+                ys.append(mean)
+                err[0].append(0 if math.isnan(mean) else mean - lo)
+                err[1].append(0 if math.isnan(mean) else hi - mean)
+            ax.bar(xs, ys, width, yerr=err, capsize=2, label=LABELS[m], color=f"C{k}")
+        ax.set_xticks(range(len(grid.sizes)), grid.sizes)
+        ax.set_title(suite)
+        ax.set_ylabel("greedy accuracy")
+        ax.grid(axis="y", alpha=0.3)
+    fig.legend(*fig.axes[0].get_legend_handles_labels(), loc="outside upper center", ncols=len(rows_methods))
+    fig.savefig(figs / "accuracy.png", dpi=110)
+    lines += ["", "## Plots", "", "![accuracy per method and size](results/accuracy.png)", ""]
+    for size in grid.sizes:
+        seed = grid.seeds[0]
+        dirs = [out / "runs" / cell_name(m, size, seed) for m in grid.methods]
+        dirs = [d for d in dirs if (d / "metrics.jsonl").is_file()]
+        if dirs:
+            figure(dirs, [LABELS[d.name.rsplit(f"-{size}-", 1)[0]] for d in dirs]).savefig(figs / f"runs_{size}.png", dpi=80)
+            lines += [f"Size `{size}`, seed {seed}: rewards per kind, groups, buffer admissions, graduations and "
+                      "evictions, and graduations by entry accuracy (the paper's mechanism figure), per method "
+                      "(`mmzppo.plot`'s panels):", "", f"![runs of size {size}](results/runs_{size}.png)", ""]  # fmt: skip
+    md = docs / "results.md"
+    md.write_text("\n".join(lines) + "\n" + notes_text(docs))
+    (docs / "results" / "results.json").write_text(json.dumps({"grid": dataclasses.asdict(grid), "students": students,
+                                                               "results": results}, indent=1, default=str))  # fmt: skip
+    return md
+
+
+def setup_lines(grid: Grid) -> list[str]:
+    from mmzppo.config import load_config
+
+    c = load_config(grid.config, ["student=x", "train_shards=x", *grid.overrides])
+    return [
+        f"- Students: tiny Qwen3.5 (`mmzppo.models`) of sizes {', '.join(grid.sizes)}, one start per size: "
+        f"{grid.warmup_steps} warm-up steps (batch 8, lr {grid.warmup_lr}) on the worked solutions of every "
+        f"task's training split ({grid.train_n} items per task, levels 1-3), {grid.read_fraction:.0%} of each "
+        "batch shown as a BCQ or NCQ (`mmzppo.warmup`'s reading examples) of "
+        + ("every task" if grid.read_family == "all" else "the video and text tasks only") + ".",
+        "- RL set: the 4 image tasks' training split (the paper trains on images only); teacher: the reference "
+        "solutions (a deviation: always right, no teacher model).",
+        f"- Every RL run: {grid.rollout_budget} student rollouts (plain, BCQ and NCQ alike), {c.prompts_per_step} "
+        f"new questions a step, G_S {c.group_size}, {c.max_new_tokens}-token answers, I = {c.updates_per_step}, "
+        f"lr {c.lr:g}; off-policy distillation samples no student rollouts and gets as many questions as GRPO "
+        f"({grid.rollout_budget // (c.prompts_per_step * c.group_size)} steps). Seeds {', '.join(map(str, grid.seeds))} "
+        "vary the RL run (data order, sampling), not the start.",
+        f"- Evaluation: `mmzppo.eval`, greedy, {c.max_new_tokens} new tokens, tiny vision budgets; the synthetic "
+        f"suite's test split at levels 1-3 ({grid.eval_n} items per task; never trained on)"
+        + (f"; `real`: the first {grid.real_limit} items of every benchmark found in ../shared/benchdata, "
+           "all suites pooled" if grid.real_limit else "") + ".",
+    ]  # fmt: skip
+
+
+def notes_text(docs: Path) -> str:
+    """The hand-written reading of the numbers, kept in docs/results_notes.md (so a rerun of
+    the command does not erase it; it names the run it was written for)."""
+    notes = docs / "results_notes.md"
+    return "\n" + notes.read_text() if notes.is_file() else ""
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m mmzppo.reproduce", description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="1 size, tiny budget: about 10 minutes on 2 cores")
+    parser.add_argument("--out", type=Path, default=None, help="cache of every stage (default .cache/mmzppo/reproduce[-quick])")
+    parser.add_argument("--docs", type=Path, default=None, help="where results.md goes (default docs/, --quick: the --out folder)")
+    parser.add_argument("--jobs", type=int, default=1, help="cells run in parallel, one torch thread each (2 on 2 cores)")
+    parser.add_argument("--sizes", default=None, help="comma-separated subset of the grid's sizes")
+    parser.add_argument("--seeds", default=None, help="comma-separated seeds (default 0,1,2)")
+    parser.add_argument("--methods", default=None, help=f"comma-separated subset of {','.join(METHODS)}")
+    parser.add_argument("--budget", type=int, default=None, help="student rollouts per RL run")
+    parser.add_argument("--read-family", choices=["all", "disjoint"], default="all",
+                        help="reading examples of every task, or only of the video and text tasks")
+    parser.add_argument("--diagnose-only", action="store_true", help="stop after the starts and their diagnostics")
+    parser.add_argument("--report", action="store_true", help="only rewrite the report from the finished cells")
+    args = parser.parse_args(argv)
+    grid = dataclasses.replace(QUICK if args.quick else Grid(), read_family=args.read_family)
+    for key, value in (("sizes", args.sizes), ("seeds", args.seeds), ("methods", args.methods)):
+        if value:
+            items = tuple(int(v) if key == "seeds" else v for v in value.split(","))
+            bad = [v for v in items if key == "methods" and v not in METHODS]
+            if bad:
+                sys.exit(f"--methods: unknown {bad}; choose from {', '.join(METHODS)}")
+            grid = dataclasses.replace(grid, **{key: items})
+    if args.budget:
+        grid = dataclasses.replace(grid, rollout_budget=args.budget)
+    default = "reproduce" + ("-quick" if args.quick else "") + ("-disjoint" if args.read_family == "disjoint" else "")
+    out = (args.out or REPO / ".cache" / "mmzppo" / default).resolve()
+    docs = args.docs or (out if args.quick else REPO / "docs")
+    out.mkdir(parents=True, exist_ok=True)
+    command = "python -m mmzppo.reproduce" + (" " + " ".join(argv if argv is not None else sys.argv[1:])).rstrip()
+    t0 = time.perf_counter()
+    if args.diagnose_only:
+        data = make_data(out, grid)
+        for s in parallel_map([(make_student, out, size, grid, data) for size in grid.sizes], args.jobs):
+            print(f"start {s['size']} (reading examples: {grid.read_family}): {_diag_line(s)}")
+        return
+    if args.report:
+        students, results = collect(out, grid)
+    else:
+        students, results = run_grid(out, grid, args.jobs)
+    md = report(out, grid, students, results, docs, command)
+    print(f"wrote {md} ({len(results)} evaluated runs, {time.perf_counter() - t0:.0f} s)")
+
+
+def collect(out: Path, grid: Grid) -> tuple[list[dict], list[dict]]:
+    """What finished so far (for --report)."""
+    students = []
+    for size in grid.sizes:
+        f = out / "students" / size / "diagnostic.json"
+        if f.is_file():
+            students.append({"size": size, "path": str(f.parent), **json.loads(f.read_text())})
+    results = [json.loads(f.read_text()) for f in sorted(out.glob("students/*/eval_result.json"))]
+    results += [json.loads(f.read_text()) for f in sorted(out.glob("runs/*/result.json"))]
+    keep = lambda r: r["size"] in grid.sizes and (r["method"] == "start" or (r["method"] in grid.methods  # noqa: E731
+                                                                             and r["seed"] in grid.seeds))
+    return students, [r for r in results if keep(r)]
+
+
+if __name__ == "__main__":
+    main()

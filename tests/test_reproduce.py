@@ -1,0 +1,111 @@
+"""The comparison's parts: reading examples of the warm-up, the candidate-use diagnostic, the
+equal rollout budget of the trainer, and the bootstrap intervals of docs/results.md."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import numpy as np
+import pytest
+
+from mmzppo.config import ConfigError, load_config
+from mmzppo.models import TINY_VISION
+from mmzppo.reward import extract_last_boxed, grade
+
+TINY = [f"vision.{k}={v}" for k, v in TINY_VISION.to_dict().items() if k not in ("fps", "nframes")]
+
+
+@pytest.fixture(scope="module")
+def items(synth_shards):
+    from mmzppo.data.shards import ShardReader
+
+    return list(ShardReader(synth_shards, vision=TINY_VISION))
+
+
+def test_wrong_solutions_are_wrong_and_reading_prompts_show_them(items):
+    from mmzppo.warmup import reading_prompt, wrong_solution
+
+    rng = random.Random(0)
+    kinds = set()
+    for s in items:
+        wrong = wrong_solution(s, items, rng)
+        assert extract_last_boxed(wrong) is not None
+        assert grade(wrong, s.answer, s.answer_type, s.choices).reward == 0.0, (s.uid, wrong)
+        p = reading_prompt(s, items, rng)
+        kinds.add(p.kind)
+        if p.kind == "bcq":
+            assert sorted(c.label for c in p.candidates) == ["student_wrong", "teacher_correct"]
+        else:
+            assert p.kind == "ncq" and len(p.wrong_answers) == 1 and p.wrong_answers[0] != str(s.answer)
+    assert kinds == {"bcq", "ncq"}
+
+
+def test_warmup_with_reading_examples(tiny_xs_dir, items):
+    import torch
+
+    from mmzppo.models import load_policy
+    from mmzppo.warmup import warmup
+
+    torch.manual_seed(0)
+    policy = load_policy(tiny_xs_dir, vision=TINY_VISION)
+    losses = warmup(policy, items, steps=3, batch_size=4, lr=3e-3, reading=items, read_fraction=0.5)
+    assert len(losses) == 3 and all(np.isfinite(losses))
+    with pytest.raises(ValueError, match="read_fraction"):
+        warmup(policy, items, steps=1, read_fraction=0.5)  # no reading samples
+    with pytest.raises(ValueError, match="read_fraction"):
+        warmup(policy, items, steps=1, reading=items, read_fraction=1.5)
+
+
+def test_candidate_use_diagnostic(warm_xs, items):
+    from mmzppo.diagnose import candidate_use
+    from mmzppo.models import load_policy
+
+    policy = load_policy(warm_xs, vision=TINY_VISION)
+    d = candidate_use(policy, items[:6], group_size=4, max_new_tokens=32)
+    assert d.questions == 6 and 0 < d.hard <= 6  # a briefly warmed xs fails most questions
+    assert 0 <= d.plain_hard < 0.5
+    for a, b in ((d.bcq, d.bcq_took_wrong), (d.ncq, d.ncq_repeat)):
+        assert 0 <= a <= 1 and 0 <= b <= 1 and a + b <= 1  # a rollout cannot end on the gold and a wrong answer
+
+
+def test_rollout_budget_stops_and_resumes(warm_xs, synth_shards, tmp_path):
+    from mmzppo.train import Trainer
+
+    def run(budget, resume=False):
+        config = load_config(None, [
+            f"student={warm_xs}", "teacher_kind=reference", f"train_shards={synth_shards}", "prompts_per_step=2",
+            "group_size=4", "max_new_tokens=24", "steps=50", f"rollout_budget={budget}", "updates_per_step=1",
+            "lr=1e-3", "dtype=float32", f"output_dir={tmp_path}", "name=budget", "save_every=0",
+            "candidate_compression=truncate", *TINY,
+        ])  # fmt: skip
+        Trainer(config, resume=resume).train()
+        return [json.loads(line) for line in open(tmp_path / "budget/metrics.jsonl")]
+
+    rows = run(20)
+    first = [r["rollouts/student_total"] for r in rows]
+    assert first[-1] >= 20 and (len(first) == 1 or first[-2] < 20)  # stops at the first step that reaches it
+    budget = first[-1] + 1
+    rows = run(budget, resume=True)  # the count is part of the checkpoint: the run goes on from it
+    totals = [r["rollouts/student_total"] for r in rows]
+    assert totals[: len(first)] == first and len(totals) > len(first)
+    assert totals == sorted(totals) and totals[-2] < budget <= totals[-1]
+    per_step = [b - a for a, b in zip([0, *totals], totals)]
+    assert all(n == 4 * (r["groups/plain"] + r["groups/bcq"] + r["groups/ncq"]) for n, r in zip(per_step, rows))
+    with pytest.raises(ConfigError, match="rollout_budget"):
+        load_config(None, ["rollout_budget=-1"])
+
+
+def test_bootstrap_intervals():
+    from mmzppo.reproduce import bootstrap, bootstrap_difference
+
+    ones = [{f"i{k}": 1.0 for k in range(10)}] * 3
+    zeros = [{f"i{k}": 0.0 for k in range(10)}] * 3
+    assert bootstrap(ones) == (1.0, 1.0, 1.0)
+    assert bootstrap_difference(ones, zeros) == (1.0, 1.0, 1.0)
+    rng = np.random.default_rng(0)
+    runs = [{f"i{k}": float(rng.random() < 0.3) for k in range(200)} for _ in range(3)]
+    mean, lo, hi = bootstrap(runs)
+    assert lo < mean < hi and 0.1 < hi - lo < 0.25  # about 2 x 1.96 x sqrt(.21 / 200)... with seed spread
+    d, dlo, dhi = bootstrap_difference(runs, runs)
+    assert d == 0.0 and dlo < 0 < dhi
