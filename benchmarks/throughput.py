@@ -5,8 +5,10 @@
 
 One process holds everything; each round runs every measurement once (the order reversed
 every other round), so machine noise falls on all rows alike and every ratio compares two
-measurements taken minutes apart at most. Round 0 is a warm-up and is not counted; the
-numbers are medians over the counted rounds. Rows:
+measurements taken minutes apart at most. Round 0 is a warm-up and is not counted (of the
+training steps only GRPO's runs in it: the first step of the process pays for all; a warm-up
+of every method would double the run); the numbers are medians over the counted rounds
+(default 1: about 10 minutes on a busy 2-core machine; `--rounds 2` about 15). Rows:
 
   methods   each method's training step / GRPO's (bench_train_step.py's trainers): the
             demo's settings (configs/demo.yaml: its prompts x rollouts, answer length, I and
