@@ -1,150 +1,116 @@
-"""The built-in demo: `python -m mmzppo.demo` (offline, CPU, a few minutes).
+"""The built-in demo: `python -m mmzppo.demo` (offline, CPU, under 10 minutes on 2 cores).
 
-1. writes the synthetic suite as WebDataset shards (image, video and text tasks; a train
-   split and a held-out test split),
-2. builds a tiny Qwen3.5 student (xs) and a larger tiny teacher (s) and warms both up on the
-   worked solutions of the train split (the teacher longer), cached after the first run,
-3. measures greedy accuracy on the test split per modality,
-4. trains the student with ZPPO (`configs/demo.yaml`: BCQ, NCQ, replay buffer, the local
-   teacher) into `runs/demo/` (replaced on every run),
-5. measures again and prints the before/after table, the run's BCQ/NCQ/buffer counts and
-   one BCQ prompt as the student saw it.
+ZPPO against GRPO with buffer, from the same tiny student, for the same student-rollout budget
+(one size and one seed of `python -m mmzppo.reproduce`, whose functions it calls):
+
+1. writes the synthetic suite as WebDataset shards: the image tasks' training split (the RL
+   set), every task's training split (the warm-up) and the video and text tasks' (reading),
+2. builds the start: a tiny Qwen3.5 (`xs`) warmed up on worked solutions, part of them shown
+   as BCQ/NCQ prompts of the reading family (cached), and measures whether it reads the
+   candidates (`mmzppo.diagnose`: BCQ vs plain accuracy on its hard questions),
+3. trains ZPPO and GRPO with buffer from that start (`configs/demo.yaml`; the reference
+   solutions as the teacher), in two processes side by side when two cores are idle,
+4. prints greedy accuracy on the held-out test split per modality for the start and both
+   runs, their BCQ/NCQ and buffer counts and one BCQ prompt as the student saw it, and
+   writes a plot of both runs' curves (`runs/demo/comparison.png`).
 
 `--quick` shrinks every stage (used by the tests). Extra `key=value` arguments override the
-run config, e.g. `steps=100`.
+run config, e.g. `lr=3e-4`.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import shutil
 import time
 from pathlib import Path
 
-import torch
 from rich.console import Console
 from rich.table import Table
 
-from mmzppo.config import load_config
 from mmzppo.data.formats import read_jsonl
-from mmzppo.data.sample import Sample
-from mmzppo.models import TINY_VISION, Policy, build_tiny, load_policy
-from mmzppo.prompts import plain
-from mmzppo.reward import grade
-from mmzppo.rollout.base import SamplingParams
-from mmzppo.rollout.hf import HFRollout
+from mmzppo.reproduce import QUICK, REPO, Grid, _diag_line, _mean, make_data, make_student, parallel_map, run_cell, run_start
 
-REPO = Path(__file__).resolve().parents[1]
-DEMO_CONFIG = REPO / "configs" / "demo.yaml"
+DEMO = Grid(sizes=("xs",), seeds=(0,), methods=("zppo", "grpo_buffer"), rollout_budget=1280, train_n=40,
+            warmup_steps=1500, diag_n=48, eval_n=12, real_limit=0, config=REPO / "configs" / "demo.yaml")  # fmt: skip
+DEMO_QUICK = dataclasses.replace(QUICK, seeds=(0,), methods=("zppo", "grpo_buffer"), config=DEMO.config)
 MODALITIES = ("image", "video", "text")
+NAMES = {"zppo": "ZPPO", "grpo_buffer": "GRPO with buffer"}
 
 
-def write_split(out: Path, split: str, n: int, levels: list[int], seed: int = 0) -> Path:
-    from mmzppo.data.shards import write_shards
-    from mmzppo.data.synthetic import generate_suite
-
-    if not (out / "index.json").is_file():
-        shutil.rmtree(out, ignore_errors=True)
-        samples = generate_suite(None, n, seed, split, out.parent / f"{split}-media", levels=levels)
-        write_shards(samples, out, maxcount=100)
-    return out
-
-
-def warmed_model(out: Path, size: str, seed: int, train: list[Sample], steps: int, lr: float) -> Path:
-    """A tiny model warmed up on worked solutions (cached in `out`)."""
-    from mmzppo.warmup import warmup
-
-    if (out / "config.json").is_file():
-        return out
-    torch.manual_seed(seed)
-    policy = load_policy(build_tiny(out.with_name(out.name + "-init"), size, seed=seed), vision=TINY_VISION)
-    warmup(policy, train, steps=steps, batch_size=8, lr=lr, seed=seed)
-    policy.model.save_pretrained(out)
-    policy.processor.save_pretrained(out)
-    return out
-
-
-def accuracy_by_modality(policy: Policy, samples: list[Sample], max_new_tokens: int) -> dict[str, float]:
-    """Greedy pass@1 per modality (the closer and grader of training)."""
-    outputs = HFRollout(policy, batch_size=128).generate(
-        [plain(s) for s in samples], 1, SamplingParams(temperature=0.0, max_new_tokens=max_new_tokens)
-    )
-    hits: dict[str, list[float]] = {m: [] for m in MODALITIES}
-    for s, (c,) in zip(samples, outputs):
-        hits[s.modality].append(grade(c.text, s.answer, s.answer_type, s.choices).reward)
-    return {m: sum(v) / len(v) for m, v in hits.items() if v}
+def run_counts(run_dir: Path) -> str:
+    rows = list(read_jsonl(run_dir / "metrics.jsonl"))
+    k = max(1, len(rows) // 4)
+    first = _mean(r["reward/plain_mean"] for r in rows[:k])
+    last = _mean(r["reward/plain_mean"] for r in rows[-k:])
+    return (f"{len(rows)} steps, {rows[-1]['rollouts/student_total']:.0f} student rollouts; plain-group reward "
+            f"{first:.3f} (first {k}) -> {last:.3f} (last {k}); BCQ groups {sum(r['groups/bcq'] for r in rows):.0f}, "
+            f"NCQ groups {sum(r['groups/ncq'] for r in rows):.0f}; buffer admitted "
+            f"{rows[-1]['buffer/admitted_total']:.0f}, graduated {rows[-1]['buffer/graduated_total']:.0f}")  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m mmzppo.demo", description=__doc__.split("\n")[0])
-    parser.add_argument("--workdir", type=Path, default=Path(".cache/mmzppo/demo"), help="cache of data and models")
-    parser.add_argument("--output-dir", default="runs", help="where the run folder goes")
+    parser.add_argument("--workdir", type=Path, default=Path(".cache/mmzppo/demo"), help="cache of data and the start")
+    parser.add_argument("--output-dir", type=Path, default=Path("runs"), help="the runs go to <output-dir>/demo/")
     parser.add_argument("--quick", action="store_true", help="tiny everything (seconds; for tests)")
     parser.add_argument("overrides", nargs="*", help="key=value overrides of configs/demo.yaml")
     args = parser.parse_args(argv)
     console = Console()
     start = time.perf_counter()
-    from mmzppo.parallel import pick_threads
+    from mmzppo.parallel import idle_cores, pick_threads
 
-    console.print(f"torch threads: {pick_threads()} (one per idle core; set OMP_NUM_THREADS to fix the count, "
-                  "and with it the numbers)")  # fmt: skip
-    q = args.quick
+    grid = DEMO_QUICK if args.quick else DEMO
+    grid = dataclasses.replace(grid, overrides=(*grid.overrides, *args.overrides))
+    jobs = 2 if idle_cores(2) >= 1.5 else 1
+    console.print(f"torch threads: {pick_threads()} for the start, then {jobs} run(s) at a time with one thread each "
+                  "(set OMP_NUM_THREADS to fix the count, and with it the numbers)")  # fmt: skip
     work = args.workdir.resolve()
+    runs = (args.output_dir / "demo").resolve()
 
     console.rule("1. synthetic shards")
-    train_dir = write_split(work / "data/train", "train", 4 if q else 40, [1, 2, 3])
-    test_dir = write_split(work / "data/test", "test", 2 if q else 12, [1, 2, 3])
-    from mmzppo.data.shards import ShardReader
+    data = make_data(work, grid)
+    console.print(f"RL set: the 4 image tasks' training split ({4 * grid.train_n} questions, levels 1-3); "
+                  f"warm-up: all 10 tasks; reading examples: the video and text tasks")  # fmt: skip
 
-    train = list(ShardReader(train_dir, vision=TINY_VISION))
-    test = list(ShardReader(test_dir, vision=TINY_VISION))
-    console.print(f"{len(train)} training and {len(test)} held-out test questions (10 tasks, levels 1-3)")
+    console.rule("2. the start: tiny xs, warmed up on worked solutions and reading examples (cached)")
+    student = make_student(work, "xs", grid, data)
+    console.print(f"does it read the candidates? {_diag_line(student)}")
 
-    console.rule("2. tiny teacher and student, warmed up on worked solutions (cached)")
-    teacher_dir = warmed_model(work / "teacher", "s", 1, train, 10 if q else 300, 2e-3)
-    student_dir = warmed_model(work / "student", "xs", 0, train, 5 if q else 60, 3e-3)
-    teacher, student = load_policy(teacher_dir, vision=TINY_VISION), load_policy(student_dir, vision=TINY_VISION)
-    tokens = load_config(DEMO_CONFIG, ["teacher=-"]).max_new_tokens  # evaluate with the training length
-    before = accuracy_by_modality(student, test, tokens)
-    teacher_acc = accuracy_by_modality(teacher, test, tokens)
-    del teacher, student
-
-    console.rule("3. ZPPO")
-    overrides = [f"student={student_dir}", f"teacher={teacher_dir}", f"train_shards={train_dir}",
-                 f"output_dir={args.output_dir}", *(["steps=2", "save_every=0"] if q else []), *args.overrides]  # fmt: skip
-    config = load_config(DEMO_CONFIG, overrides)
-    shutil.rmtree(config.run_dir, ignore_errors=True)
-    from mmzppo.train import Trainer, latest_checkpoint
-
-    Trainer(config).train()
-    after = accuracy_by_modality(load_policy(latest_checkpoint(config.run_dir), vision=TINY_VISION), test, tokens)
+    console.rule("3. ZPPO and GRPO with buffer from that start, same budget")
+    shutil.rmtree(runs, ignore_errors=True)
+    calls = [(run_cell, m, "xs", grid.seeds[0], grid, work, data, runs) for m in grid.methods]
+    results = parallel_map([*calls, (run_start, "xs", grid, work)], jobs)  # the runs first: they take longest
+    trained, before = {r["method"]: r for r in results[:-1]}, results[-1]
 
     console.rule("4. results")
-    table = Table("modality", "items", "student before", "student after ZPPO", "teacher",
-                  title=f"greedy accuracy on the held-out synthetic test split ({len(test)} questions)")  # fmt: skip
+    table = Table("modality", "items", "start", *(NAMES[m] for m in grid.methods),
+                  title=f"greedy accuracy on the held-out synthetic test split, {grid.rollout_budget} student "
+                        "rollouts per run")  # fmt: skip
     for m in MODALITIES:
-        n = sum(s.modality == m for s in test)
-        table.add_row(m, str(n), f"{before[m]:.3f}", f"{after[m]:.3f}", f"{teacher_acc[m]:.3f}")
+        key = f"synthetic_{m}"
+        n = len(before["scores"].get(key, {}))
+        accs = [_mean(before["scores"].get(key, {}).values())]
+        accs += [_mean(trained[k]["scores"].get(key, {}).values()) for k in grid.methods]
+        table.add_row(m, str(n), *(f"{a:.3f}" for a in accs))
     console.print(table)
-    metrics = list(read_jsonl(config.run_dir / "metrics.jsonl"))
-    k = max(1, len(metrics) // 4)
-    first, last = metrics[:k], metrics[-k:]
-    avg = lambda rows, key: sum(r[key] for r in rows) / len(rows)  # noqa: E731
-    console.print(
-        f"{len(metrics)} ZPPO steps: plain-group reward {avg(first, 'reward/plain_mean'):.3f} (first {k}) -> "
-        f"{avg(last, 'reward/plain_mean'):.3f} (last {k}); BCQ groups {sum(r['groups/bcq'] for r in metrics):.0f}, "
-        f"NCQ groups {sum(r['groups/ncq'] for r in metrics):.0f}; buffer admitted "
-        f"{metrics[-1]['buffer/admitted_total']:.0f}, graduated {metrics[-1]['buffer/graduated_total']:.0f}, "
-        f"size {metrics[-1]['buffer/size']:.0f}"
-    )
-    samples = list(read_jsonl(config.run_dir / "samples.jsonl"))
+    for m in grid.methods:
+        console.print(f"{NAMES[m]}: {run_counts(Path(trained[m]['run_dir']))}")
+    samples = list(read_jsonl(Path(trained["zppo"]["run_dir"]) / "samples.jsonl"))
     shown = next((s for s in samples if s["kind"] == "bcq"), None)
     if shown:
         labels = ", ".join(c["label"] for c in shown["candidates"])
         console.print(f"\na BCQ prompt from step {shown['step']} ({shown['uid']}; candidates in order: {labels}):")
         console.print(shown["prompt"], markup=False, highlight=False)
         console.print(f"student rewards on it: {[r['reward'] for r in shown['responses']]}")
-    console.print(f"\nrun folder: {config.run_dir}  (metrics.jsonl, samples.jsonl, tb/, checkpoints/)")
+    from mmzppo.plot import figure
+
+    plot = runs / "comparison.png"
+    figure([Path(trained[m]["run_dir"]) for m in grid.methods], [NAMES[m] for m in grid.methods]).savefig(plot, dpi=80)
+    console.print(f"\nruns: {runs} (metrics.jsonl, samples.jsonl, tb/, checkpoints/, eval/); curves: {plot}")
+    console.print("At this scale one seed's differences are mostly noise: `python -m mmzppo.reproduce` runs the "
+                  "seeds and sizes with intervals (docs/results.md).")  # fmt: skip
     console.print(f"demo took {time.perf_counter() - start:.0f} s")
 
 

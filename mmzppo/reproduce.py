@@ -39,7 +39,7 @@ import math
 import os
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -274,20 +274,50 @@ def parallel_map(calls: list[tuple], jobs: int, on_result=None) -> list:
 
 
 def run_grid(out: Path, grid: Grid, jobs: int) -> tuple[list[dict], list[dict]]:
+    """Every size's start, then its cells; with jobs > 1 a size's cells start as soon as its
+    start is ready (the larger start keeps warming up meanwhile)."""
     data = make_data(out, grid)
-    students = parallel_map([(make_student, out, size, grid, data) for size in grid.sizes], jobs)
-    for s in students:
-        print(f"start {s['size']}: {_diag_line(s)}", flush=True)
-    calls = [(run_start, size, grid, out) for size in grid.sizes]
-    calls += [(run_cell, m, size, seed, grid, out, data) for seed in grid.seeds for size in grid.sizes
-              for m in grid.methods]  # fmt: skip
+    size_calls = {size: [(run_start, size, grid, out)] + [(run_cell, m, size, seed, grid, out, data)
+                                                           for seed in grid.seeds for m in grid.methods]
+                  for size in grid.sizes}  # fmt: skip
+    total = sum(len(c) for c in size_calls.values())
+    students, results = {}, []
 
-    def show(i: int, r: dict) -> None:
+    def show(r: dict) -> None:
         acc = {k: _mean(v.values()) for k, v in r["scores"].items()}
         shown = " ".join(f"{k.removeprefix('synthetic_')} {v:.3f}" for k, v in sorted(acc.items()))
-        print(f"[{i}/{len(calls)}] {r['method']} {r['size']} seed {r['seed']}: {shown}", flush=True)
+        print(f"[{len(results)}/{total}] {r['method']} {r['size']} seed {r['seed']}: {shown}", flush=True)
 
-    return students, parallel_map(calls, jobs, show)
+    def got_student(s: dict) -> None:
+        students[s["size"]] = s
+        print(f"start {s['size']}: {_diag_line(s)}", flush=True)
+
+    if jobs <= 1:
+        for size in grid.sizes:
+            got_student(_job(make_student, out, size, grid, data))
+            for fn, *args in size_calls[size]:
+                results.append(_job(fn, *args))
+                show(results[-1])
+    else:
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
+            pending = {pool.submit(_job, make_student, out, size, grid, data): "student" for size in grid.sizes}
+            try:
+                while pending:
+                    done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                    for f in done:
+                        kind = pending.pop(f)
+                        r = f.result()
+                        if kind == "student":
+                            got_student(r)
+                            pending.update({pool.submit(_job, *c): "cell" for c in size_calls[r["size"]]})
+                        else:
+                            results.append(r)
+                            show(r)
+            except BaseException:
+                for f in pending:
+                    f.cancel()
+                raise
+    return [students[s] for s in grid.sizes if s in students], results
 
 
 def _mean(xs) -> float:
@@ -454,7 +484,8 @@ def setup_lines(grid: Grid) -> list[str]:
         + ("every task" if grid.read_family == "all" else "the video and text tasks only") + ".",
         "- RL set: the 4 image tasks' training split (the paper trains on images only); teacher: the reference "
         "solutions (a deviation: always right, no teacher model).",
-        f"- Every RL run: {grid.rollout_budget} student rollouts (plain, BCQ and NCQ alike), {c.prompts_per_step} "
+        f"- Every RL run: a budget of {grid.rollout_budget} student rollouts (plain, BCQ and NCQ alike; a run stops "
+        f"at the first step that reaches it), {c.prompts_per_step} "
         f"new questions a step, G_S {c.group_size}, {c.max_new_tokens}-token answers, I = {c.updates_per_step}, "
         f"lr {c.lr:g}; off-policy distillation samples no student rollouts and gets as many questions as GRPO "
         f"({grid.rollout_budget // (c.prompts_per_step * c.group_size)} steps). Seeds {', '.join(map(str, grid.seeds))} "
@@ -502,7 +533,12 @@ def main(argv: list[str] | None = None) -> None:
     out = (args.out or REPO / ".cache" / "mmzppo" / default).resolve()
     docs = args.docs or (out if args.quick else REPO / "docs")
     out.mkdir(parents=True, exist_ok=True)
-    command = "python -m mmzppo.reproduce" + (" " + " ".join(argv if argv is not None else sys.argv[1:])).rstrip()
+    shown = list(argv if argv is not None else sys.argv[1:])
+    for flag, takes_value in (("--report", False), ("--jobs", True)):  # how, not what, the grid ran
+        while flag in shown:
+            i = shown.index(flag)
+            del shown[i : i + 1 + takes_value]
+    command = " ".join(["python -m mmzppo.reproduce", *shown])
     t0 = time.perf_counter()
     if args.diagnose_only:
         data = make_data(out, grid)

@@ -1,4 +1,5 @@
-"""The README's main job (the built-in demo) runs end to end, in its --quick form."""
+"""The README's main job (the built-in demo) runs end to end, in its --quick form: ZPPO and
+GRPO with buffer from one start, the same student-rollout budget, a table and a plot."""
 
 from __future__ import annotations
 
@@ -19,10 +20,20 @@ def test_demo_quick(tmp_path):
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     out = result.stdout
-    assert "greedy accuracy on the held-out synthetic test split" in out
+    assert "greedy accuracy on the held-out synthetic test split" in out and "64 student rollouts per run" in out
+    assert "does it read the candidates?" in out and "hard; plain" in out
     for modality in ("image", "video", "text"):
         assert f"│ {modality}" in out
-    assert "2 ZPPO steps" in out and "run folder:" in out
-    metrics = [json.loads(line) for line in open(tmp_path / "runs/demo/metrics.jsonl")]
-    assert len(metrics) == 2 and metrics[0]["groups/plain"] >= 8
-    assert (tmp_path / "work/teacher/config.json").is_file()  # cached for the next run
+    assert "ZPPO: " in out and "GRPO with buffer: " in out
+    runs = tmp_path / "runs/demo"
+    budgets = {}
+    for name in ("zppo-xs-seed0", "grpo_buffer-xs-seed0"):
+        rows = [json.loads(line) for line in open(runs / name / "metrics.jsonl")]
+        budgets[name] = rows[-1]["rollouts/student_total"]
+        assert budgets[name] >= 64 > rows[-2]["rollouts/student_total"]  # stopped at the first step past the budget
+        assert json.loads((runs / name / "result.json").read_text())["scores"]["synthetic_image"]
+    grpo_rows = [json.loads(line) for line in open(runs / "grpo_buffer-xs-seed0/metrics.jsonl")]
+    assert all(r["groups/bcq"] == 0 and r["groups/ncq"] == 0 for r in grpo_rows)
+    assert (runs / "comparison.png").stat().st_size > 10_000
+    assert (tmp_path / "work/students/xs/config.json").is_file()  # the start is cached for the next run
+    assert json.loads((tmp_path / "work/students/xs/diagnostic.json").read_text())["questions"] == 6
