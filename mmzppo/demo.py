@@ -14,8 +14,13 @@ ZPPO against GRPO with buffer, from the same tiny student, for the same student-
    runs, their BCQ/NCQ and buffer counts and one BCQ prompt as the student saw it, and
    writes a plot of both runs' curves (`runs/demo/comparison.png`).
 
-`--quick` shrinks every stage (used by the tests). Extra `key=value` arguments override the
-run config, e.g. `lr=3e-4`.
+The start ships with the repo (`data/starts/xs`: 2.4 MB of bf16 weights and the tokenizer),
+because its warm-up takes longer than the whole demo may (1,500 steps, about 15 minutes on 2
+cores). It is the xs start of `python -m mmzppo.reproduce` (`--sizes xs --diagnose-only` builds
+it), written with `--export-start`; `--rebuild-start` warms one up here instead.
+
+`--quick` shrinks every stage (used by the tests; it always builds its own small start).
+Extra `key=value` arguments override the run config, e.g. `lr=3e-4`.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from mmzppo.reproduce import QUICK, REPO, Grid, _diag_line, _mean, make_data, ma
 DEMO = Grid(sizes=("xs",), seeds=(0,), methods=("zppo", "grpo_buffer"), rollout_budget=1280, train_n=40,
             warmup_steps=1500, diag_n=48, eval_n=12, real_limit=0, config=REPO / "configs" / "demo.yaml")  # fmt: skip
 DEMO_QUICK = dataclasses.replace(QUICK, seeds=(0,), methods=("zppo", "grpo_buffer"), config=DEMO.config)
+SHIPPED_START = REPO / "data" / "starts" / "xs"
 MODALITIES = ("image", "video", "text")
 NAMES = {"zppo": "ZPPO", "grpo_buffer": "GRPO with buffer"}
 
@@ -50,13 +56,45 @@ def run_counts(run_dir: Path) -> str:
             f"{rows[-1]['buffer/admitted_total']:.0f}, graduated {rows[-1]['buffer/graduated_total']:.0f}")  # fmt: skip
 
 
+def export_start(src: Path, dst: Path = SHIPPED_START) -> Path:
+    """Write a start as the repo ships it: bf16 weights (half the bytes; the demo trains in
+    float32 from them) and its processor."""
+    import torch
+
+    from mmzppo.models import TINY_VISION, load_policy
+
+    policy = load_policy(src, vision=TINY_VISION)
+    shutil.rmtree(dst, ignore_errors=True)
+    policy.model.to(torch.bfloat16).save_pretrained(dst)
+    policy.processor.save_pretrained(dst)
+    for name in ("warmup.json",):  # how it was made
+        if (Path(src) / name).is_file():
+            shutil.copy(Path(src) / name, dst / name)
+    return dst
+
+
+def use_shipped_start(work: Path) -> bool:
+    """Copy the repo's start into the cache as the demo's start, unless one is there."""
+    target = work / "students" / "xs"
+    if (target / "config.json").is_file() or not (SHIPPED_START / "config.json").is_file():
+        return False
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(SHIPPED_START, target)
+    return True
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m mmzppo.demo", description=__doc__.split("\n")[0])
     parser.add_argument("--workdir", type=Path, default=Path(".cache/mmzppo/demo"), help="cache of data and the start")
     parser.add_argument("--output-dir", type=Path, default=Path("runs"), help="the runs go to <output-dir>/demo/")
     parser.add_argument("--quick", action="store_true", help="tiny everything (seconds; for tests)")
+    parser.add_argument("--rebuild-start", action="store_true", help="warm the start up here (about 15 min)")
+    parser.add_argument("--export-start", type=Path, metavar="START", help="write START to data/starts/xs and exit")
     parser.add_argument("overrides", nargs="*", help="key=value overrides of configs/demo.yaml")
     args = parser.parse_args(argv)
+    if args.export_start:
+        print(f"wrote {export_start(args.export_start)}")
+        return
     console = Console()
     start = time.perf_counter()
     from mmzppo.parallel import idle_cores, pick_threads
@@ -74,7 +112,14 @@ def main(argv: list[str] | None = None) -> None:
     console.print(f"RL set: the 4 image tasks' training split ({4 * grid.train_n} questions, levels 1-3); "
                   f"warm-up: all 10 tasks; reading examples: the video and text tasks")  # fmt: skip
 
-    console.rule("2. the start: tiny xs, warmed up on worked solutions and reading examples (cached)")
+    console.rule("2. the start: tiny xs, warmed up on worked solutions and reading examples")
+    if args.quick or args.rebuild_start:
+        if args.rebuild_start:
+            shutil.rmtree(work / "students" / "xs", ignore_errors=True)
+        console.print(f"warming up {grid.warmup_steps} steps (cached in {work / 'students' / 'xs'}) ...")
+    elif use_shipped_start(work):
+        console.print(f"the start that ships with the repo ({SHIPPED_START.relative_to(REPO)}, "
+                      f"{grid.warmup_steps} warm-up steps; --rebuild-start makes it here)")  # fmt: skip
     student = make_student(work, "xs", grid, data)
     console.print(f"does it read the candidates? {_diag_line(student)}")
 
