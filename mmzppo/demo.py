@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import shutil
 import time
 from pathlib import Path
@@ -97,13 +98,17 @@ def main(argv: list[str] | None = None) -> None:
         return
     console = Console()
     start = time.perf_counter()
-    from mmzppo.parallel import idle_cores, pick_threads
+    import torch
+
+    from mmzppo.parallel import idle_cores
 
     grid = DEMO_QUICK if args.quick else DEMO
     grid = dataclasses.replace(grid, overrides=(*grid.overrides, *args.overrides))
     jobs = 2 if idle_cores(2) >= 1.5 else 1
-    console.print(f"torch threads: {pick_threads()} for the start, then {jobs} run(s) at a time with one thread each "
-                  "(set OMP_NUM_THREADS to fix the count, and with it the numbers)")  # fmt: skip
+    threads = int(os.environ.get("OMP_NUM_THREADS", "1"))
+    torch.set_num_threads(threads)  # every process at the same count: the numbers do not depend on the load
+    console.print(f"{jobs} run(s) at a time, {threads} torch thread(s) each (OMP_NUM_THREADS; torch's float "
+                  "sums, and with them the numbers, depend on the count, not on how busy the machine is)")  # fmt: skip
     work = args.workdir.resolve()
     runs = (args.output_dir / "demo").resolve()
 

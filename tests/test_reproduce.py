@@ -109,3 +109,30 @@ def test_bootstrap_intervals():
     assert lo < mean < hi and 0.1 < hi - lo < 0.25  # about 2 x 1.96 x sqrt(.21 / 200)... with seed spread
     d, dlo, dhi = bootstrap_difference(runs, runs)
     assert d == 0.0 and dlo < 0 < dhi
+
+
+def test_report_tables_and_plots(tmp_path):
+    """docs/results.md from finished cells: every suite's table, the difference row and the plots."""
+    from mmzppo.reproduce import QUICK, report
+
+    rng = np.random.default_rng(1)
+
+    def scores(p):
+        return {s: {f"{s}/i{k}": float(rng.random() < p) for k in range(30)}
+                for s in ("synthetic_image", "synthetic_video", "synthetic_text")}  # fmt: skip
+
+    results = [{"method": "start", "size": "xs", "seed": 0, "scores": scores(0.3)}]
+    for m, p in (("zppo", 0.5), ("grpo_buffer", 0.3), ("grpo", 0.3), ("distill_off", 0.3)):
+        results += [{"method": m, "size": "xs", "seed": seed, "steps": 20, "student_rollouts": 1280,
+                     "train_seconds": 60.0, "scores": scores(p)} for seed in QUICK.seeds]  # fmt: skip
+    student = {"size": "xs", "questions": 48, "hard": 40, "plain_all": 0.2, "plain_hard": 0.1, "bcq": 0.3,
+               "bcq_took_wrong": 0.2, "ncq": 0.1, "ncq_repeat": 0.4}  # fmt: skip
+    md = report(tmp_path / "cache", QUICK, [student], results, tmp_path / "docs", "python -m mmzppo.reproduce --quick")
+    text = md.read_text()
+    for heading in ("### synthetic_image", "### synthetic_video", "### synthetic_text", "## ZPPO minus GRPO with buffer"):
+        assert heading in text
+    row = next(line for line in text.splitlines() if line.startswith("| synthetic_image |"))
+    mean = float(row.split("|")[2].split()[0])
+    assert 0.05 < mean < 0.4  # ZPPO 0.5 vs GRPO with buffer 0.3 in expectation
+    assert "| xs | 40/48 | 0.100 | 0.300 |" in text
+    assert (tmp_path / "docs/results/accuracy.png").stat().st_size > 10_000
