@@ -36,7 +36,18 @@ from rich.console import Console
 from rich.table import Table
 
 from mmzppo.data.formats import read_jsonl
-from mmzppo.reproduce import QUICK, REPO, Grid, _diag_line, _mean, make_data, make_student, parallel_map, run_cell, run_start
+from mmzppo.reproduce import (
+    QUICK,
+    REPO,
+    Grid,
+    _diag_line,
+    _mean,
+    make_data,
+    make_student,
+    parallel_map,
+    run_cell,
+    run_start,
+)
 
 DEMO = Grid(sizes=("xs",), seeds=(0,), methods=("zppo", "grpo_buffer"), rollout_budget=1280, train_n=40,
             warmup_steps=1500, diag_n=48, eval_n=12, real_limit=0, config=REPO / "configs" / "demo.yaml")  # fmt: skip
@@ -115,7 +126,7 @@ def main(argv: list[str] | None = None) -> None:
     console.rule("1. synthetic shards")
     data = make_data(work, grid)
     console.print(f"RL set: the 4 image tasks' training split ({4 * grid.train_n} questions, levels 1-3); "
-                  f"warm-up: all 10 tasks; reading examples: the video and text tasks")  # fmt: skip
+                  f"warm-up and reading examples: all 10 tasks")  # fmt: skip
 
     console.rule("2. the start: tiny xs, warmed up on worked solutions and reading examples")
     if args.quick or args.rebuild_start:

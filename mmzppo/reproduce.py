@@ -33,7 +33,9 @@ only rewrites the report from what exists.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
+import io
 import json
 import math
 import os
@@ -92,6 +94,13 @@ QUICK = Grid(sizes=("xs",), rollout_budget=64, train_n=8, warmup_steps=40, diag_
 # --------------------------------------------------------------------------- 1. data
 
 
+def grid_config(grid: Grid):
+    """The RL config every cell shares (its answer length is also the diagnostic's and the eval's)."""
+    from mmzppo.config import load_config
+
+    return load_config(grid.config, ["student=x", "train_shards=x", *grid.overrides])
+
+
 def make_data(out: Path, grid: Grid) -> dict[str, Path]:
     """The three training shard sets (written once)."""
     from mmzppo.data.shards import write_shards
@@ -141,7 +150,8 @@ def make_student(out: Path, size: str, grid: Grid, data: dict[str, Path]) -> dic
     if not diag_file.is_file():
         policy = load_policy(folder, vision=TINY_VISION)
         questions = list(ShardReader(data["rl"], vision=TINY_VISION))[: grid.diag_n]
-        diag = candidate_use(policy, questions, group_size=8, max_new_tokens=96, seed=0)
+        tokens = grid_config(grid).max_new_tokens
+        diag = candidate_use(policy, questions, group_size=8, max_new_tokens=tokens, seed=0)
         diag_file.write_text(json.dumps(dataclasses.asdict(diag), indent=1))
     return {"size": size, "path": str(folder), **json.loads(diag_file.read_text())}
 
@@ -153,8 +163,9 @@ def cell_name(method: str, size: str, seed: int) -> str:
     return f"{method}-{size}-seed{seed}"
 
 
-def cell_overrides(method: str, size: str, seed: int, grid: Grid, out: Path, data: dict[str, Path],
-                   runs: Path | None = None) -> list[str]:
+def cell_overrides(
+    method: str, size: str, seed: int, grid: Grid, out: Path, data: dict[str, Path], runs: Path | None = None
+) -> list[str]:
     """configs/reproduce.yaml's overrides for one cell (its run folder in `runs`, default <out>/runs)."""
     from mmzppo.config import load_config
 
@@ -192,9 +203,10 @@ def evaluate_model(model: Path, folder: Path, grid: Grid) -> dict[str, dict[str,
             continue
         chosen = {k: b for k, b in benches.items() if (b.suite == "synthetic") == (suite == "synthetic")}
         cfg = EvalConfig(model=str(model), data_root=shared_benchdata(), output=folder / suite, suite="all",
-                         limit=limit, resume=True, max_new_tokens=96, batch_size=64, greedy=True,
-                         vision=TINY_VISION, progress=False)  # fmt: skip
-        evaluate(cfg, chosen)
+                         limit=limit, resume=True, max_new_tokens=grid_config(grid).max_new_tokens, batch_size=64,
+                         greedy=True, vision=TINY_VISION, progress=None)  # fmt: skip
+        with contextlib.redirect_stdout(io.StringIO()):  # its summary table is in <folder>/summary.md
+            evaluate(cfg, chosen)
         for log in sorted((folder / suite).glob("*.samples.jsonl")):
             bench = log.name.removesuffix(".samples.jsonl")
             key = bench if suite == "synthetic" else "real"
@@ -210,8 +222,9 @@ def shared_benchdata() -> Path | None:
     return root if root.is_dir() else None
 
 
-def run_cell(method: str, size: str, seed: int, grid: Grid, out: Path, data: dict[str, Path],
-             runs: Path | None = None) -> dict:
+def run_cell(
+    method: str, size: str, seed: int, grid: Grid, out: Path, data: dict[str, Path], runs: Path | None = None
+) -> dict:
     """Train (or resume) one cell and evaluate its final checkpoint (cached in result.json)."""
     from mmzppo.config import load_config
     from mmzppo.train import Trainer, latest_checkpoint
@@ -461,7 +474,9 @@ def report(out: Path, grid: Grid, students: list[dict], results: list[dict], doc
         dirs = [out / "runs" / cell_name(m, size, seed) for m in grid.methods]
         dirs = [d for d in dirs if (d / "metrics.jsonl").is_file()]
         if dirs:
-            figure(dirs, [LABELS[d.name.rsplit(f"-{size}-", 1)[0]] for d in dirs]).savefig(figs / f"runs_{size}.png", dpi=80)
+            figure(dirs, [LABELS[d.name.rsplit(f"-{size}-", 1)[0]] for d in dirs]).savefig(
+                figs / f"runs_{size}.png", dpi=80
+            )
             lines += [f"Size `{size}`, seed {seed}: rewards per kind, groups, buffer admissions, graduations and "
                       "evictions, and graduations by entry accuracy (the paper's mechanism figure), per method "
                       "(`mmzppo.plot`'s panels):", "", f"![runs of size {size}](results/runs_{size}.png)", ""]  # fmt: skip
@@ -473,9 +488,7 @@ def report(out: Path, grid: Grid, students: list[dict], results: list[dict], doc
 
 
 def setup_lines(grid: Grid) -> list[str]:
-    from mmzppo.config import load_config
-
-    c = load_config(grid.config, ["student=x", "train_shards=x", *grid.overrides])
+    c = grid_config(grid)
     return [
         f"- Students: tiny Qwen3.5 (`mmzppo.models`) of sizes {', '.join(grid.sizes)}, one start per size: "
         f"{grid.warmup_steps} warm-up steps (batch 8, lr {grid.warmup_lr}) on the worked solutions of every "
@@ -507,15 +520,25 @@ def notes_text(docs: Path) -> str:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m mmzppo.reproduce", description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="1 size, tiny budget: about 10 minutes on 2 cores")
-    parser.add_argument("--out", type=Path, default=None, help="cache of every stage (default .cache/mmzppo/reproduce[-quick])")
-    parser.add_argument("--docs", type=Path, default=None, help="where results.md goes (default docs/, --quick: the --out folder)")
-    parser.add_argument("--jobs", type=int, default=1, help="cells run in parallel, one torch thread each (2 on 2 cores)")
+    parser.add_argument(
+        "--out", type=Path, default=None, help="cache of every stage (default .cache/mmzppo/reproduce[-quick])"
+    )
+    parser.add_argument(
+        "--docs", type=Path, default=None, help="where results.md goes (default docs/, --quick: the --out folder)"
+    )
+    parser.add_argument(
+        "--jobs", type=int, default=1, help="cells run in parallel, one torch thread each (2 on 2 cores)"
+    )
     parser.add_argument("--sizes", default=None, help="comma-separated subset of the grid's sizes")
     parser.add_argument("--seeds", default=None, help="comma-separated seeds (default 0,1,2)")
     parser.add_argument("--methods", default=None, help=f"comma-separated subset of {','.join(METHODS)}")
     parser.add_argument("--budget", type=int, default=None, help="student rollouts per RL run")
-    parser.add_argument("--read-family", choices=["all", "disjoint"], default="all",
-                        help="reading examples of every task, or only of the video and text tasks")
+    parser.add_argument(
+        "--read-family",
+        choices=["all", "disjoint"],
+        default="all",
+        help="reading examples of every task, or only of the video and text tasks",
+    )
     parser.add_argument("--diagnose-only", action="store_true", help="stop after the starts and their diagnostics")
     parser.add_argument("--report", action="store_true", help="only rewrite the report from the finished cells")
     args = parser.parse_args(argv)
@@ -562,8 +585,16 @@ def collect(out: Path, grid: Grid) -> tuple[list[dict], list[dict]]:
             students.append({"size": size, "path": str(f.parent), **json.loads(f.read_text())})
     results = [json.loads(f.read_text()) for f in sorted(out.glob("students/*/eval_result.json"))]
     results += [json.loads(f.read_text()) for f in sorted(out.glob("runs/*/result.json"))]
-    keep = lambda r: r["size"] in grid.sizes and (r["method"] == "start" or (r["method"] in grid.methods  # noqa: E731
-                                                                             and r["seed"] in grid.seeds))
+    keep = lambda r: (
+        r["size"] in grid.sizes
+        and (
+            r["method"] == "start"
+            or (
+                r["method"] in grid.methods  # noqa: E731
+                and r["seed"] in grid.seeds
+            )
+        )
+    )
     return students, [r for r in results if keep(r)]
 
 

@@ -129,7 +129,12 @@ def test_report_tables_and_plots(tmp_path):
                "bcq_took_wrong": 0.2, "ncq": 0.1, "ncq_repeat": 0.4}  # fmt: skip
     md = report(tmp_path / "cache", QUICK, [student], results, tmp_path / "docs", "python -m mmzppo.reproduce --quick")
     text = md.read_text()
-    for heading in ("### synthetic_image", "### synthetic_video", "### synthetic_text", "## ZPPO minus GRPO with buffer"):
+    for heading in (
+        "### synthetic_image",
+        "### synthetic_video",
+        "### synthetic_text",
+        "## ZPPO minus GRPO with buffer",
+    ):
         assert heading in text
     row = next(line for line in text.splitlines() if line.startswith("| synthetic_image |"))
     mean = float(row.split("|")[2].split()[0])
