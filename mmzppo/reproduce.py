@@ -59,6 +59,7 @@ METHODS: dict[str, list[str]] = {
 }
 LABELS = {"start": "start (no RL)", "zppo": "ZPPO", "grpo_buffer": "GRPO with buffer", "grpo": "GRPO",
           "distill_off": "off-policy distillation"}  # fmt: skip
+DEFAULT_BUDGET = 1280  # Grid's rollout_budget; cells of other budgets get their own folders and report
 SUITES = ("synthetic_image", "synthetic_video", "synthetic_text", "real")
 
 
@@ -70,7 +71,7 @@ class Grid:
     sizes: tuple[str, ...] = ("xs", "s")
     seeds: tuple[int, ...] = (0, 1, 2)
     methods: tuple[str, ...] = tuple(METHODS)
-    rollout_budget: int = 1280  # student rollouts per run: 20 GRPO steps of 8 questions x 8
+    rollout_budget: int = DEFAULT_BUDGET  # student rollouts per run: 20 GRPO steps of 8 questions x 8
     train_n: int = 40  # training items per task (levels 1-3)
     warmup_steps: int = 1500
     warmup_lr: float = 3e-3
@@ -159,8 +160,13 @@ def make_student(out: Path, size: str, grid: Grid, data: dict[str, Path]) -> dic
 # --------------------------------------------------------------------------- 3. cells
 
 
-def cell_name(method: str, size: str, seed: int) -> str:
-    return f"{method}-{size}-seed{seed}"
+def cell_name(method: str, size: str, seed: int, budget: int = DEFAULT_BUDGET) -> str:
+    return f"{method}-{size}-seed{seed}" + ("" if budget == DEFAULT_BUDGET else f"-budget{budget}")
+
+
+def report_stem(grid: "Grid") -> str:
+    """results (the default budget) or results-budget<B>: the report's file and plot folder."""
+    return "results" if grid.rollout_budget == DEFAULT_BUDGET else f"results-budget{grid.rollout_budget}"
 
 
 def cell_overrides(
@@ -170,7 +176,7 @@ def cell_overrides(
     from mmzppo.config import load_config
 
     base = [f"student={out / 'students' / size}", f"train_shards={data['rl']}", f"output_dir={runs or out / 'runs'}",
-            f"name={cell_name(method, size, seed)}", f"seed={seed}", *grid.overrides]  # fmt: skip
+            f"name={cell_name(method, size, seed, grid.rollout_budget)}", f"seed={seed}", *grid.overrides]  # fmt: skip
     if method == "distill_off":  # no student rollouts: the questions GRPO sees for the budget
         c = load_config(grid.config, base)
         return [*base, *METHODS[method], f"steps={max(1, grid.rollout_budget // (c.prompts_per_step * c.group_size))}"]
@@ -239,7 +245,7 @@ def run_cell(
     scores = evaluate_model(latest_checkpoint(config.run_dir), config.run_dir / "eval", grid)
     rows = [json.loads(x) for x in (config.run_dir / "metrics.jsonl").read_text().splitlines()]
     result = {"method": method, "size": size, "seed": seed, "steps": len(rows), "train_seconds": seconds,
-              "run_dir": str(config.run_dir),
+              "run_dir": str(config.run_dir), "budget": grid.rollout_budget,
               "student_rollouts": rows[-1].get("rollouts/student_total", 0) if rows else 0, "scores": scores}  # fmt: skip
     result_file.write_text(json.dumps(result))
     return result
@@ -391,7 +397,8 @@ def report(out: Path, grid: Grid, students: list[dict], results: list[dict], doc
 
     from mmzppo.plot import figure
 
-    figs = docs / "results"
+    stem = report_stem(grid)
+    figs = docs / stem
     figs.mkdir(parents=True, exist_ok=True)
     by = {}
     for r in results:
@@ -468,10 +475,10 @@ def report(out: Path, grid: Grid, students: list[dict], results: list[dict], doc
         ax.grid(axis="y", alpha=0.3)
     fig.legend(*fig.axes[0].get_legend_handles_labels(), loc="outside upper center", ncols=len(rows_methods))
     fig.savefig(figs / "accuracy.png", dpi=110)
-    lines += ["", "## Plots", "", "![accuracy per method and size](results/accuracy.png)", ""]
+    lines += ["", "## Plots", "", f"![accuracy per method and size]({stem}/accuracy.png)", ""]
     for size in grid.sizes:
         seed = grid.seeds[0]
-        dirs = [out / "runs" / cell_name(m, size, seed) for m in grid.methods]
+        dirs = [out / "runs" / cell_name(m, size, seed, grid.rollout_budget) for m in grid.methods]
         dirs = [d for d in dirs if (d / "metrics.jsonl").is_file()]
         if dirs:
             figure(dirs, [LABELS[d.name.rsplit(f"-{size}-", 1)[0]] for d in dirs]).savefig(
@@ -479,10 +486,10 @@ def report(out: Path, grid: Grid, students: list[dict], results: list[dict], doc
             )
             lines += [f"Size `{size}`, seed {seed}: rewards per kind, groups, buffer admissions, graduations and "
                       "evictions, and graduations by entry accuracy (the paper's mechanism figure), per method "
-                      "(`mmzppo.plot`'s panels):", "", f"![runs of size {size}](results/runs_{size}.png)", ""]  # fmt: skip
-    md = docs / "results.md"
-    md.write_text("\n".join(lines) + "\n" + notes_text(docs))
-    (docs / "results" / "results.json").write_text(json.dumps({"grid": dataclasses.asdict(grid), "students": students,
+                      "(`mmzppo.plot`'s panels):", "", f"![runs of size {size}]({stem}/runs_{size}.png)", ""]  # fmt: skip
+    md = docs / f"{stem}.md"
+    md.write_text("\n".join(lines) + "\n" + notes_text(docs, stem))
+    (figs / "results.json").write_text(json.dumps({"grid": dataclasses.asdict(grid), "students": students,
                                                                "results": results}, indent=1, default=str))  # fmt: skip
     return md
 
@@ -510,10 +517,10 @@ def setup_lines(grid: Grid) -> list[str]:
     ]  # fmt: skip
 
 
-def notes_text(docs: Path) -> str:
-    """The hand-written reading of the numbers, kept in docs/results_notes.md (so a rerun of
+def notes_text(docs: Path, stem: str = "results") -> str:
+    """The hand-written reading of the numbers, kept in docs/<stem>_notes.md (so a rerun of
     the command does not erase it; it names the run it was written for)."""
-    notes = docs / "results_notes.md"
+    notes = docs / f"{stem}_notes.md"
     return "\n" + notes.read_text() if notes.is_file() else ""
 
 
@@ -585,16 +592,14 @@ def collect(out: Path, grid: Grid) -> tuple[list[dict], list[dict]]:
             students.append({"size": size, "path": str(f.parent), **json.loads(f.read_text())})
     results = [json.loads(f.read_text()) for f in sorted(out.glob("students/*/eval_result.json"))]
     results += [json.loads(f.read_text()) for f in sorted(out.glob("runs/*/result.json"))]
-    keep = lambda r: (
-        r["size"] in grid.sizes
-        and (
-            r["method"] == "start"
-            or (
-                r["method"] in grid.methods  # noqa: E731
-                and r["seed"] in grid.seeds
-            )
-        )
-    )
+    def keep(r: dict) -> bool:
+        if r["size"] not in grid.sizes:
+            return False
+        if r["method"] == "start":
+            return True
+        budget = r.get("budget", DEFAULT_BUDGET)
+        return r["method"] in grid.methods and r["seed"] in grid.seeds and budget == grid.rollout_budget
+
     return students, [r for r in results if keep(r)]
 
 

@@ -114,7 +114,7 @@ def test_bootstrap_intervals():
 
 def test_report_tables_and_plots(tmp_path):
     """docs/results.md from finished cells: every suite's table, the difference row and the plots."""
-    from mmzppo.reproduce import QUICK, report
+    from mmzppo.reproduce import QUICK, report, report_stem
 
     rng = np.random.default_rng(1)
 
@@ -141,4 +141,5 @@ def test_report_tables_and_plots(tmp_path):
     mean = float(row.split("|")[2].split()[0])
     assert 0.05 < mean < 0.4  # ZPPO 0.5 vs GRPO with buffer 0.3 in expectation
     assert "| xs | 40/48 | 0.100 | 0.300 |" in text
-    assert (tmp_path / "docs/results/accuracy.png").stat().st_size > 10_000
+    assert md.name == f"{report_stem(QUICK)}.md" == "results-budget64.md"  # its own file: another budget
+    assert (tmp_path / "docs" / report_stem(QUICK) / "accuracy.png").stat().st_size > 10_000
