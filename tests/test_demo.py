@@ -10,6 +10,9 @@ import sys
 
 from conftest import REPO
 
+from mmzppo.demo import DEMO_QUICK
+from mmzppo.reproduce import cell_name
+
 
 def test_demo_quick(tmp_path):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "COLUMNS": "200"}
@@ -27,12 +30,13 @@ def test_demo_quick(tmp_path):
     assert "ZPPO: " in out and "GRPO with buffer: " in out
     runs = tmp_path / "runs/demo"
     budgets = {}
-    for name in ("zppo-xs-seed0", "grpo_buffer-xs-seed0"):
+    names = [cell_name(m, "xs", 0, DEMO_QUICK.rollout_budget) for m in ("zppo", "grpo_buffer")]
+    for name in names:
         rows = [json.loads(line) for line in open(runs / name / "metrics.jsonl")]
         budgets[name] = rows[-1]["rollouts/student_total"]
         assert budgets[name] >= 64 > rows[-2]["rollouts/student_total"]  # stopped at the first step past the budget
         assert json.loads((runs / name / "result.json").read_text())["scores"]["synthetic_image"]
-    grpo_rows = [json.loads(line) for line in open(runs / "grpo_buffer-xs-seed0/metrics.jsonl")]
+    grpo_rows = [json.loads(line) for line in open(runs / names[1] / "metrics.jsonl")]
     assert all(r["groups/bcq"] == 0 and r["groups/ncq"] == 0 for r in grpo_rows)
     assert (runs / "comparison.png").stat().st_size > 10_000
     assert (tmp_path / "work/students/xs/config.json").is_file()  # the start is cached for the next run
