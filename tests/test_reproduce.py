@@ -97,7 +97,7 @@ def test_rollout_budget_stops_and_resumes(warm_xs, synth_shards, tmp_path):
 
 
 def test_bootstrap_intervals():
-    from mmzppo.reproduce import bootstrap, bootstrap_difference
+    from mmzppo.results import bootstrap, bootstrap_difference
 
     ones = [{f"i{k}": 1.0 for k in range(10)}] * 3
     zeros = [{f"i{k}": 0.0 for k in range(10)}] * 3
@@ -114,7 +114,8 @@ def test_bootstrap_intervals():
 
 def test_report_tables_and_plots(tmp_path):
     """docs/results.md from finished cells: every suite's table, the difference row and the plots."""
-    from mmzppo.reproduce import QUICK, report, report_stem
+    from mmzppo.reproduce import QUICK, report_stem
+    from mmzppo.results import report
 
     rng = np.random.default_rng(1)
 
