@@ -32,7 +32,9 @@ def main() -> None:
     tokens, group, micro, updates = spec["tokens"], spec["group_size"], spec["micro_batch_size"], spec["updates"]
     per_generation = len(spec["prompts"]) * group  # completions per generation batch
     if per_generation % (updates * micro):
-        raise SystemExit(f"{per_generation} completions do not split into {updates} updates of micro-batches of {micro}")
+        raise SystemExit(
+            f"{per_generation} completions do not split into {updates} updates of micro-batches of {micro}"
+        )
     steps_per_generation = per_generation // micro
     accumulation = steps_per_generation // updates
 
@@ -63,8 +65,10 @@ def main() -> None:
             out = super()._generate_and_score_completions(inputs)
             self.generate_s += time.perf_counter() - start
             ids = [row[mask.bool()].tolist() for row, mask in zip(out["prompt_ids"], out["prompt_mask"])]
-            self.seen = {"prompt_ids": sorted({tuple(i) for i in ids}),
-                         "completion_lengths": sorted(set(out["completion_mask"].sum(1).tolist()))}  # fmt: skip
+            self.seen = {
+                "prompt_ids": sorted({tuple(i) for i in ids}),
+                "completion_lengths": sorted(set(out["completion_mask"].sum(1).tolist())),
+            }
             return out
 
     model = AutoModelForImageTextToText.from_pretrained(spec["model"], dtype=torch.float32, attn_implementation="sdpa")
@@ -76,28 +80,64 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as out:
         config = GRPOConfig(
-            output_dir=out, max_steps=spec["steps"] * updates, learning_rate=spec["lr"], lr_scheduler_type="constant",
-            warmup_steps=0, weight_decay=spec["weight_decay"], adam_beta1=spec["betas"][0], adam_beta2=spec["betas"][1],
-            max_grad_norm=spec["grad_clip"], per_device_train_batch_size=micro, gradient_accumulation_steps=accumulation,
-            steps_per_generation=steps_per_generation, num_generations=group, max_completion_length=tokens,
-            temperature=1.0, top_p=1.0, top_k=0, beta=0.0, epsilon=spec["eps_low"], epsilon_high=spec["eps_high"],
+            output_dir=out,
+            max_steps=spec["steps"] * updates,
+            learning_rate=spec["lr"],
+            lr_scheduler_type="constant",
+            warmup_steps=0,
+            weight_decay=spec["weight_decay"],
+            adam_beta1=spec["betas"][0],
+            adam_beta2=spec["betas"][1],
+            max_grad_norm=spec["grad_clip"],
+            per_device_train_batch_size=micro,
+            gradient_accumulation_steps=accumulation,
+            steps_per_generation=steps_per_generation,
+            num_generations=group,
+            max_completion_length=tokens,
+            temperature=1.0,
+            top_p=1.0,
+            top_k=0,
+            beta=0.0,
+            epsilon=spec["eps_low"],
+            epsilon_high=spec["eps_high"],
             generation_kwargs={"min_new_tokens": tokens, "suppress_tokens": spec["suppress_tokens"]},
-            bf16=False, fp16=False, gradient_checkpointing=False, use_cpu=True, seed=spec["seed"],
-            logging_steps=10**9, save_strategy="no", report_to=[], disable_tqdm=True, dataloader_num_workers=0,
+            bf16=False,
+            fp16=False,
+            gradient_checkpointing=False,
+            use_cpu=True,
+            seed=spec["seed"],
+            logging_steps=10**9,
+            save_strategy="no",
+            report_to=[],
+            disable_tqdm=True,
+            dataloader_num_workers=0,
             log_completions=False,
-        )  # fmt: skip
+        )
         data = Dataset.from_dict({"prompt": spec["prompts"]})
-        trainer = Recording(model=model, reward_funcs=reward, args=config, train_dataset=data,
-                            processing_class=tokenizer, callbacks=[Gate()])  # fmt: skip
+        trainer = Recording(
+            model=model,
+            reward_funcs=reward,
+            args=config,
+            train_dataset=data,
+            processing_class=tokenizer,
+            callbacks=[Gate()],
+        )
         trainer.generate_s, trainer.seen = 0.0, {}
         import transformers
         import trl
 
-        settings = {"trl": trl.__version__, "transformers": transformers.__version__, "torch": torch.__version__,
-                    "threads": torch.get_num_threads(), "per_device_train_batch_size": micro,
-                    "gradient_accumulation_steps": accumulation, "steps_per_generation": steps_per_generation,
-                    "loss_type": config.loss_type, "scale_rewards": config.scale_rewards,
-                    "old_logprobs_pass": accumulation % steps_per_generation != 0}  # fmt: skip
+        settings = {
+            "trl": trl.__version__,
+            "transformers": transformers.__version__,
+            "torch": torch.__version__,
+            "threads": torch.get_num_threads(),
+            "per_device_train_batch_size": micro,
+            "gradient_accumulation_steps": accumulation,
+            "steps_per_generation": steps_per_generation,
+            "loss_type": config.loss_type,
+            "scale_rewards": config.scale_rewards,
+            "old_logprobs_pass": accumulation % steps_per_generation != 0,
+        }
         print(json.dumps({"ready": settings}), flush=True)
         trainer.train()
 

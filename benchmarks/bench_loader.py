@@ -25,8 +25,8 @@ from pathlib import Path
 import torch
 
 from mmzppo.data.convert import convert
-from mmzppo.data.shards import ShardReader
 from mmzppo.data.formats import DEFAULT_BENCHDATA
+from mmzppo.data.shards import ShardReader
 from mmzppo.inputs import encode
 from mmzppo.models import TINY_VISION, build_tiny, load_policy, suppressed_token_ids
 from mmzppo.prompts import plain
@@ -50,8 +50,9 @@ def one_thread(_: int) -> None:
 def loader_rate(shards: Path, processor, workers: int, limit: int) -> tuple[float, int]:
     """Samples/s from the first sample to the last (worker start-up excluded)."""
     data = Encoded(ShardReader(shards, vision=TINY_VISION, resample=True, epoch_length=limit), processor)
-    loader = torch.utils.data.DataLoader(data, batch_size=None, num_workers=workers,
-                                         worker_init_fn=one_thread if workers else None)  # fmt: skip
+    loader = torch.utils.data.DataLoader(
+        data, batch_size=None, num_workers=workers, worker_init_fn=one_thread if workers else None
+    )
     n, start = 0, None
     for _ in loader:
         n += 1
@@ -65,8 +66,14 @@ def rollout_generate(policy, sample, new_tokens: int = 32, group: int = 8):
     inputs = encode(policy.processor, [plain(sample)] * group, policy.vision)
 
     def generate():
-        policy.model.generate(**inputs, max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=True,
-                              top_k=0, suppress_tokens=suppressed_token_ids(policy.tokenizer))  # fmt: skip
+        policy.model.generate(
+            **inputs,
+            max_new_tokens=new_tokens,
+            min_new_tokens=new_tokens,
+            do_sample=True,
+            top_k=0,
+            suppress_tokens=suppressed_token_ids(policy.tokenizer),
+        )
 
     return generate
 

@@ -21,8 +21,7 @@ from pathlib import Path
 
 import torch
 
-from mmzppo.data.formats import mathvision_sample, read_jsonl
-from mmzppo.data.formats import DEFAULT_BENCHDATA
+from mmzppo.data.formats import DEFAULT_BENCHDATA, mathvision_sample, read_jsonl
 from mmzppo.inputs import encode
 from mmzppo.models import TINY_VISION, build_tiny, load_policy, suppressed_token_ids
 from mmzppo.prompts import plain
@@ -51,9 +50,14 @@ def rollout_pair(policy, prompts: list, n: int, new_tokens: int):
     rollout = HFRollout(policy, min_new_tokens=new_tokens)
     inputs = encode(policy.processor, [p for p in prompts for _ in range(n)], policy.vision)
     bare_kwargs = dict(
-        do_sample=True, temperature=1.0, top_p=1.0, top_k=0, max_new_tokens=new_tokens,
-        min_new_tokens=new_tokens, suppress_tokens=suppressed_token_ids(policy.tokenizer),
-    )  # fmt: skip
+        do_sample=True,
+        temperature=1.0,
+        top_p=1.0,
+        top_k=0,
+        max_new_tokens=new_tokens,
+        min_new_tokens=new_tokens,
+        suppress_tokens=suppressed_token_ids(policy.tokenizer),
+    )
 
     def framework():
         groups = rollout.generate(prompts, n, sampling)

@@ -56,8 +56,17 @@ def measure(threads: int, busy: bool, repeats: int) -> float:
         spinner.start()
     try:
         env = {**os.environ, "OMP_NUM_THREADS": str(threads), "HF_HUB_OFFLINE": "1"}
-        out = subprocess.run([sys.executable, __file__, "--child", "--repeats", str(repeats)], env=env,
-                             capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]  # fmt: skip
+        out = (
+            subprocess.run(
+                [sys.executable, __file__, "--child", "--repeats", str(repeats)],
+                env=env,
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            .stdout.strip()
+            .splitlines()[-1]
+        )
         return json.loads(out)["median_s"]
     finally:
         if spinner:
@@ -76,8 +85,10 @@ def main() -> None:
     print(f"tiny s forward+backward, 8 x (image prompt + 64 tokens), median of {args.repeats}, {os.cpu_count()} cores")
     for busy in (False, True):
         one, two = results[(1, busy)], results[(2, busy)]
-        print(f"{'busy' if busy else 'idle'}: 1 thread {one:.3f} s, 2 threads {two:.3f} s, 2 threads / 1 thread = "
-              f"{two / one:.2f}")  # fmt: skip
+        print(
+            f"{'busy' if busy else 'idle'}: 1 thread {one:.3f} s, 2 threads {two:.3f} s, 2 threads / 1 thread = "
+            f"{two / one:.2f}"
+        )
 
 
 if __name__ == "__main__":

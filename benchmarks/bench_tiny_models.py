@@ -17,8 +17,7 @@ from pathlib import Path
 
 import torch
 
-from mmzppo.data.formats import mathvision_sample, read_jsonl
-from mmzppo.data.formats import DEFAULT_BENCHDATA
+from mmzppo.data.formats import DEFAULT_BENCHDATA, mathvision_sample, read_jsonl
 from mmzppo.inputs import encode
 from mmzppo.models import TINY_VISION, build_tiny, count_parameters, load_policy, suppressed_token_ids
 from mmzppo.prompts import plain
@@ -61,24 +60,39 @@ def main() -> None:
 
             def generate():
                 model.generate(
-                    **inputs, max_new_tokens=args.new_tokens, min_new_tokens=args.new_tokens, do_sample=True,
-                    top_k=0, suppress_tokens=suppressed_token_ids(policy.tokenizer),
-                )  # fmt: skip
+                    **inputs,
+                    max_new_tokens=args.new_tokens,
+                    min_new_tokens=args.new_tokens,
+                    do_sample=True,
+                    top_k=0,
+                    suppress_tokens=suppressed_token_ids(policy.tokenizer),
+                )
 
             for fn in (forward, forward_backward, generate):  # warm-up (first calls allocate)
                 fn()
             rows.append(
-                (size, count_parameters(model), inputs["input_ids"].shape[1],
-                 median_time(forward, args.repeats), median_time(forward_backward, args.repeats),
-                 median_time(generate, args.repeats))
-            )  # fmt: skip
+                (
+                    size,
+                    count_parameters(model),
+                    inputs["input_ids"].shape[1],
+                    median_time(forward, args.repeats),
+                    median_time(forward_backward, args.repeats),
+                    median_time(generate, args.repeats),
+                )
+            )
     base = rows[0]
-    print(f"batch {args.batch}, prompt with one image, {args.new_tokens} new tokens, torch threads {torch.get_num_threads()}")
-    print(f"{'size':<5}{'params':>12}{'prompt':>8}{'forward s':>11}{'fwd+bwd s':>11}{'generate s':>12}"
-          f"{'fwd x':>8}{'f+b x':>8}{'gen x':>8}")  # fmt: skip
+    print(
+        f"batch {args.batch}, prompt with one image, {args.new_tokens} new tokens, torch threads {torch.get_num_threads()}"
+    )
+    print(
+        f"{'size':<5}{'params':>12}{'prompt':>8}{'forward s':>11}{'fwd+bwd s':>11}{'generate s':>12}"
+        f"{'fwd x':>8}{'f+b x':>8}{'gen x':>8}"
+    )
     for size, n, length, f, fb, g in rows:
-        print(f"{size:<5}{n:>12,}{length:>8}{f:>11.3f}{fb:>11.3f}{g:>12.3f}"
-              f"{f / base[3]:>8.2f}{fb / base[4]:>8.2f}{g / base[5]:>8.2f}")  # fmt: skip
+        print(
+            f"{size:<5}{n:>12,}{length:>8}{f:>11.3f}{fb:>11.3f}{g:>12.3f}"
+            f"{f / base[3]:>8.2f}{fb / base[4]:>8.2f}{g / base[5]:>8.2f}"
+        )
 
 
 if __name__ == "__main__":

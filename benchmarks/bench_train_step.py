@@ -75,20 +75,52 @@ METHOD_SWITCHES = {
 }
 
 
-def trainer(student: Path, shards: Path, out: Path, name: str, tokens: int, method: str, words: int = 300,
-            micro: int = 32, teacher: Path | None = None, micro_tokens: int = 0, old: str = "auto",
-            updates: int = 4, extra: tuple[str, ...] = ()):
+def trainer(
+    student: Path,
+    shards: Path,
+    out: Path,
+    name: str,
+    tokens: int,
+    method: str,
+    words: int = 300,
+    micro: int = 32,
+    teacher: Path | None = None,
+    micro_tokens: int = 0,
+    old: str = "auto",
+    updates: int = 4,
+    extra: tuple[str, ...] = (),
+):
     """A Trainer of `method` on 8 questions x 8 rollouts of exactly `tokens` tokens, I = `updates`
     (`extra`: more key=value overrides, applied last)."""
     from mmzppo.train import Trainer
 
-    config = load_config(None, [
-        f"student={student}", f"teacher={teacher or student}", f"train_shards={shards}", f"output_dir={out}",
-        f"name={name}", "prompts_per_step=8", "group_size=8", f"max_new_tokens={tokens}", f"updates_per_step={updates}",
-        f"micro_batch_size={micro}", f"micro_batch_tokens={micro_tokens}", f"old_logprobs={old}", "rollout_batch_size=128", "dtype=float32", "lr=1e-5", "steps=1000",
-        "save_every=0", f"candidate_max_words={words}", "candidate_compression=truncate", *TINY,
-        *METHOD_SWITCHES[method], *extra,
-    ])  # fmt: skip
+    config = load_config(
+        None,
+        [
+            f"student={student}",
+            f"teacher={teacher or student}",
+            f"train_shards={shards}",
+            f"output_dir={out}",
+            f"name={name}",
+            "prompts_per_step=8",
+            "group_size=8",
+            f"max_new_tokens={tokens}",
+            f"updates_per_step={updates}",
+            f"micro_batch_size={micro}",
+            f"micro_batch_tokens={micro_tokens}",
+            f"old_logprobs={old}",
+            "rollout_batch_size=128",
+            "dtype=float32",
+            "lr=1e-5",
+            "steps=1000",
+            "save_every=0",
+            f"candidate_max_words={words}",
+            "candidate_compression=truncate",
+            *TINY,
+            *METHOD_SWITCHES[method],
+            *extra,
+        ],
+    )
     t = Trainer(config)
     t.rollout.min_new_tokens = tokens  # fixed lengths: equal work per rollout in every method
     if method.startswith("distill"):
@@ -104,9 +136,22 @@ def step_times(args) -> None:
         student = build_tiny(tmp / "s", "s")
         teacher = build_tiny(tmp / "teacher", "s", seed=1) if any(m.startswith("distill") for m in methods) else None
         shards = make_shards(tmp / "data")
-        runs = {m: trainer(student, shards, tmp, m, args.tokens, m, args.candidate_max_words, args.micro_batch_size,
-                           teacher if m.startswith("distill") else None, args.micro_batch_tokens, args.old_logprobs)
-                for m in methods}  # fmt: skip
+        runs = {
+            m: trainer(
+                student,
+                shards,
+                tmp,
+                m,
+                args.tokens,
+                m,
+                args.candidate_max_words,
+                args.micro_batch_size,
+                teacher if m.startswith("distill") else None,
+                args.micro_batch_tokens,
+                args.old_logprobs,
+            )
+            for m in methods
+        }
         times = {k: [] for k in runs}
         phases = {k: {} for k in runs}
         extra = []
@@ -119,18 +164,22 @@ def step_times(args) -> None:
                         phases[name].setdefault(key, []).append(metrics.get(f"time/{key}", 0.0))
                 if name == "zppo" and i:
                     extra.append(metrics["groups/bcq"] + metrics["groups/ncq"])
-        print(f"tiny s student, 8 questions x 8 rollouts x {args.tokens} tokens, I=4, {args.steps} steps each, "
-              f"candidates cut to {args.candidate_max_words} words, micro-batches of {args.micro_batch_size} "
-              f"(token budget {args.micro_batch_tokens or 'off'}), old log-probs {args.old_logprobs}, "
-              f"torch threads {torch.get_num_threads()}")  # fmt: skip
+        print(
+            f"tiny s student, 8 questions x 8 rollouts x {args.tokens} tokens, I=4, {args.steps} steps each, "
+            f"candidates cut to {args.candidate_max_words} words, micro-batches of {args.micro_batch_size} "
+            f"(token budget {args.micro_batch_tokens or 'off'}), old log-probs {args.old_logprobs}, "
+            f"torch threads {torch.get_num_threads()}"
+        )
         g = statistics.median(times["grpo"])
         for name in runs:
             med = statistics.median(times[name])
             detail = ", ".join(f"{k} {statistics.median(v):.2f} s" for k, v in phases[name].items())
             print(f"{name:12s} step {med:6.2f} s  ratio to GRPO {med / g:5.2f}  ({detail})")
         if extra:
-            print(f"ZPPO: {statistics.mean(extra):.1f} BCQ+NCQ prompts per step (paper, at scale: ZPPO/GRPO "
-                  "1.11-1.22 wall-clock)")  # fmt: skip
+            print(
+                f"ZPPO: {statistics.mean(extra):.1f} BCQ+NCQ prompts per step (paper, at scale: ZPPO/GRPO "
+                "1.11-1.22 wall-clock)"
+            )
 
 
 def peak_memory_child(size: str, tokens: int, micro_tokens: int = 0, micro: int = 32) -> None:
@@ -149,9 +198,27 @@ def peak_memory(size: str, tokens: int, micro: int, micro_tokens: int) -> dict:
     """One ZPPO step in a fresh subprocess: {"size", "peak_mb", "step_added_mb"}. Call it before
     the calling process grows: Linux keeps ru_maxrss across exec, so a child started after this
     process has grown would report this process's peak."""
-    out = subprocess.run([sys.executable, __file__, "--memory-child", size, "--tokens", str(tokens),
-                          "--micro-batch-size", str(micro), "--micro-batch-tokens", str(micro_tokens)],
-                         capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]  # fmt: skip
+    out = (
+        subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--memory-child",
+                size,
+                "--tokens",
+                str(tokens),
+                "--micro-batch-size",
+                str(micro),
+                "--micro-batch-tokens",
+                str(micro_tokens),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        .stdout.strip()
+        .splitlines()[-1]
+    )
     return json.loads(out)
 
 
@@ -159,14 +226,27 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--tokens", type=int, default=64)
-    parser.add_argument("--candidate-max-words", type=int, default=300,
-                        help="ZPPO's candidate budget (config candidate_max_words; 300 = the default)")
+    parser.add_argument(
+        "--candidate-max-words",
+        type=int,
+        default=300,
+        help="ZPPO's candidate budget (config candidate_max_words; 300 = the default)",
+    )
     parser.add_argument("--micro-batch-size", type=int, default=32, help="sequences per forward/backward")
-    parser.add_argument("--micro-batch-tokens", type=int, default=0, help="padded tokens per forward/backward (0 = off)")
-    parser.add_argument("--old-logprobs", default="auto", choices=["auto", "sampler", "recompute"],
-                        help="PPO's log pi_old (config old_logprobs)")
-    parser.add_argument("--methods", default="zppo,hint,prefix,distill_off,distill_on",
-                        help="methods timed against GRPO (comma-separated)")
+    parser.add_argument(
+        "--micro-batch-tokens", type=int, default=0, help="padded tokens per forward/backward (0 = off)"
+    )
+    parser.add_argument(
+        "--old-logprobs",
+        default="auto",
+        choices=["auto", "sampler", "recompute"],
+        help="PPO's log pi_old (config old_logprobs)",
+    )
+    parser.add_argument(
+        "--methods",
+        default="zppo,hint,prefix,distill_off,distill_on",
+        help="methods timed against GRPO (comma-separated)",
+    )
     parser.add_argument("--skip-memory", action="store_true", help="step times only")
     parser.add_argument("--memory-only", action="store_true", help="peak memory only")
     parser.add_argument("--memory-child", default=None, help=argparse.SUPPRESS)
@@ -176,8 +256,10 @@ def main() -> None:
     # memory first (see peak_memory)
     for size in () if args.skip_memory else ("s", "m"):
         r = peak_memory(size, args.tokens, args.micro_batch_size, args.micro_batch_tokens)
-        print(f"peak memory of a ZPPO step, tiny {size}: {r['peak_mb']:.0f} MB resident "
-              f"({r['step_added_mb']:.0f} MB above the loaded model; token budget {args.micro_batch_tokens or 'off'})")
+        print(
+            f"peak memory of a ZPPO step, tiny {size}: {r['peak_mb']:.0f} MB resident "
+            f"({r['step_added_mb']:.0f} MB above the loaded model; token budget {args.micro_batch_tokens or 'off'})"
+        )
     if not args.memory_only:
         step_times(args)
 

@@ -68,12 +68,28 @@ def main() -> None:
     model_dir = build_tiny(tmp / "s", "s")
     samples = list(generate_suite(["count_color", "arith_chain"], 8, 0, "train", tmp / "media", levels=[1]))
     write_shards(samples, tmp / "train", maxcount=8, progress=False)
-    config = config_from_dict(dict(
-        name="bench", output_dir=str(tmp / "runs"), student=str(model_dir), train_shards=str(tmp / "train"),
-        steps=args.steps, save_every=0, prompts_per_step=4, group_size=args.n, max_new_tokens=args.new_tokens,
-        dtype="float32", lr=1e-4, teacher_kind="reference", rollout_backend="vllm", vision=TINY_VISION.to_dict(),
-        vllm_kv_cache_gb=0.25, vllm_max_model_len=1024, vllm_max_images=2, log_samples=0,
-    ))  # fmt: skip
+    config = config_from_dict(
+        dict(
+            name="bench",
+            output_dir=str(tmp / "runs"),
+            student=str(model_dir),
+            train_shards=str(tmp / "train"),
+            steps=args.steps,
+            save_every=0,
+            prompts_per_step=4,
+            group_size=args.n,
+            max_new_tokens=args.new_tokens,
+            dtype="float32",
+            lr=1e-4,
+            teacher_kind="reference",
+            rollout_backend="vllm",
+            vision=TINY_VISION.to_dict(),
+            vllm_kv_cache_gb=0.25,
+            vllm_max_model_len=1024,
+            vllm_max_images=2,
+            log_samples=0,
+        )
+    )
 
     # 1. rollout tokens/s
     mv = DEFAULT_BENCHDATA / "vlm/mathvision"
@@ -115,14 +131,18 @@ def main() -> None:
     finally:
         server.kill()
 
-    print(f"\ntiny s, {args.prompts} image prompts x {args.n} samples x {args.new_tokens} tokens, {args.repeats} repeats")
+    print(
+        f"\ntiny s, {args.prompts} image prompts x {args.n} samples x {args.new_tokens} tokens, {args.repeats} repeats"
+    )
     print("| measure | transformers (fp32) | vLLM (bf16) | ratio |")
     print("|---|---:|---:|---:|")
     print(f"| rollout tokens/s | {rate['hf']:.1f} | {rate['vllm']:.1f} | {rate['vllm'] / rate['hf']:.2f}x |")
     print(f"\nengine start (in-process, + first weight load): {engine_start:.1f} s; server start: {server_start:.1f} s")
     print(f"weight sync {sync * 1000:.0f} ms of a {step:.2f} s ZPPO step (vLLM backend): {100 * sync / step:.2f}%")
-    print(f"teacher requests/s: {rps[1]:.2f} at concurrency 1, {rps[args.concurrency]:.2f} at {args.concurrency} "
-          f"({rps[args.concurrency] / rps[1]:.2f}x)")  # fmt: skip
+    print(
+        f"teacher requests/s: {rps[1]:.2f} at concurrency 1, {rps[args.concurrency]:.2f} at {args.concurrency} "
+        f"({rps[args.concurrency] / rps[1]:.2f}x)"
+    )
 
 
 if __name__ == "__main__":

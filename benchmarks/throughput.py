@@ -45,11 +45,11 @@ import tempfile
 import time
 from pathlib import Path
 
-import torch
-
 import bench_loader
 import bench_rollout
 import bench_train_step
+import torch
+
 from mmzppo.config import load_config
 from mmzppo.data.formats import DEFAULT_BENCHDATA
 from mmzppo.models import TINY_VISION, build_tiny, load_policy, suppressed_token_ids
@@ -75,12 +75,37 @@ TARGETS = {
 }
 
 SIZES = {  # --quick and the default
-    "quick": dict(student="xs", tokens=16, rounds=1, methods=["grpo", "zppo"], rollout_prompts=2, rollout_n=4,
-                  rollout_tokens=8, loader_limit=20, eval_limit=2, eval_tokens=16, trl_tokens=8, memory=False, budget=0),
-    "default": dict(student="s", tokens=None, rounds=1, methods=METHODS, rollout_prompts=4, rollout_n=8,
-                    rollout_tokens=32, loader_limit=100, eval_limit=8, eval_tokens=96, trl_tokens=32, memory=True,
-                    budget=2048),
-}  # fmt: skip
+    "quick": dict(
+        student="xs",
+        tokens=16,
+        rounds=1,
+        methods=["grpo", "zppo"],
+        rollout_prompts=2,
+        rollout_n=4,
+        rollout_tokens=8,
+        loader_limit=20,
+        eval_limit=2,
+        eval_tokens=16,
+        trl_tokens=8,
+        memory=False,
+        budget=0,
+    ),
+    "default": dict(
+        student="s",
+        tokens=None,
+        rounds=1,
+        methods=METHODS,
+        rollout_prompts=4,
+        rollout_n=8,
+        rollout_tokens=32,
+        loader_limit=100,
+        eval_limit=8,
+        eval_tokens=96,
+        trl_tokens=32,
+        memory=True,
+        budget=2048,
+    ),
+}
 
 
 def timed(fn) -> float:
@@ -98,12 +123,23 @@ class TRLWorker:
     def __init__(self, python: str, spec: dict, folder: Path):
         path = folder / "trl_spec.json"
         path.write_text(json.dumps(spec))
-        env = {**os.environ, "OMP_NUM_THREADS": str(spec["threads"]), "HF_HUB_OFFLINE": "1",
-               "TRANSFORMERS_VERBOSITY": "error", "TOKENIZERS_PARALLELISM": "false"}  # fmt: skip
+        env = {
+            **os.environ,
+            "OMP_NUM_THREADS": str(spec["threads"]),
+            "HF_HUB_OFFLINE": "1",
+            "TRANSFORMERS_VERBOSITY": "error",
+            "TOKENIZERS_PARALLELISM": "false",
+        }
         env.pop("PYTHONPATH", None)  # nothing of mmzppo's environment leaks in
         self.log = open(folder / "trl_worker.log", "w")
-        self.proc = subprocess.Popen([python, str(TRL_WORKER), str(path)], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=self.log, text=True, env=env)  # fmt: skip
+        self.proc = subprocess.Popen(
+            [python, str(TRL_WORKER), str(path)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.log,
+            text=True,
+            env=env,
+        )
         self.settings = self._read()["ready"]
 
     def _read(self) -> dict:
@@ -141,8 +177,12 @@ def trl_python_problem(python: str | None) -> str | None:
         return "no --trl-python given"
     if not Path(python).exists():
         return f"{python} does not exist"
-    r = subprocess.run([python, "-c", "import trl, transformers; from trl import GRPOTrainer"], capture_output=True,
-                       text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})  # fmt: skip
+    r = subprocess.run(
+        [python, "-c", "import trl, transformers; from trl import GRPOTrainer"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
     if r.returncode:
         return f"{python} cannot import trl ({r.stderr.strip().splitlines()[-1] if r.stderr.strip() else 'error'})"
     return None
@@ -155,8 +195,9 @@ def text_shards(root: Path) -> Path:
     from mmzppo.data.shards import write_shards
     from mmzppo.data.synthetic import generate_suite
 
-    write_shards(islice(generate_suite(TEXT_TASKS, 3, 0, "train", None, levels=[2]), 8), root, maxcount=100,
-                 progress=False)  # fmt: skip
+    write_shards(
+        islice(generate_suite(TEXT_TASKS, 3, 0, "train", None, levels=[2]), 8), root, maxcount=100, progress=False
+    )
     return root
 
 
@@ -182,8 +223,16 @@ def eval_runner(student: Path, limit: int, tokens: int, media_root: Path):
     from mmzppo.eval.runner import EvalConfig, Generator, evaluate_benchmark, load_model, run_settings
     from mmzppo.eval.suites import load_benchmarks, locate, select
 
-    cfg = EvalConfig(model=str(student), suite="synthetic", limit=limit, greedy=True, max_new_tokens=tokens,
-                     vision=TINY_VISION, dtype="float32", progress=False)  # fmt: skip
+    cfg = EvalConfig(
+        model=str(student),
+        suite="synthetic",
+        limit=limit,
+        greedy=True,
+        max_new_tokens=tokens,
+        vision=TINY_VISION,
+        dtype="float32",
+        progress=False,
+    )
     policy = load_model(cfg)
     settings = run_settings(cfg, policy)
     out = {}
@@ -191,8 +240,9 @@ def eval_runner(student: Path, limit: int, tokens: int, media_root: Path):
 
         def run(bench=bench):
             start = time.perf_counter()
-            result = evaluate_benchmark(bench, locate(bench, None), cfg, lambda: Generator(policy, cfg), settings,
-                                        media_root)  # fmt: skip
+            result = evaluate_benchmark(
+                bench, locate(bench, None), cfg, lambda: Generator(policy, cfg), settings, media_root
+            )
             return result["n"], time.perf_counter() - start
 
         out[bench.name.removeprefix("synthetic_")] = run
@@ -204,9 +254,15 @@ def eval_runner(student: Path, limit: int, tokens: int, media_root: Path):
 
 def demo_micro_batching() -> dict:
     demo = load_config(REPO / "configs/demo.yaml", [])
-    return dict(micro=demo.micro_batch_size, micro_tokens=demo.micro_batch_tokens, old=demo.old_logprobs,
-                tokens=demo.max_new_tokens, prompts=demo.prompts_per_step, group=demo.group_size,
-                updates=demo.updates_per_step)  # fmt: skip
+    return dict(
+        micro=demo.micro_batch_size,
+        micro_tokens=demo.micro_batch_tokens,
+        old=demo.old_logprobs,
+        tokens=demo.max_new_tokens,
+        prompts=demo.prompts_per_step,
+        group=demo.group_size,
+        updates=demo.updates_per_step,
+    )
 
 
 def median(xs: list[float]) -> float:
@@ -219,12 +275,20 @@ def run(args) -> dict:
     demo = demo_micro_batching()
     tokens = size["tokens"] or demo["tokens"]
     threads = torch.get_num_threads()
-    methods = size["methods"] if args.methods is None else ["grpo", *[m for m in args.methods.split(",") if m != "grpo"]]
-    result: dict = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-                    "command": " ".join([Path(sys.executable).name, *sys.argv]), "threads": threads,
-                    "machine": f"{os.cpu_count()} cores, {platform.processor() or platform.machine()}",
-                    "load_average_at_start": os.getloadavg(), "rounds": rounds, "demo": demo,
-                    "student": size["student"], "tokens": tokens}  # fmt: skip
+    methods = (
+        size["methods"] if args.methods is None else ["grpo", *[m for m in args.methods.split(",") if m != "grpo"]]
+    )
+    result: dict = {
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "threads": threads,
+        "machine": f"{os.cpu_count()} cores, {platform.processor() or platform.machine()}",
+        "load_average_at_start": os.getloadavg(),
+        "rounds": rounds,
+        "demo": demo,
+        "student": size["student"],
+        "tokens": tokens,
+    }
     demo_settings = f"{demo['prompts']} prompts x {demo['group']} rollouts, I={demo['updates']}"
     if demo["prompts"] != 8 or demo["group"] != 8:
         print(f"note: configs/demo.yaml has {demo_settings}; the trainers here use 8 x 8 (bench_train_step)")
@@ -240,37 +304,85 @@ def run(args) -> dict:
         torch.manual_seed(0)
         print("building models, shards and trainers ...", flush=True)
         student = build_tiny(tmp / "student", size["student"])
-        teacher = build_tiny(tmp / "teacher", size["student"], seed=1) if any(
-            m.startswith("distill") for m in methods) else None  # fmt: skip
+        teacher = (
+            build_tiny(tmp / "teacher", size["student"], seed=1)
+            if any(m.startswith("distill") for m in methods)
+            else None
+        )
         shards = bench_train_step.make_shards(tmp / "data")
-        trainers = {m: bench_train_step.trainer(student, shards, tmp, m, tokens, m, micro=demo["micro"],
-                                                teacher=teacher if m.startswith("distill") else None,
-                                                micro_tokens=demo["micro_tokens"], old=demo["old"],
-                                                updates=demo["updates"])
-                    for m in methods}  # fmt: skip
+        trainers = {
+            m: bench_train_step.trainer(
+                student,
+                shards,
+                tmp,
+                m,
+                tokens,
+                m,
+                micro=demo["micro"],
+                teacher=teacher if m.startswith("distill") else None,
+                micro_tokens=demo["micro_tokens"],
+                old=demo["old"],
+                updates=demo["updates"],
+            )
+            for m in methods
+        }
         # the same GRPO and ZPPO under a padded-token budget per micro-batch (micro_batch_tokens)
         budget = size["budget"] if args.budget is None else args.budget
-        budget_methods = [f"{m}@{budget}" for m in ("grpo", "zppo")] if budget and budget != demo["micro_tokens"] else []
+        budget_methods = (
+            [f"{m}@{budget}" for m in ("grpo", "zppo")] if budget and budget != demo["micro_tokens"] else []
+        )
         for name in budget_methods:
             m = name.split("@")[0]
-            trainers[name] = bench_train_step.trainer(student, shards, tmp, name.replace("@", "-"), tokens, m,
-                                                      micro=demo["micro"], micro_tokens=budget, old=demo["old"],
-                                                      updates=demo["updates"])  # fmt: skip
+            trainers[name] = bench_train_step.trainer(
+                student,
+                shards,
+                tmp,
+                name.replace("@", "-"),
+                tokens,
+                m,
+                micro=demo["micro"],
+                micro_tokens=budget,
+                old=demo["old"],
+                updates=demo["updates"],
+            )
 
         # TRL comparison: text prompts, one update per generation batch, micro-batches of the demo's size
         trl_tokens, trl_updates = args.trl_tokens or size["trl_tokens"], args.trl_updates
         tshards = text_shards(tmp / "text")
-        text = bench_train_step.trainer(student, tshards, tmp, "grpo_text", trl_tokens, "grpo", micro=demo["micro"],
-                                        micro_tokens=demo["micro_tokens"], old=demo["old"], updates=trl_updates)  # fmt: skip
+        text = bench_train_step.trainer(
+            student,
+            tshards,
+            tmp,
+            "grpo_text",
+            trl_tokens,
+            "grpo",
+            micro=demo["micro"],
+            micro_tokens=demo["micro_tokens"],
+            old=demo["old"],
+            updates=trl_updates,
+        )
         prompts, mm_ids = mmzppo_prompt_ids(text.student, tshards)
         c = text.config
         worker = None
         if trl_problem is None:
-            spec = dict(model=str(student), prompts=prompts, tokens=trl_tokens, group_size=c.group_size,
-                        micro_batch_size=c.micro_batch_size, updates=trl_updates, steps=rounds + 1, lr=c.lr,
-                        weight_decay=c.weight_decay, betas=list(c.betas), grad_clip=c.grad_clip, eps_low=c.eps_low,
-                        eps_high=c.eps_high, suppress_tokens=suppressed_token_ids(text.student.tokenizer),
-                        seed=c.seed, threads=threads)  # fmt: skip
+            spec = dict(
+                model=str(student),
+                prompts=prompts,
+                tokens=trl_tokens,
+                group_size=c.group_size,
+                micro_batch_size=c.micro_batch_size,
+                updates=trl_updates,
+                steps=rounds + 1,
+                lr=c.lr,
+                weight_decay=c.weight_decay,
+                betas=list(c.betas),
+                grad_clip=c.grad_clip,
+                eps_low=c.eps_low,
+                eps_high=c.eps_high,
+                suppress_tokens=suppressed_token_ids(text.student.tokenizer),
+                seed=c.seed,
+                threads=threads,
+            )
             print("starting the TRL worker ...", flush=True)
             worker = TRLWorker(args.trl_python, spec, tmp)
 
@@ -281,8 +393,10 @@ def run(args) -> dict:
         from mmzppo.data.shards import ShardReader
 
         loader_shards = bench_loader.make_shards(args.benchdata, tmp / "loader")
-        consume = {kind: bench_loader.rollout_generate(policy, next(iter(ShardReader(s, vision=TINY_VISION))))
-                   for kind, s in loader_shards.items()}  # fmt: skip
+        consume = {
+            kind: bench_loader.rollout_generate(policy, next(iter(ShardReader(s, vision=TINY_VISION))))
+            for kind, s in loader_shards.items()
+        }
         evals = eval_runner(student, size["eval_limit"], size["eval_tokens"], tmp / "eval_media")
 
         times: dict[str, list[float]] = {}
@@ -366,23 +480,27 @@ def run(args) -> dict:
         result["medians"] = {k: median(v) for k, v in times.items()}
         result["methods"] = methods
         result["budget_methods"] = budget_methods
-        result["trl"] = {"problem": trl_problem, "tokens": trl_tokens, "updates": trl_updates,
-                         "settings": worker.settings if worker else None,
-                         "prompt_ids_equal": all(extra.get("trl_prompt_ids_equal", [False])),
-                         "completion_lengths": extra.get("trl_completion_lengths"),
-                         "differences": trl_differences(text.config, worker.settings if worker else None)}  # fmt: skip
+        result["trl"] = {
+            "problem": trl_problem,
+            "tokens": trl_tokens,
+            "updates": trl_updates,
+            "settings": worker.settings if worker else None,
+            "prompt_ids_equal": all(extra.get("trl_prompt_ids_equal", [False])),
+            "completion_lengths": extra.get("trl_completion_lengths"),
+            "differences": trl_differences(text.config, worker.settings if worker else None),
+        }
         result["settings"] = {
             "methods": f"tiny {size['student']}, 8 questions x 8 rollouts x exactly {tokens} tokens, I={demo['updates']}, "
-                       f"micro-batches of {demo['micro']} (token budget {demo['micro_tokens'] or 'off'}), old "
-                       f"log-probs {demo['old']}",
+            f"micro-batches of {demo['micro']} (token budget {demo['micro_tokens'] or 'off'}), old "
+            f"log-probs {demo['old']}",
             "rollout": f"{size['rollout_prompts']} MathVision prompts x {size['rollout_n']} x {size['rollout_tokens']} "
-                       "tokens, ABBA twice a round",
+            "tokens, ABBA twice a round",
             "loader": f"{size['loader_limit']} samples, 0 workers; rollout 8 x 32 tokens per prompt",
             "eval": f"synthetic test split, {size['eval_limit']} items per modality, greedy, <= {size['eval_tokens']} "
-                    "tokens, batch 8",
+            "tokens, batch 8",
             "trl": f"8 text prompts x 8 completions x exactly {trl_tokens} tokens, {trl_updates} update(s) per "
-                   f"generation batch, micro-batches of {demo['micro']}",
-        }  # fmt: skip
+            f"generation batch, micro-batches of {demo['micro']}",
+        }
     result["ratios"] = ratios(result)
     return result
 
@@ -399,11 +517,14 @@ def trl_differences(config, trl: dict | None) -> list[str]:
         "text (it cannot import mmzppo), both negligible next to a step",
         "old log-probs: mmzppo takes the sampler's recorded log-probs (old_logprobs auto); TRL needs none when "
         "the update follows its own generation (it detaches the current ones)"
-        + ("; here it recomputes them in an extra pass (several updates per generation)" if trl and
-           trl.get("old_logprobs_pass") else ""),
+        + (
+            "; here it recomputes them in an extra pass (several updates per generation)"
+            if trl and trl.get("old_logprobs_pass")
+            else ""
+        ),
         "what the step time covers: mmzppo's Trainer.step (data, rollout, grading, advantages, updates, metrics); "
         "TRL from on_step_begin to on_step_end of the generation batch's updates (its logging after is left out)",
-        f"sampling: both temperature 1, top-p 1, top-k off, the same vision tokens suppressed, EOS forbidden "
+        "sampling: both temperature 1, top-p 1, top-k off, the same vision tokens suppressed, EOS forbidden "
         "before the length (mmzppo: HFRollout min_new_tokens; TRL: generation_kwargs min_new_tokens)",
     ]
     return out
@@ -438,10 +559,15 @@ def verdict(key: str, value: float | None) -> str:
 
 
 # Earlier measurements (README, issue 12), each by its own script and at its own settings.
-BEFORE = {"zppo_over_grpo": "5.14 (64 tokens, old log-probs recomputed)", "zppo_over_grpo_budget": "2.55 (64 tokens)",
-          "mmzppo_over_trl": "1.55 (old log-probs recomputed)", "rollout_over_bare": "1.11",
-          "video_loader_over_rollout": "9.9 (2 threads)", "image_loader_over_rollout": "63.3 (2 threads)",
-          "peak_memory_gb": "4.5 (64 tokens; 1.25 with a 2,048-token budget)"}  # fmt: skip
+BEFORE = {
+    "zppo_over_grpo": "5.14 (64 tokens, old log-probs recomputed)",
+    "zppo_over_grpo_budget": "2.55 (64 tokens)",
+    "mmzppo_over_trl": "1.55 (old log-probs recomputed)",
+    "rollout_over_bare": "1.11",
+    "video_loader_over_rollout": "9.9 (2 threads)",
+    "image_loader_over_rollout": "63.3 (2 threads)",
+    "peak_memory_gb": "4.5 (64 tokens; 1.25 with a 2,048-token budget)",
+}
 
 
 def table(res: dict) -> list[tuple[str, str, str, str]]:
@@ -453,54 +579,101 @@ def table(res: dict) -> list[tuple[str, str, str, str]]:
         rows.append((f"{name} step / GRPO step", f"{r[key]:.2f}", verdict(key, r[key]), BEFORE.get(key, "")))
     if res.get("budget_methods"):
         budget = res["budget_methods"][0].split("@")[1]
-        rows.append((f"zppo step / GRPO step, both with micro_batch_tokens={budget}", f"{r['zppo_over_grpo_budget']:.2f}",
-                     verdict("zppo_over_grpo", r["zppo_over_grpo_budget"]), BEFORE["zppo_over_grpo_budget"]))  # fmt: skip
-        rows.append((f"GRPO step with micro_batch_tokens={budget} / without", f"{r['grpo_budget_over_grpo']:.2f}", "", ""))
+        rows.append(
+            (
+                f"zppo step / GRPO step, both with micro_batch_tokens={budget}",
+                f"{r['zppo_over_grpo_budget']:.2f}",
+                verdict("zppo_over_grpo", r["zppo_over_grpo_budget"]),
+                BEFORE["zppo_over_grpo_budget"],
+            )
+        )
+        rows.append(
+            (f"GRPO step with micro_batch_tokens={budget} / without", f"{r['grpo_budget_over_grpo']:.2f}", "", "")
+        )
     if "mmzppo_over_trl" in r:
-        rows.append(("mmzppo GRPO step / TRL GRPOTrainer step", f"{r['mmzppo_over_trl']:.2f}",
-                     verdict("mmzppo_over_trl", r["mmzppo_over_trl"]), BEFORE["mmzppo_over_trl"]))  # fmt: skip
+        rows.append(
+            (
+                "mmzppo GRPO step / TRL GRPOTrainer step",
+                f"{r['mmzppo_over_trl']:.2f}",
+                verdict("mmzppo_over_trl", r["mmzppo_over_trl"]),
+                BEFORE["mmzppo_over_trl"],
+            )
+        )
     else:
-        rows.append(("mmzppo GRPO step / TRL GRPOTrainer step", f"skipped: TRL env not found ({res['trl']['problem']}; "
-                     f"how to make it: {TRL_ENV_HELP})", verdict("mmzppo_over_trl", None), BEFORE["mmzppo_over_trl"]))  # fmt: skip
-    rows.append(("HFRollout.generate / bare model.generate", f"{r['rollout_over_bare']:.3f}",
-                 verdict("rollout_over_bare", r["rollout_over_bare"]), BEFORE["rollout_over_bare"]))  # fmt: skip
+        rows.append(
+            (
+                "mmzppo GRPO step / TRL GRPOTrainer step",
+                f"skipped: TRL env not found ({res['trl']['problem']}; how to make it: {TRL_ENV_HELP})",
+                verdict("mmzppo_over_trl", None),
+                BEFORE["mmzppo_over_trl"],
+            )
+        )
+    rows.append(
+        (
+            "HFRollout.generate / bare model.generate",
+            f"{r['rollout_over_bare']:.3f}",
+            verdict("rollout_over_bare", r["rollout_over_bare"]),
+            BEFORE["rollout_over_bare"],
+        )
+    )
     for kind in ("image", "video"):
         key = f"{kind}_loader_over_rollout"
-        rows.append((f"{kind} loader samples/s (0 workers) / rollout consumption",
-                     f"{r[key]:.1f} ({m[f'loader/{kind}']:.1f} / {m[f'consume/{kind}']:.2f})", verdict(key, r[key]),
-                     BEFORE.get(key, "")))  # fmt: skip
+        rows.append(
+            (
+                f"{kind} loader samples/s (0 workers) / rollout consumption",
+                f"{r[key]:.1f} ({m[f'loader/{kind}']:.1f} / {m[f'consume/{kind}']:.2f})",
+                verdict(key, r[key]),
+                BEFORE.get(key, ""),
+            )
+        )
     for kind in ("image", "video", "text"):
         if f"eval/{kind}" in m:
             rows.append((f"eval samples/s, synthetic {kind} (absolute)", f"{m[f'eval/{kind}']:.2f}", "", ""))
     if "peak_memory_gb" in r:
         mem = res["memory"]
-        rows.append(("peak memory of a tiny s ZPPO step", f"{r['peak_memory_gb']:.2f} GB ({mem['step_added_mb']:.0f} MB "
-                     "above the loaded model)", verdict("peak_memory_gb", r["peak_memory_gb"]), BEFORE["peak_memory_gb"]))  # fmt: skip
+        rows.append(
+            (
+                "peak memory of a tiny s ZPPO step",
+                f"{r['peak_memory_gb']:.2f} GB ({mem['step_added_mb']:.0f} MB above the loaded model)",
+                verdict("peak_memory_gb", r["peak_memory_gb"]),
+                BEFORE["peak_memory_gb"],
+            )
+        )
     return rows
 
 
 def report(res: dict) -> None:
     m = res["medians"]
     print()
-    print(f"throughput, {res['date']}, torch threads {res['threads']}, {res['machine']}, load average "
-          f"{res['load_average_at_start'][0]:.2f} at start / {res['load_average_at_end'][0]:.2f} at end, "
-          f"{res['rounds']} counted round(s) after a warm-up, {res['measure_s']:.0f} s of rounds")  # fmt: skip
+    print(
+        f"throughput, {res['date']}, torch threads {res['threads']}, {res['machine']}, load average "
+        f"{res['load_average_at_start'][0]:.2f} at start / {res['load_average_at_end'][0]:.2f} at end, "
+        f"{res['rounds']} counted round(s) after a warm-up, {res['measure_s']:.0f} s of rounds"
+    )
     for k, v in res["settings"].items():
         print(f"  {k}: {v}")
     print("step times (median s):")
     for name in res["methods"] + res.get("budget_methods", []):
-        phases = ", ".join(f"{k} {m[f'phase/{name}/{k}']:.2f}" for k in ("rollout", "teacher", "old_logprobs", "update"))
+        phases = ", ".join(
+            f"{k} {m[f'phase/{name}/{k}']:.2f}" for k in ("rollout", "teacher", "old_logprobs", "update")
+        )
         print(f"  {name:12s} {m[f'step/{name}']:7.2f}  ({phases})")
-    mm = f"  mmzppo GRPO (text) {m['trl/mmzppo']:.2f}  (rollout {m['trl/mmzppo/rollout']:.2f}, old_logprobs " \
-         f"{m['trl/mmzppo/old_logprobs']:.2f}, update {m['trl/mmzppo/update']:.2f})"
+    mm = (
+        f"  mmzppo GRPO (text) {m['trl/mmzppo']:.2f}  (rollout {m['trl/mmzppo/rollout']:.2f}, old_logprobs "
+        f"{m['trl/mmzppo/old_logprobs']:.2f}, update {m['trl/mmzppo/update']:.2f})"
+    )
     print(mm)
     t = res["trl"]
     if "trl/trl" in m:
-        print(f"  TRL GRPOTrainer    {m['trl/trl']:.2f}  (generate + score {m['trl/trl/generate+score']:.2f}; "
-              f"TRL {t['settings']['trl']}, transformers {t['settings']['transformers']}, torch "
-              f"{t['settings']['torch']}, {t['settings']['threads']} thread(s))")  # fmt: skip
-        print(f"  prompts token for token: {'identical' if t['prompt_ids_equal'] else 'DIFFERENT'}; TRL completion "
-              f"lengths {sorted({n for ls in t['completion_lengths'] for n in ls})}")  # fmt: skip
+        print(
+            f"  TRL GRPOTrainer    {m['trl/trl']:.2f}  (generate + score {m['trl/trl/generate+score']:.2f}; "
+            f"TRL {t['settings']['trl']}, transformers {t['settings']['transformers']}, torch "
+            f"{t['settings']['torch']}, {t['settings']['threads']} thread(s))"
+        )
+        print(
+            f"  prompts token for token: {'identical' if t['prompt_ids_equal'] else 'DIFFERENT'}; TRL completion "
+            f"lengths {sorted({n for ls in t['completion_lengths'] for n in ls})}"
+        )
         print("  what differs between the two sides:")
         for d in t["differences"]:
             print(f"    - {d}")
@@ -525,19 +698,30 @@ def markdown(res: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes (about a minute): a smoke run, noisy ratios")
-    parser.add_argument("--rounds", type=int, default=None, help="counted rounds after the warm-up (default 1, about 10 minutes; each more adds about 5)")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=None,
+        help="counted rounds after the warm-up (default 1, about 10 minutes; each more adds about 5)",
+    )
     parser.add_argument("--methods", default=None, help="methods timed against GRPO (comma-separated; default all)")
     parser.add_argument("--trl-python", default=None, help="python of the TRL environment (" + TRL_ENV_HELP + ")")
     parser.add_argument("--trl-tokens", type=int, default=None, help="completion length of the TRL comparison (32)")
     parser.add_argument("--trl-updates", type=int, default=1, help="optimizer updates per generation batch, both sides")
-    parser.add_argument("--budget", type=int, default=None,
-                        help="also time GRPO and ZPPO with this micro_batch_tokens (default 2048; quick and 0: off)")
+    parser.add_argument(
+        "--budget",
+        type=int,
+        default=None,
+        help="also time GRPO and ZPPO with this micro_batch_tokens (default 2048; quick and 0: off)",
+    )
     parser.add_argument("--skip-trl", action="store_true")
     parser.add_argument("--skip-memory", action="store_true")
     parser.add_argument("--benchdata", type=Path, default=DEFAULT_BENCHDATA)
     parser.add_argument("--json", type=Path, default=None, help="write every number here")
     parser.add_argument("--markdown", action="store_true", help="also print the table as Markdown")
-    parser.add_argument("--report", type=Path, default=None, help="print the report of a saved --json file, run nothing")
+    parser.add_argument(
+        "--report", type=Path, default=None, help="print the report of a saved --json file, run nothing"
+    )
     args = parser.parse_args()
     res = json.loads(args.report.read_text()) if args.report else run(args)
     report(res)

@@ -39,8 +39,9 @@ class TorchvisionCompatHook:
 
 
 def install() -> None:
-    if not any(isinstance(f, TorchvisionCompatHook) or type(f).__name__ == "TorchvisionCompatHook"
-               for f in sys.meta_path):  # fmt: skip
+    if not any(
+        isinstance(f, TorchvisionCompatHook) or type(f).__name__ == "TorchvisionCompatHook" for f in sys.meta_path
+    ):
         sys.meta_path.insert(0, TorchvisionCompatHook())
 
 

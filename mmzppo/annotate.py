@@ -68,8 +68,9 @@ def make_teacher(args, vision):
         from mmzppo.served_teacher import ServerTeacher
         from mmzppo.serving import ChatClient
 
-        client = ChatClient(args.endpoint, args.served_model, concurrency=args.concurrency, timeout=args.timeout,
-                            retries=args.retries)  # fmt: skip
+        client = ChatClient(
+            args.endpoint, args.served_model, concurrency=args.concurrency, timeout=args.timeout, retries=args.retries
+        )
         return ServerTeacher(client, vision, sampling, compress_with_model=False, failure="stop")
     from mmzppo.models import load_policy
     from mmzppo.teacher import LocalTeacher
@@ -79,10 +80,10 @@ def make_teacher(args, vision):
 
 
 def annotate(args) -> dict:
+    from mmzppo.data.sample import VisionSettings
     from mmzppo.data.shards import RawSample, decode_sample, iter_shard, parse_info, resolve_shards
     from mmzppo.data.shards.layout import SkipSample
     from mmzppo.models import TINY_VISION
-    from mmzppo.data.sample import VisionSettings
     from mmzppo.prompts import plain
     from mmzppo.reward import grade
 
@@ -91,8 +92,16 @@ def annotate(args) -> dict:
     out = Path(args.out)
     (out / ".annotate").mkdir(parents=True, exist_ok=True)
     teacher = make_teacher(args, vision)
-    totals = {"shards": len(shards), "shards_skipped_done": 0, "questions": 0, "answered_now": 0, "reused": 0,
-              "copied_unreadable": 0, "correct": 0, "answers": 0}  # fmt: skip
+    totals = {
+        "shards": len(shards),
+        "shards_skipped_done": 0,
+        "questions": 0,
+        "answered_now": 0,
+        "reused": 0,
+        "copied_unreadable": 0,
+        "correct": 0,
+        "answers": 0,
+    }
     bar = tqdm(desc="annotate", unit="question", dynamic_ncols=True)
     for shard in shards:
         name = Path(shard).name
@@ -182,11 +191,12 @@ def main(argv: list[str] | None = None) -> None:
     try:
         totals = annotate(args)
     except (TeacherUnavailable, ServerError) as e:
-        sys.exit(f"annotate stopped: {e}\n(answers so far are kept under {Path(args.out) / '.annotate'}; "
-                 "rerun the same command to resume)")  # fmt: skip
+        sys.exit(
+            f"annotate stopped: {e}\n(answers so far are kept under {Path(args.out) / '.annotate'}; "
+            "rerun the same command to resume)"
+        )
     print(json.dumps(totals))
 
 
 if __name__ == "__main__":
     main()
-

@@ -62,7 +62,9 @@ _SMALL_FACTORIAL_OPERAND = re.compile(
     rf"|\((?:{_TERM}[-+])*{_TERM}\)|\{{(?:{_TERM}[-+])*{_TERM}\}})\s*$"
 )
 # Functions that grow like factorials: their arguments must be as small as a factorial's operand.
-_GROWING_FUNCTION = re.compile(r"\\(?:Gamma|binom|dbinom|tbinom)(?![A-Za-z])|(?<![A-Za-z\\])(?:factorial|binomial|gamma)")
+_GROWING_FUNCTION = re.compile(
+    r"\\(?:Gamma|binom|dbinom|tbinom)(?![A-Za-z])|(?<![A-Za-z\\])(?:factorial|binomial|gamma)"
+)
 _SMALL_ARGUMENT = re.compile(rf"(?:{_TERM}[-+])*{_TERM}")
 _DIGIT_RUN = re.compile(r"\d+")
 # sympy's simplify (trigsimp, factoring) and evalf of these take seconds when they nest or
@@ -148,7 +150,7 @@ def _arguments(s: str, i: int) -> list[str]:
         if i >= len(s) or s[i] not in "{([":
             break
         end = _group_end(s, i)
-        out.append(s[i + 1:end - 1])
+        out.append(s[i + 1 : end - 1])
         i = end
     if not out:
         end = _exponent_end(s, i)
@@ -169,16 +171,20 @@ def too_costly(s: str) -> bool:
     large_exponents = nested_powers = 0
     for m in _POWER.finditer(s):
         end = _exponent_end(s, m.end())
-        exponent = s[m.end():end]
+        exponent = s[m.end() : end]
         if _POWER.search(exponent) or _FACTORIAL.search(exponent) or _POWER_NEXT.match(s, end):
             return True  # a tower: a**b**c, 10^{10^{10}}, 2^{9!}
         digits = _digits(exponent)
         if digits > _MAX_EXPONENT_DIGITS:
             return True
         large_exponents += digits == _MAX_EXPONENT_DIGITS
-        base_end = len(s[:m.start()].rstrip()) - 1
-        if m.group() in ("^", "**") and base_end >= 0 and s[base_end] in ")}]" \
-                and _POWER.search(s, _group_start(s, base_end), base_end):
+        base_end = len(s[: m.start()].rstrip()) - 1
+        if (
+            m.group() in ("^", "**")
+            and base_end >= 0
+            and s[base_end] in ")}]"
+            and _POWER.search(s, _group_start(s, base_end), base_end)
+        ):
             nested_powers += 1  # (a^b)^c
     if large_exponents > 1 or nested_powers > 1:
         return True
@@ -186,7 +192,7 @@ def too_costly(s: str) -> bool:
     if functions > _MAX_FUNCTIONS or functions and (_digits(s) > _MAX_FUNCTION_DIGITS or _SCI_NUMBER.search(s)):
         return True
     for m in _FACTORIAL.finditer(s):
-        if s[m.end():m.end() + 1] == "!" or not _SMALL_FACTORIAL_OPERAND.search(s, 0, m.start()):
+        if s[m.end() : m.end() + 1] == "!" or not _SMALL_FACTORIAL_OPERAND.search(s, 0, m.start()):
             return True
     for m in _GROWING_FUNCTION.finditer(s):
         if not all(_SMALL_ARGUMENT.fullmatch(a) for a in _arguments(s, m.end())):
@@ -216,5 +222,3 @@ def oversized_equal(pred: str, gold: str, answer_type: str) -> bool:
     if answer_type in ("choice", "yesno", "text"):
         p, g = p.casefold(), g.casefold()
     return p == g != ""
-
-

@@ -61,8 +61,7 @@ def save(t) -> Path:
         if t.acc.is_main_process:
             t.model.save_pretrained(path, state_dict=weights)
             t.student.processor.save_pretrained(path)
-            logs = {name: (t.run_dir / name).stat().st_size if (t.run_dir / name).exists() else 0
-                    for name in LOG_FILES}  # fmt: skip
+            logs = {name: (t.run_dir / name).stat().st_size if (t.run_dir / name).exists() else 0 for name in LOG_FILES}
             (path / "logs.json").write_text(json.dumps(logs))
         state = {
             "step": t.step_idx,
@@ -70,8 +69,12 @@ def save(t) -> Path:
             "optimizer": t.optimizer.state_dict(),
             "buffer": t.buffer.state_dict(),
             "data": t.reader.state_dict(),
-            "rng": {"python": t.rng.getstate(), "global_python": random.getstate(),
-                    "numpy": np.random.get_state(), "torch": torch.get_rng_state()},  # fmt: skip
+            "rng": {
+                "python": t.rng.getstate(),
+                "global_python": random.getstate(),
+                "numpy": np.random.get_state(),
+                "torch": torch.get_rng_state(),
+            },
         }
         try:
             torch.save(state, path / f"trainer_state_rank{t.rank}.pt")
@@ -87,9 +90,10 @@ def save(t) -> Path:
             shutil.rmtree(path, ignore_errors=True)
         previous = latest_checkpoint(t.run_dir)
         free_mb = shutil.disk_usage(final.parent).free / 2**20
-        raise CheckpointError(f"could not write checkpoint {final} ({e.strerror or e}; {free_mb:.0f} MB free there); "
-                              + (f"{previous} is intact: free space and --resume" if previous
-                                 else "no earlier checkpoint exists")) from e  # fmt: skip
+        raise CheckpointError(
+            f"could not write checkpoint {final} ({e.strerror or e}; {free_mb:.0f} MB free there); "
+            + (f"{previous} is intact: free space and --resume" if previous else "no earlier checkpoint exists")
+        ) from e
     t.acc.wait_for_everyone()
     return final
 
@@ -106,6 +110,7 @@ def truncate_logs(t, checkpoint: Path) -> None:
             with open(file, "r+b") as f:
                 f.truncate(sizes[name])
 
+
 def load(t, path: Path) -> None:
     file = path / f"trainer_state_rank{t.rank}.pt"
     if not file.is_file():
@@ -121,4 +126,3 @@ def load(t, path: Path) -> None:
     random.setstate(state["rng"]["global_python"])
     np.random.set_state(state["rng"]["numpy"])
     torch.set_rng_state(state["rng"]["torch"])
-

@@ -27,7 +27,6 @@ import yaml
 
 from mmzppo.data.sample import VisionSettings
 
-
 METHOD_NAMES = ("zppo", "distill_off", "distill_on", "hint", "prefix")
 TEACHER_KINDS = ("local", "server", "precomputed", "reference", "none")
 
@@ -50,31 +49,41 @@ class Config:
     output_dir: str = doc("parent folder of run folders", "runs")
     seed: int = doc("seed of every RNG (torch, python, data order, buffer, candidate shuffles)", 0)
     steps: int = doc("rollout steps to run (paper: 200)", 200)
-    rollout_budget: int = doc("stop once this many student rollouts were sampled, summed over processes "
-                              "(0 = off; the run then ends after `steps`): the equal budget of method "
-                              "comparisons, which counts plain, BCQ, NCQ, hint and prefix rollouts alike", 0)  # fmt: skip
+    rollout_budget: int = doc(
+        "stop once this many student rollouts were sampled, summed over processes "
+        "(0 = off; the run then ends after `steps`): the equal budget of method "
+        "comparisons, which counts plain, BCQ, NCQ, hint and prefix rollouts alike",
+        0,
+    )
     save_every: int = doc("checkpoint every N steps (0 = only at the end)", 50)
     log_samples: int = doc("prompts per step written in full to samples.jsonl (with BCQ/NCQ ones first)", 2)
 
     # --- models -----------------------------------------------------------------------
     student: str = doc("student model: hub id or local folder (e.g. Qwen/Qwen3.5-0.8B)", "Qwen/Qwen3.5-0.8B")
     teacher: str | None = doc("teacher model for kind 'local': hub id or folder", None)
-    teacher_kind: str = doc("'local' (a transformers model samples), 'server' (an OpenAI-compatible server: "
-                            "teacher_endpoint), 'precomputed' (answers stored in the shards by `python -m "
-                            "mmzppo.teacher annotate`, re-used on every visit; a deviation), 'reference' (the "
-                            "dataset's worked solutions; a deviation from the paper), or 'none'", "local")  # fmt: skip
+    teacher_kind: str = doc(
+        "'local' (a transformers model samples), 'server' (an OpenAI-compatible server: "
+        "teacher_endpoint), 'precomputed' (answers stored in the shards by `python -m "
+        "mmzppo.teacher annotate`, re-used on every visit; a deviation), 'reference' (the "
+        "dataset's worked solutions; a deviation from the paper), or 'none'",
+        "local",
+    )
     dtype: str = doc("model dtype: float32, bfloat16 or float16", "bfloat16")
     attn_implementation: str = doc("attention kernel: sdpa (CPU) or flash_attention_2 (GPU extra)", "sdpa")
-    vision: VisionSettings = doc("pixel and frame budgets for every image/video (see VisionSettings)",
-                                 default_factory=VisionSettings)  # fmt: skip
+    vision: VisionSettings = doc(
+        "pixel and frame budgets for every image/video (see VisionSettings)", default_factory=VisionSettings
+    )
 
     # --- data -------------------------------------------------------------------------
     train_shards: str = doc("training shards: a folder, a glob, or a brace pattern of .tar files", "data/train")
     prompts_per_step: int = doc("|X_new|: new questions per rollout step (paper: 384)", 384)
 
     # --- method -----------------------------------------------------------------------
-    method: str = doc("the algorithm: 'zppo' (Alg. 1; GRPO and GRPO-dagger are its switches), 'distill_off' "
-                      "(Alg. 2), 'distill_on' (Alg. 3), 'hint' (Alg. 5) or 'prefix' (Alg. 6)", "zppo")  # fmt: skip
+    method: str = doc(
+        "the algorithm: 'zppo' (Alg. 1; GRPO and GRPO-dagger are its switches), 'distill_off' "
+        "(Alg. 2), 'distill_on' (Alg. 3), 'hint' (Alg. 5) or 'prefix' (Alg. 6)",
+        "zppo",
+    )
 
     # --- ZPPO (paper, Algorithm 1) ----------------------------------------------------
     group_size: int = doc("G_S: student rollouts per prompt (paper: 8)", 8)
@@ -91,19 +100,35 @@ class Config:
         "model rewrites it greedily into <= 5 lines and <= min(512, max_new_tokens) tokens, the paper's "
         "method; needs teacher_kind 'local' or 'server'), 'truncate' "
         "(deterministic truncation that keeps the final answer, lengths matched; a deviation), or "
-        "'auto' ('teacher' when teacher_kind is 'local' or 'server', else 'truncate')", "auto")  # fmt: skip
-    candidate_max_words: int = doc("reasoning words kept per candidate by 'truncate' compression "
-                                   "(the paper's rewrite allows up to 512 tokens)", 300)  # fmt: skip
+        "'auto' ('teacher' when teacher_kind is 'local' or 'server', else 'truncate')",
+        "auto",
+    )
+    candidate_max_words: int = doc(
+        "reasoning words kept per candidate by 'truncate' compression (the paper's rewrite allows up to 512 tokens)",
+        300,
+    )
 
     # --- baselines (paper, App. D.2) ---------------------------------------------------
-    distill_beta: float = doc("beta of the generalised JSD of the distillation methods: 0 = forward KL(teacher || "
-                              "student), 0.5 = symmetric JSD, 1 = reverse KL(student || teacher)", 0.5)  # fmt: skip
-    distill_loss: str = doc("distill_on's per-token loss: 'jsd' (JSD_beta over next-token distributions) or "
-                            "'reverse_kl_sampled' (log S - log T of the sampled token only; cheap)", "jsd")  # fmt: skip
-    distill_top_k: int = doc("0 = the teacher's full distribution; k > 0 = its top-k log-probs + one tail bucket "
-                             "(what a served teacher returns; an approximation)", 0)  # fmt: skip
-    prefix_fraction: float = doc("alpha of the prefix method: the share of a correct teacher answer's tokens "
-                                 "forced as the start of the answer (paper: 0.4)", 0.4)  # fmt: skip
+    distill_beta: float = doc(
+        "beta of the generalised JSD of the distillation methods: 0 = forward KL(teacher || "
+        "student), 0.5 = symmetric JSD, 1 = reverse KL(student || teacher)",
+        0.5,
+    )
+    distill_loss: str = doc(
+        "distill_on's per-token loss: 'jsd' (JSD_beta over next-token distributions) or "
+        "'reverse_kl_sampled' (log S - log T of the sampled token only; cheap)",
+        "jsd",
+    )
+    distill_top_k: int = doc(
+        "0 = the teacher's full distribution; k > 0 = its top-k log-probs + one tail bucket "
+        "(what a served teacher returns; an approximation)",
+        0,
+    )
+    prefix_fraction: float = doc(
+        "alpha of the prefix method: the share of a correct teacher answer's tokens "
+        "forced as the start of the answer (paper: 0.4)",
+        0.4,
+    )
 
     # --- rollout ----------------------------------------------------------------------
     temperature: float = doc("training rollout temperature (paper: 1.0)", 1.0)
@@ -114,11 +139,17 @@ class Config:
     # --- update (paper, Eqs. 4-6) -----------------------------------------------------
     updates_per_step: int = doc("I: gradient updates per rollout step over equal mini-batches (paper: 4)", 4)
     micro_batch_size: int = doc("sequences per forward/backward (gradient accumulation inside a mini-batch)", 8)
-    micro_batch_tokens: int = doc("padded tokens per forward/backward (sequences x (longest prompt + longest "
-                                  "completion)); 0 = no budget, only micro_batch_size", 0)  # fmt: skip
-    old_logprobs: str = doc("PPO's log pi_old: 'sampler' (the log-probs the rollout recorded), 'recompute' (a "
-                            "no-grad pass of the policy before the updates) or 'auto' (sampler with the "
-                            "transformers backend at top_p 1, where the two are equal; else recompute)", "auto")  # fmt: skip
+    micro_batch_tokens: int = doc(
+        "padded tokens per forward/backward (sequences x (longest prompt + longest "
+        "completion)); 0 = no budget, only micro_batch_size",
+        0,
+    )
+    old_logprobs: str = doc(
+        "PPO's log pi_old: 'sampler' (the log-probs the rollout recorded), 'recompute' (a "
+        "no-grad pass of the policy before the updates) or 'auto' (sampler with the "
+        "transformers backend at top_p 1, where the two are equal; else recompute)",
+        "auto",
+    )
     lr: float = doc("AdamW learning rate, constant (paper: 1e-6)", 1e-6)
     weight_decay: float = doc("AdamW weight decay (paper: 0.1)", 0.1)
     betas: tuple[float, float] = doc("AdamW betas (paper: 0.9, 0.999)", (0.9, 0.999))
@@ -127,49 +158,81 @@ class Config:
     eps_high: float = doc("upper ratio clip 1 + eps_high, clip-higher (paper: 0.28)", 0.28)
     dual_clip: float | None = doc("dual-clip c for negative advantages (paper: 10); null = off", 10.0)
     adv_eps: float = doc("epsilon of the advantage normalisation", 1e-6)
-    nonfinite: str = doc("a NaN/inf loss or gradient norm: 'skip' that update (counted as update/skipped_nonfinite; "
-                         "the weights stay finite) or 'stop' the run, saving the offending mini-batch under "
-                         "<run>/nonfinite/", "skip")  # fmt: skip
-    adv_norm: str = doc("Eq. 3's batch statistics (paper Fig. 6): 'nontrivial' (over groups whose rewards differ; "
-                        "the paper), 'all' (every group), or 'none' (A = r - group mean)", "nontrivial")  # fmt: skip
+    nonfinite: str = doc(
+        "a NaN/inf loss or gradient norm: 'skip' that update (counted as update/skipped_nonfinite; "
+        "the weights stay finite) or 'stop' the run, saving the offending mini-batch under "
+        "<run>/nonfinite/",
+        "skip",
+    )
+    adv_norm: str = doc(
+        "Eq. 3's batch statistics (paper Fig. 6): 'nontrivial' (over groups whose rewards differ; "
+        "the paper), 'all' (every group), or 'none' (A = r - group mean)",
+        "nontrivial",
+    )
 
     # --- several processes ------------------------------------------------------------
-    sharding: str = doc("model layout over processes: 'none' (replicated, gradients summed: DDP), 'fsdp' "
-                        "(FSDP2: decoder layers and the language model sharded, vision tower replicated), "
-                        "or 'auto' ('fsdp' when accelerate was launched with an FSDP config)", "auto")  # fmt: skip
+    sharding: str = doc(
+        "model layout over processes: 'none' (replicated, gradients summed: DDP), 'fsdp' "
+        "(FSDP2: decoder layers and the language model sharded, vision tower replicated), "
+        "or 'auto' ('fsdp' when accelerate was launched with an FSDP config)",
+        "auto",
+    )
 
     # --- vLLM rollout and the served teacher (the paper's deployment) -----------------
-    rollout_backend: str = doc("who samples the student: 'hf' (transformers generate in the training process; the "
-                               "reference backend) or 'vllm' (a vLLM engine colocated in the training process, the "
-                               "trainer's weights loaded into it in memory after every step; the `vllm` extra)", "hf")  # fmt: skip
-    vllm_dtype: str = doc("the vLLM engine's dtype (bfloat16: what vLLM's CPU kernels need for Qwen3.5's "
-                          "Gated-DeltaNet layers; the trainer keeps `dtype`)", "bfloat16")  # fmt: skip
-    vllm_gpu_memory_utilization: float = doc("share of the GPU the engine may take for weights and KV cache (on the "
-                                             "CPU backend: of host RAM)", 0.5)  # fmt: skip
-    vllm_kv_cache_gb: float | None = doc("an explicit engine KV-cache size in GiB, overriding "
-                                         "vllm_gpu_memory_utilization (CPU runs on shared machines: 0.25)", None)  # fmt: skip
+    rollout_backend: str = doc(
+        "who samples the student: 'hf' (transformers generate in the training process; the "
+        "reference backend) or 'vllm' (a vLLM engine colocated in the training process, the "
+        "trainer's weights loaded into it in memory after every step; the `vllm` extra)",
+        "hf",
+    )
+    vllm_dtype: str = doc(
+        "the vLLM engine's dtype (bfloat16: what vLLM's CPU kernels need for Qwen3.5's "
+        "Gated-DeltaNet layers; the trainer keeps `dtype`)",
+        "bfloat16",
+    )
+    vllm_gpu_memory_utilization: float = doc(
+        "share of the GPU the engine may take for weights and KV cache (on the CPU backend: of host RAM)", 0.5
+    )
+    vllm_kv_cache_gb: float | None = doc(
+        "an explicit engine KV-cache size in GiB, overriding "
+        "vllm_gpu_memory_utilization (CPU runs on shared machines: 0.25)",
+        None,
+    )
     vllm_max_model_len: int | None = doc("prompt + answer tokens per engine sequence; null = the model's maximum", None)
     vllm_max_images: int = doc("images per prompt the engine plans memory for (video: 1)", 8)
-    vllm_enforce_eager: bool = doc("engine without torch.compile / CUDA graphs: starts fast, decodes slower (GPU "
-                                   "runs: false)", True)  # fmt: skip
-    vllm_sleep: bool = doc("GPU only: the engine sleeps between generates (weights to host memory, KV cache "
-                           "freed), so the update has the GPU's memory", False)  # fmt: skip
-    tis: str = doc("truncated importance sampling (Yao et al. 2025, on the sampler/trainer mismatch): each token's "
-                   "PPO term weighted by min(pi_old / pi_sampler, tis_cap), pi_old being the trainer's recomputed "
-                   "log-probs. 'auto' = on with rollout_backend vllm (the bf16 engine's log-probs differ from the "
-                   "trainer's by ~1e-2), off with hf (they agree to ~1e-5: the weight would be 1); 'on'; 'off'",
-                   "auto")  # fmt: skip
+    vllm_enforce_eager: bool = doc(
+        "engine without torch.compile / CUDA graphs: starts fast, decodes slower (GPU runs: false)", True
+    )
+    vllm_sleep: bool = doc(
+        "GPU only: the engine sleeps between generates (weights to host memory, KV cache "
+        "freed), so the update has the GPU's memory",
+        False,
+    )
+    tis: str = doc(
+        "truncated importance sampling (Yao et al. 2025, on the sampler/trainer mismatch): each token's "
+        "PPO term weighted by min(pi_old / pi_sampler, tis_cap), pi_old being the trainer's recomputed "
+        "log-probs. 'auto' = on with rollout_backend vllm (the bf16 engine's log-probs differ from the "
+        "trainer's by ~1e-2), off with hf (they agree to ~1e-5: the weight would be 1); 'on'; 'off'",
+        "auto",
+    )
     tis_cap: float = doc("upper bound C of the TIS weight (Yao et al.: 2)", 2.0)
-    teacher_endpoint: str | None = doc("teacher_kind 'server': the OpenAI-compatible server "
-                                       "(http://host:8000, e.g. `vllm serve Qwen/Qwen3.5-27B-FP8`)", None)  # fmt: skip
+    teacher_endpoint: str | None = doc(
+        "teacher_kind 'server': the OpenAI-compatible server "
+        "(http://host:8000, e.g. `vllm serve Qwen/Qwen3.5-27B-FP8`)",
+        None,
+    )
     teacher_served_model: str | None = doc("model name sent to the teacher server; null = the first it lists", None)
     teacher_concurrency: int = doc("teacher-server requests in flight at most", 16)
-    teacher_timeout: float = doc("seconds per teacher-server request (a 12,288-token answer of a 27B model takes "
-                                 "minutes)", 600.0)  # fmt: skip
+    teacher_timeout: float = doc(
+        "seconds per teacher-server request (a 12,288-token answer of a 27B model takes minutes)", 600.0
+    )
     teacher_retries: int = doc("retries of a failed teacher-server request (exponential backoff from 0.5 s)", 3)
-    teacher_failure: str = doc("the teacher server still failing after its retries: 'stop' the run with a message "
-                               "naming the endpoint, or 'skip' that question's teacher part and go on (counted as "
-                               "teacher/failed)", "stop")  # fmt: skip
+    teacher_failure: str = doc(
+        "the teacher server still failing after its retries: 'stop' the run with a message "
+        "naming the endpoint, or 'skip' that question's teacher part and go on (counted as "
+        "teacher/failed)",
+        "stop",
+    )
 
     def __post_init__(self):
         if isinstance(self.vision, dict):
@@ -186,25 +249,31 @@ class Config:
             "log_samples": (self.log_samples >= 0, ">= 0"),
             "student": (bool(self.student), "a hub id or a local folder"),
             "teacher_kind": (self.teacher_kind in TEACHER_KINDS, f"one of {', '.join(TEACHER_KINDS)}"),
-            "teacher": (self.teacher_kind != "local" or bool(self.teacher), "a hub id or folder when teacher_kind is local"),
+            "teacher": (
+                self.teacher_kind != "local" or bool(self.teacher),
+                "a hub id or folder when teacher_kind is local",
+            ),
             "dtype": (self.dtype in ("float32", "bfloat16", "float16"), "one of float32, bfloat16, float16"),
             "prompts_per_step": (self.prompts_per_step >= 1, ">= 1"),
             "method": (self.method in METHOD_NAMES, f"one of {', '.join(METHOD_NAMES)}"),
             "group_size": (self.group_size >= 2, ">= 2 (a group needs two rollouts to compare)"),
             "teacher_group_size": (self.teacher_group_size >= 1, ">= 1"),
-            "candidate_compression": (self.candidate_compression in ("auto", "teacher", "truncate")
-                                      and not (self.candidate_compression == "teacher"
-                                               and self.teacher_kind not in ("local", "server")),
-                                      "one of auto, teacher, truncate; 'teacher' needs teacher_kind local or server"),
+            "candidate_compression": (
+                self.candidate_compression in ("auto", "teacher", "truncate")
+                and not (self.candidate_compression == "teacher" and self.teacher_kind not in ("local", "server")),
+                "one of auto, teacher, truncate; 'teacher' needs teacher_kind local or server",
+            ),
             "candidate_max_words": (self.candidate_max_words >= 1, ">= 1"),
             "tau": (0.0 < self.tau <= 1.0, "in (0, 1]"),
             "rho_replay": (0.0 <= self.rho_replay <= 1.0, "in [0, 1]"),
             "rho_aug": (0.0 <= self.rho_aug <= 1.0, "in [0, 1]"),
             "buffer_capacity": (self.buffer_capacity >= 1, ">= 1"),
             "distill_beta": (0.0 <= self.distill_beta <= 1.0, "in [0, 1]"),
-            "distill_loss": (self.distill_loss in ("jsd", "reverse_kl_sampled")
-                             and not (self.distill_loss == "reverse_kl_sampled" and self.method == "distill_off"),
-                             "jsd, or reverse_kl_sampled with method distill_on"),
+            "distill_loss": (
+                self.distill_loss in ("jsd", "reverse_kl_sampled")
+                and not (self.distill_loss == "reverse_kl_sampled" and self.method == "distill_off"),
+                "jsd, or reverse_kl_sampled with method distill_on",
+            ),
             "distill_top_k": (self.distill_top_k >= 0, ">= 0 (0 = the full vocabulary)"),
             "prefix_fraction": (0.0 < self.prefix_fraction < 1.0, "in (0, 1)"),
             "temperature": (self.temperature > 0.0, "> 0"),
@@ -232,14 +301,20 @@ class Config:
                 raise ConfigError(f"{key}: invalid value {getattr(self, key)!r}; allowed: {allowed} ({help_of(key)})")
         self._check_serving()
         if self.method.startswith("distill") and self.teacher_kind not in ("local", "reference"):
-            raise ConfigError(f"teacher_kind: method {self.method!r} needs a teacher model's distributions "
-                              f"(teacher_kind: local, or reference for distill_off), got {self.teacher_kind!r}")  # fmt: skip
+            raise ConfigError(
+                f"teacher_kind: method {self.method!r} needs a teacher model's distributions "
+                f"(teacher_kind: local, or reference for distill_off), got {self.teacher_kind!r}"
+            )
         if self.method == "distill_on" and self.teacher_kind == "reference":
-            raise ConfigError("teacher_kind: 'reference' gives no distributions over the student's own tokens; "
-                              "distill_on needs teacher_kind: local")  # fmt: skip
+            raise ConfigError(
+                "teacher_kind: 'reference' gives no distributions over the student's own tokens; "
+                "distill_on needs teacher_kind: local"
+            )
         if self.method in ("hint", "prefix") and self.teacher_kind == "none":
-            raise ConfigError(f"teacher_kind: method {self.method!r} needs a teacher's correct answers "
-                              "(teacher_kind: local or reference), got 'none'")  # fmt: skip
+            raise ConfigError(
+                f"teacher_kind: method {self.method!r} needs a teacher's correct answers "
+                "(teacher_kind: local or reference), got 'none'"
+            )
         if self.method == "zppo" and self.use_bcq and self.teacher_kind == "none":
             raise ConfigError("teacher_kind: 'none' but use_bcq is true (BCQ needs a teacher's correct answer)")
 
@@ -272,19 +347,29 @@ class Config:
 
         checks = {
             "rollout_backend": (self.rollout_backend in ("hf", "vllm"), "one of hf, vllm"),
-            "vllm_dtype": (self.vllm_dtype in ("bfloat16", "float16", "float32", "auto"),
-                           "one of bfloat16, float16, float32, auto"),
+            "vllm_dtype": (
+                self.vllm_dtype in ("bfloat16", "float16", "float32", "auto"),
+                "one of bfloat16, float16, float32, auto",
+            ),
             "vllm_gpu_memory_utilization": (number(self.vllm_gpu_memory_utilization, 1e-6, 1.000001), "in (0, 1]"),
-            "vllm_kv_cache_gb": (self.vllm_kv_cache_gb is None or number(self.vllm_kv_cache_gb, 1e-6),
-                                 "a number of GiB > 0, or null"),
-            "vllm_max_model_len": (self.vllm_max_model_len is None or number(self.vllm_max_model_len, 2, integer=True),
-                                   "an integer >= 2, or null (the model's maximum)"),
+            "vllm_kv_cache_gb": (
+                self.vllm_kv_cache_gb is None or number(self.vllm_kv_cache_gb, 1e-6),
+                "a number of GiB > 0, or null",
+            ),
+            "vllm_max_model_len": (
+                self.vllm_max_model_len is None or number(self.vllm_max_model_len, 2, integer=True),
+                "an integer >= 2, or null (the model's maximum)",
+            ),
             "vllm_max_images": (number(self.vllm_max_images, 1, integer=True), "an integer >= 1"),
             "tis": (self.tis in ("auto", "on", "off"), "one of auto, on, off"),
             "tis_cap": (number(self.tis_cap, 1.0), ">= 1 and finite"),
-            "teacher_endpoint": (self.teacher_kind != "server" or (isinstance(self.teacher_endpoint, str)
-                                 and self.teacher_endpoint.startswith(("http://", "https://"))),
-                                 "an http(s):// URL when teacher_kind is server"),
+            "teacher_endpoint": (
+                self.teacher_kind != "server"
+                or (
+                    isinstance(self.teacher_endpoint, str) and self.teacher_endpoint.startswith(("http://", "https://"))
+                ),
+                "an http(s):// URL when teacher_kind is server",
+            ),
             "teacher_concurrency": (number(self.teacher_concurrency, 1, integer=True), "an integer >= 1"),
             "teacher_timeout": (number(self.teacher_timeout, 1e-3), "> 0 seconds and finite"),
             "teacher_retries": (number(self.teacher_retries, 0, integer=True), "an integer >= 0"),
@@ -293,10 +378,15 @@ class Config:
         for key, (ok, allowed) in checks.items():
             if not ok:
                 raise ConfigError(f"{key}: invalid value {getattr(self, key)!r}; allowed: {allowed} ({help_of(key)})")
-        if self.vllm_max_model_len is not None and self.rollout_backend == "vllm" and \
-                self.vllm_max_model_len <= self.max_new_tokens:
-            raise ConfigError(f"vllm_max_model_len: {self.vllm_max_model_len} leaves no room for prompts with "
-                              f"max_new_tokens {self.max_new_tokens}; make it larger")  # fmt: skip
+        if (
+            self.vllm_max_model_len is not None
+            and self.rollout_backend == "vllm"
+            and self.vllm_max_model_len <= self.max_new_tokens
+        ):
+            raise ConfigError(
+                f"vllm_max_model_len: {self.vllm_max_model_len} leaves no room for prompts with "
+                f"max_new_tokens {self.max_new_tokens}; make it larger"
+            )
 
     @property
     def run_dir(self) -> Path:

@@ -49,8 +49,18 @@ from mmzppo.reproduce import (
     run_start,
 )
 
-DEMO = Grid(sizes=("xs",), seeds=(0,), methods=("zppo", "grpo_buffer"), rollout_budget=1280, train_n=40,
-            warmup_steps=1500, diag_n=48, eval_n=12, real_limit=0, config=REPO / "configs" / "demo.yaml")  # fmt: skip
+DEMO = Grid(
+    sizes=("xs",),
+    seeds=(0,),
+    methods=("zppo", "grpo_buffer"),
+    rollout_budget=1280,
+    train_n=40,
+    warmup_steps=1500,
+    diag_n=48,
+    eval_n=12,
+    real_limit=0,
+    config=REPO / "configs" / "demo.yaml",
+)
 DEMO_QUICK = dataclasses.replace(QUICK, seeds=(0,), methods=("zppo", "grpo_buffer"), config=DEMO.config)
 SHIPPED_START = REPO / "data" / "starts" / "xs"
 MODALITIES = ("image", "video", "text")
@@ -62,10 +72,12 @@ def run_counts(run_dir: Path) -> str:
     k = max(1, len(rows) // 4)
     first = _mean(r["reward/plain_mean"] for r in rows[:k])
     last = _mean(r["reward/plain_mean"] for r in rows[-k:])
-    return (f"{len(rows)} steps, {rows[-1]['rollouts/student_total']:.0f} student rollouts; plain-group reward "
-            f"{first:.3f} (first {k}) -> {last:.3f} (last {k}); BCQ groups {sum(r['groups/bcq'] for r in rows):.0f}, "
-            f"NCQ groups {sum(r['groups/ncq'] for r in rows):.0f}; buffer admitted "
-            f"{rows[-1]['buffer/admitted_total']:.0f}, graduated {rows[-1]['buffer/graduated_total']:.0f}")  # fmt: skip
+    return (
+        f"{len(rows)} steps, {rows[-1]['rollouts/student_total']:.0f} student rollouts; plain-group reward "
+        f"{first:.3f} (first {k}) -> {last:.3f} (last {k}); BCQ groups {sum(r['groups/bcq'] for r in rows):.0f}, "
+        f"NCQ groups {sum(r['groups/ncq'] for r in rows):.0f}; buffer admitted "
+        f"{rows[-1]['buffer/admitted_total']:.0f}, graduated {rows[-1]['buffer/graduated_total']:.0f}"
+    )
 
 
 def export_start(src: Path, dst: Path = SHIPPED_START) -> Path:
@@ -118,15 +130,19 @@ def main(argv: list[str] | None = None) -> None:
     jobs = 2 if idle_cores(2) >= 1.5 else 1
     threads = int(os.environ.get("OMP_NUM_THREADS", "1"))
     torch.set_num_threads(threads)  # every process at the same count: the numbers do not depend on the load
-    console.print(f"{jobs} run(s) at a time, {threads} torch thread(s) each (OMP_NUM_THREADS; torch's float "
-                  "sums, and with them the numbers, depend on the count, not on how busy the machine is)")  # fmt: skip
+    console.print(
+        f"{jobs} run(s) at a time, {threads} torch thread(s) each (OMP_NUM_THREADS; torch's float "
+        "sums, and with them the numbers, depend on the count, not on how busy the machine is)"
+    )
     work = args.workdir.resolve()
     runs = (args.output_dir / "demo").resolve()
 
     console.rule("1. synthetic shards")
     data = make_data(work, grid)
-    console.print(f"RL set: the 4 image tasks' training split ({4 * grid.train_n} questions, levels 1-3); "
-                  f"warm-up and reading examples: all 10 tasks")  # fmt: skip
+    console.print(
+        f"RL set: the 4 image tasks' training split ({4 * grid.train_n} questions, levels 1-3); "
+        f"warm-up and reading examples: all 10 tasks"
+    )
 
     console.rule("2. the start: tiny xs, warmed up on worked solutions and reading examples")
     if args.quick or args.rebuild_start:
@@ -134,8 +150,10 @@ def main(argv: list[str] | None = None) -> None:
             shutil.rmtree(work / "students" / "xs", ignore_errors=True)
         console.print(f"warming up {grid.warmup_steps} steps (cached in {work / 'students' / 'xs'}) ...")
     elif use_shipped_start(work):
-        console.print(f"the start that ships with the repo ({SHIPPED_START.relative_to(REPO)}, "
-                      f"{grid.warmup_steps} warm-up steps; --rebuild-start makes it here)")  # fmt: skip
+        console.print(
+            f"the start that ships with the repo ({SHIPPED_START.relative_to(REPO)}, "
+            f"{grid.warmup_steps} warm-up steps; --rebuild-start makes it here)"
+        )
     student = make_student(work, "xs", grid, data)
     console.print(f"does it read the candidates? {_diag_line(student)}")
 
@@ -146,9 +164,13 @@ def main(argv: list[str] | None = None) -> None:
     trained, before = {r["method"]: r for r in results[:-1]}, results[-1]
 
     console.rule("4. results")
-    table = Table("modality", "items", "start", *(NAMES[m] for m in grid.methods),
-                  title=f"greedy accuracy on the held-out synthetic test split, {grid.rollout_budget} student "
-                        "rollouts per run")  # fmt: skip
+    table = Table(
+        "modality",
+        "items",
+        "start",
+        *(NAMES[m] for m in grid.methods),
+        title=f"greedy accuracy on the held-out synthetic test split, {grid.rollout_budget} student rollouts per run",
+    )
     for m in MODALITIES:
         key = f"synthetic_{m}"
         n = len(before["scores"].get(key, {}))
@@ -170,8 +192,10 @@ def main(argv: list[str] | None = None) -> None:
     plot = runs / "comparison.png"
     figure([Path(trained[m]["run_dir"]) for m in grid.methods], [NAMES[m] for m in grid.methods]).savefig(plot, dpi=80)
     console.print(f"\nruns: {runs} (metrics.jsonl, samples.jsonl, tb/, checkpoints/, eval/); curves: {plot}")
-    console.print("At this scale one seed's differences are mostly noise: `python -m mmzppo.reproduce` runs the "
-                  "seeds and sizes with intervals (docs/results.md).")  # fmt: skip
+    console.print(
+        "At this scale one seed's differences are mostly noise: `python -m mmzppo.reproduce` runs the "
+        "seeds and sizes with intervals (docs/results.md)."
+    )
     console.print(f"demo took {time.perf_counter() - start:.0f} s")
 
 

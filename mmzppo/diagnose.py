@@ -46,9 +46,11 @@ class CandidateUse:
     ncq_repeat: float  # NCQ rollouts whose answer is one of the listed wrong answers
 
     def line(self) -> str:
-        return (f"{self.hard}/{self.questions} hard questions: plain {self.plain_hard:.3f} -> BCQ {self.bcq:.3f} "
-                f"(took the wrong candidate's answer {self.bcq_took_wrong:.3f}), NCQ {self.ncq:.3f} "
-                f"(repeated a listed wrong answer {self.ncq_repeat:.3f}); plain over all {self.plain_all:.3f}")  # fmt: skip
+        return (
+            f"{self.hard}/{self.questions} hard questions: plain {self.plain_hard:.3f} -> BCQ {self.bcq:.3f} "
+            f"(took the wrong candidate's answer {self.bcq_took_wrong:.3f}), NCQ {self.ncq:.3f} "
+            f"(repeated a listed wrong answer {self.ncq_repeat:.3f}); plain over all {self.plain_all:.3f}"
+        )
 
 
 def reward(sample: Sample, text: str, answer: str | None = None) -> float:
@@ -78,13 +80,17 @@ def candidate_use(
     # 1. plain groups; the hard questions
     groups = texts(rollout.generate([plain(s) for s in samples], group_size, sampling))
     scores = [[reward(s, t) for t in g] for s, g in zip(samples, groups)]
-    hard = [(s, [t for t, r in zip(g, rs) if r == 0.0], rs) for s, g, rs in zip(samples, groups, scores)
-            if mean(rs) < tau and min(rs) == 0.0 and s.solution]  # fmt: skip
+    hard = [
+        (s, [t for t, r in zip(g, rs) if r == 0.0], rs)
+        for s, g, rs in zip(samples, groups, scores)
+        if mean(rs) < tau and min(rs) == 0.0 and s.solution
+    ]
 
     # 2. BCQ: the gold solution and one wrong rollout
     wrong_pick = [rng.choice(wrongs) for _, wrongs, _ in hard]
-    bcq_groups = texts(rollout.generate([bcq(s, s.solution, w, rng) for (s, _, _), w in zip(hard, wrong_pick)],
-                                        group_size, sampling))  # fmt: skip
+    bcq_groups = texts(
+        rollout.generate([bcq(s, s.solution, w, rng) for (s, _, _), w in zip(hard, wrong_pick)], group_size, sampling)
+    )
     # 3. NCQ: every wrong rollout, listed as wrong
     ncq_prompts = [ncq(s, wrongs) for s, wrongs, _ in hard]
     ncq_groups = texts(rollout.generate(ncq_prompts, group_size, sampling))

@@ -86,7 +86,9 @@ def frames_to_video(frames: list[Image.Image], fps: float, vision: VisionSetting
     from qwen_vl_utils.vision_process import smart_resize
 
     w, h = frames[0].size
-    rh, rw = smart_resize(h, w, factor=vision.factor, min_pixels=vision.video_min_pixels, max_pixels=vision.video_max_pixels)
+    rh, rw = smart_resize(
+        h, w, factor=vision.factor, min_pixels=vision.video_min_pixels, max_pixels=vision.video_max_pixels
+    )
     frames = [f.resize((rw, rh), Image.BICUBIC) for f in frames]
     if len(frames) % 2:
         frames.append(frames[-1])
@@ -188,13 +190,15 @@ def chat_text(processor, prompt, vision: VisionSettings | None, uid: str) -> str
     assistant prefix). A text-only model (`vision` None) takes no media and plain-string content."""
     conversation = getattr(prompt, "messages", prompt)
     if vision is None:
-        if any(isinstance(m["content"], list) and any(p.get("type") != "text" for p in m["content"])
-               for m in conversation):  # fmt: skip
+        if any(
+            isinstance(m["content"], list) and any(p.get("type") != "text" for p in m["content"]) for m in conversation
+        ):
             raise MediaError(uid, "images/video", "-", "this model is text-only and cannot take media")
         conversation = [{**m, "content": text_content(m["content"])} for m in conversation]
     cont = bool(getattr(prompt, "continue_final", False))
-    return processor.apply_chat_template(conversation, tokenize=False, add_generation_prompt=not cont,
-                                         continue_final_message=cont)  # fmt: skip
+    return processor.apply_chat_template(
+        conversation, tokenize=False, add_generation_prompt=not cont, continue_final_message=cont
+    )
 
 
 def prompt_media(prompt, vision: VisionSettings, uid: str) -> tuple[list, list]:

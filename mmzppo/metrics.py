@@ -75,15 +75,23 @@ def sample_records(step: int, result: StepResult, current: dict[str, Sample], ru
     out = []
     for g in chosen:
         p, s = g[0].prompt, current[g[0].uid]
-        out.append({
-            "step": step, "uid": p.uid, "kind": g[0].kind, "source": s.source,
-            **saved_media(s, run_dir),
-            "prompt": p.text, "continue_final": p.continue_final, "gold": s.answer,
-            "answer_type": s.answer_type, "choices": s.choices,
-            "candidates": [{"label": c.label, "text": c.text} for c in p.candidates],
-            "wrong_answers": p.wrong_answers,
-            "responses": [{"text": r.completion.text, "parsed": r.parsed, "reward": r.reward} for r in g],
-        })  # fmt: skip
+        out.append(
+            {
+                "step": step,
+                "uid": p.uid,
+                "kind": g[0].kind,
+                "source": s.source,
+                **saved_media(s, run_dir),
+                "prompt": p.text,
+                "continue_final": p.continue_final,
+                "gold": s.answer,
+                "answer_type": s.answer_type,
+                "choices": s.choices,
+                "candidates": [{"label": c.label, "text": c.text} for c in p.candidates],
+                "wrong_answers": p.wrong_answers,
+                "responses": [{"text": r.completion.text, "parsed": r.parsed, "reward": r.reward} for r in g],
+            }
+        )
     return out
 
 
@@ -104,5 +112,4 @@ def saved_media(s: Sample, run_dir: Path) -> dict:
     video = s.video
     if isinstance(video, list):
         video = [path_of(f, f"frame{i}") for i, f in enumerate(video)]
-    return {"images": [path_of(x, f"img{i}") for i, x in enumerate(s.images)], "video": video,
-            "video_fps": s.video_fps}  # fmt: skip
+    return {"images": [path_of(x, f"img{i}") for i, x in enumerate(s.images)], "video": video, "video_fps": s.video_fps}

@@ -34,9 +34,14 @@ TEMPLATES = Path(__file__).parent / "templates"
 
 # Special tokens of the Qwen3.5 chat and vision format (same strings as the real tokenizer).
 SPECIAL_TOKENS = [
-    "<|endoftext|>", "<|im_start|>", "<|im_end|>",
-    "<|vision_start|>", "<|vision_end|>", "<|image_pad|>", "<|video_pad|>",
-]  # fmt: skip
+    "<|endoftext|>",
+    "<|im_start|>",
+    "<|im_end|>",
+    "<|vision_start|>",
+    "<|vision_end|>",
+    "<|image_pad|>",
+    "<|video_pad|>",
+]
 # Tokens a policy must never sample: re-scoring a completion that contains them fails
 # ("Image features and image tokens do not match"). Passed as `suppress_tokens` to generate.
 VISION_CONTROL_TOKENS = ["<|vision_start|>", "<|vision_end|>", "<|image_pad|>", "<|video_pad|>"]
@@ -95,8 +100,9 @@ def load_policy(
         raise ValueError(f"dtype: {dtype!r} is not one of {sorted(DTYPES)}")
     name_or_path = str(name_or_path)
     if not Path(name_or_path).exists() and not looks_like_hub_id(name_or_path):
-        raise FileNotFoundError(f"model {name_or_path!r}: no such folder (give a local model folder or a hub id "
-                                "such as Qwen/Qwen3.5-0.8B)")  # fmt: skip
+        raise FileNotFoundError(
+            f"model {name_or_path!r}: no such folder (give a local model folder or a hub id such as Qwen/Qwen3.5-0.8B)"
+        )
     common = dict(revision=revision, gguf_file=gguf_file) if gguf_file else dict(revision=revision)
     config = AutoConfig.from_pretrained(name_or_path, **common)
     if not gguf_file:
@@ -119,7 +125,7 @@ def load_policy(
 
 
 def looks_like_hub_id(name: str) -> bool:
-    """"owner/name" with no path syntax: what the hub client would try to download."""
+    """ "owner/name" with no path syntax: what the hub client would try to download."""
     parts = name.split("/")
     return len(parts) == 2 and all(parts) and not name.startswith((".", "~")) and "\\" not in name
 
@@ -132,7 +138,11 @@ def drop_stale_gguf_quantization(config) -> None:
     safetensors as GGUF-quantized, which makes `save_pretrained` refuse after training.
     """
     quantization = getattr(config, "quantization_config", None)
-    method = quantization.get("quant_method") if isinstance(quantization, dict) else getattr(quantization, "quant_method", None)
+    method = (
+        quantization.get("quant_method")
+        if isinstance(quantization, dict)
+        else getattr(quantization, "quant_method", None)
+    )
     if str(getattr(method, "value", method)).lower() == "gguf":
         del config.quantization_config
 
@@ -164,25 +174,66 @@ def count_parameters(model: torch.nn.Module) -> int:
 # attention layer, a vision tower with 2x2 patch merging, partial rotary (0.25) with
 # interleaved M-RoPE. `s` is the vLLM-servable size (see module docstring).
 TINY_SIZES: dict[str, dict[str, Any]] = {
-    "xs": dict(hidden=96, intermediate=384, layers=4, heads=4, kv_heads=2, head_dim=32,
-               linear_head_dim=32, linear_k_heads=2, linear_v_heads=2,
-               vision_depth=1, vision_hidden=64, vision_heads=2, vision_intermediate=128),
-    "s": dict(hidden=192, intermediate=768, layers=4, heads=4, kv_heads=2, head_dim=64,
-              linear_head_dim=128, linear_k_heads=2, linear_v_heads=4,
-              vision_depth=2, vision_hidden=128, vision_heads=2, vision_intermediate=512),
-    "m": dict(hidden=256, intermediate=1024, layers=8, heads=4, kv_heads=2, head_dim=64,
-              linear_head_dim=128, linear_k_heads=2, linear_v_heads=4,
-              vision_depth=4, vision_hidden=256, vision_heads=4, vision_intermediate=1024),
-}  # fmt: skip
+    "xs": dict(
+        hidden=96,
+        intermediate=384,
+        layers=4,
+        heads=4,
+        kv_heads=2,
+        head_dim=32,
+        linear_head_dim=32,
+        linear_k_heads=2,
+        linear_v_heads=2,
+        vision_depth=1,
+        vision_hidden=64,
+        vision_heads=2,
+        vision_intermediate=128,
+    ),
+    "s": dict(
+        hidden=192,
+        intermediate=768,
+        layers=4,
+        heads=4,
+        kv_heads=2,
+        head_dim=64,
+        linear_head_dim=128,
+        linear_k_heads=2,
+        linear_v_heads=4,
+        vision_depth=2,
+        vision_hidden=128,
+        vision_heads=2,
+        vision_intermediate=512,
+    ),
+    "m": dict(
+        hidden=256,
+        intermediate=1024,
+        layers=8,
+        heads=4,
+        kv_heads=2,
+        head_dim=64,
+        linear_head_dim=128,
+        linear_k_heads=2,
+        linear_v_heads=4,
+        vision_depth=4,
+        vision_hidden=256,
+        vision_heads=4,
+        vision_intermediate=1024,
+    ),
+}
 
 TINY_VOCAB = 2048  # upper bound; the built-in corpus yields about 1.8k tokens
 
 # Pixel budgets that suit tiny models (a 64x64 image is 4 LLM tokens at patch 16, merge 2;
 # 128x128 is 16). Saved as the tiny processor's defaults and used by the demo.
 TINY_VISION = VisionSettings(
-    min_pixels=32 * 32, max_pixels=128 * 128, video_min_pixels=32 * 32, video_max_pixels=64 * 64,
-    fps=2.0, min_frames=2, max_frames=8,
-)  # fmt: skip
+    min_pixels=32 * 32,
+    max_pixels=128 * 128,
+    video_min_pixels=32 * 32,
+    video_max_pixels=64 * 64,
+    fps=2.0,
+    min_frames=2,
+    max_frames=8,
+)
 
 
 def mrope_section(rotary_dim: int) -> list[int]:
@@ -204,26 +255,50 @@ def tiny_config(size: str, tokenizer) -> Any:
     vocab = tokenizer.get_vocab()
     partial_rotary = 0.25
     text = dict(
-        vocab_size=len(vocab), hidden_size=p["hidden"], intermediate_size=p["intermediate"],
-        num_hidden_layers=p["layers"], num_attention_heads=p["heads"], num_key_value_heads=p["kv_heads"],
-        head_dim=p["head_dim"], linear_key_head_dim=p["linear_head_dim"], linear_value_head_dim=p["linear_head_dim"],
-        linear_num_key_heads=p["linear_k_heads"], linear_num_value_heads=p["linear_v_heads"],
-        max_position_embeddings=4096, tie_word_embeddings=False,
+        vocab_size=len(vocab),
+        hidden_size=p["hidden"],
+        intermediate_size=p["intermediate"],
+        num_hidden_layers=p["layers"],
+        num_attention_heads=p["heads"],
+        num_key_value_heads=p["kv_heads"],
+        head_dim=p["head_dim"],
+        linear_key_head_dim=p["linear_head_dim"],
+        linear_value_head_dim=p["linear_head_dim"],
+        linear_num_key_heads=p["linear_k_heads"],
+        linear_num_value_heads=p["linear_v_heads"],
+        max_position_embeddings=4096,
+        tie_word_embeddings=False,
         layer_types=["full_attention" if (i + 1) % 4 == 0 else "linear_attention" for i in range(p["layers"])],
-        rope_parameters=dict(rope_type="default", rope_theta=10_000_000.0, partial_rotary_factor=partial_rotary,
-                             mrope_section=mrope_section(int(p["head_dim"] * partial_rotary)), mrope_interleaved=True),
-        pad_token_id=vocab["<|endoftext|>"], eos_token_id=vocab["<|im_end|>"],
-    )  # fmt: skip
+        rope_parameters=dict(
+            rope_type="default",
+            rope_theta=10_000_000.0,
+            partial_rotary_factor=partial_rotary,
+            mrope_section=mrope_section(int(p["head_dim"] * partial_rotary)),
+            mrope_interleaved=True,
+        ),
+        pad_token_id=vocab["<|endoftext|>"],
+        eos_token_id=vocab["<|im_end|>"],
+    )
     vision_cfg = dict(
-        depth=p["vision_depth"], hidden_size=p["vision_hidden"], num_heads=p["vision_heads"],
-        intermediate_size=p["vision_intermediate"], out_hidden_size=p["hidden"], patch_size=16,
-        spatial_merge_size=2, temporal_patch_size=2, num_position_embeddings=64,
-    )  # fmt: skip
+        depth=p["vision_depth"],
+        hidden_size=p["vision_hidden"],
+        num_heads=p["vision_heads"],
+        intermediate_size=p["vision_intermediate"],
+        out_hidden_size=p["hidden"],
+        patch_size=16,
+        spatial_merge_size=2,
+        temporal_patch_size=2,
+        num_position_embeddings=64,
+    )
     return Qwen3_5Config(
-        text_config=text, vision_config=vision_cfg, tie_word_embeddings=False,
-        image_token_id=vocab["<|image_pad|>"], video_token_id=vocab["<|video_pad|>"],
-        vision_start_token_id=vocab["<|vision_start|>"], vision_end_token_id=vocab["<|vision_end|>"],
-    )  # fmt: skip
+        text_config=text,
+        vision_config=vision_cfg,
+        tie_word_embeddings=False,
+        image_token_id=vocab["<|image_pad|>"],
+        video_token_id=vocab["<|video_pad|>"],
+        vision_start_token_id=vocab["<|vision_start|>"],
+        vision_end_token_id=vocab["<|vision_end|>"],
+    )
 
 
 def tokenizer_corpus(seed: int = 0) -> list[str]:
@@ -285,7 +360,9 @@ def train_tokenizer(vocab_size: int = TINY_VOCAB, seed: int = 0):
             "vision_end_token": "<|vision_end|>",
         },
     )
-    tok.add_special_tokens({"additional_special_tokens": [AddedToken(t, special=True, normalized=False) for t in SPECIAL_TOKENS]})
+    tok.add_special_tokens(
+        {"additional_special_tokens": [AddedToken(t, special=True, normalized=False) for t in SPECIAL_TOKENS]}
+    )
     tok.eos_token = "<|im_end|>"
     tok.pad_token = "<|endoftext|>"
     tok.padding_side = "left"
@@ -300,16 +377,22 @@ def tiny_processor(tokenizer, vision: VisionSettings = TINY_VISION):
 
     # Qwen3.5 normalises images and video frames alike (mean = std = 0.5).
     geometry = dict(
-        patch_size=vision.patch_size, merge_size=vision.merge_size, temporal_patch_size=2,
-        image_mean=[0.5, 0.5, 0.5], image_std=[0.5, 0.5, 0.5],
-    )  # fmt: skip
+        patch_size=vision.patch_size,
+        merge_size=vision.merge_size,
+        temporal_patch_size=2,
+        image_mean=[0.5, 0.5, 0.5],
+        image_std=[0.5, 0.5, 0.5],
+    )
     image_processor = Qwen2VLImageProcessor(
         size={"shortest_edge": vision.min_pixels, "longest_edge": vision.max_pixels}, **geometry
     )
     video_processor = Qwen3VLVideoProcessor(
         size={"shortest_edge": vision.video_min_pixels, "longest_edge": vision.video_max_pixels * vision.max_frames},
-        fps=vision.fps or 2.0, min_frames=vision.min_frames, max_frames=vision.max_frames, **geometry,
-    )  # fmt: skip
+        fps=vision.fps or 2.0,
+        min_frames=vision.min_frames,
+        max_frames=vision.max_frames,
+        **geometry,
+    )
     return Qwen3VLProcessor(
         image_processor=image_processor,
         tokenizer=tokenizer,

@@ -40,12 +40,15 @@ CURVES = [
     ("BCQ reward", [("reward/bcq_mean", "")], "groups/bcq"),
     ("NCQ reward", [("reward/ncq_mean", "")], "groups/ncq"),
     ("buffer size", [("buffer/size", "")], None),
-    ("buffer flows per step",
-     [("buffer/admitted", "admitted"), ("buffer/graduated", "graduated"), ("buffer/evicted", "evicted")], None),
+    (
+        "buffer flows per step",
+        [("buffer/admitted", "admitted"), ("buffer/graduated", "graduated"), ("buffer/evicted", "evicted")],
+        None,
+    ),
     ("BCQ / NCQ prompts per step", [("groups/bcq", "BCQ"), ("groups/ncq", "NCQ")], None),
     ("zero-std fraction", [("frac_reward_zero_std", "")], None),
     ("mean response length (tokens)", [("completions/mean_length", "")], None),
-]  # fmt: skip
+]
 BAR_TITLE = "graduations by entry accuracy"
 PANEL_TITLES = [title for title, _, _ in CURVES] + [BAR_TITLE]
 STYLES = ["-", "--", ":"]

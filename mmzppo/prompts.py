@@ -28,10 +28,10 @@ from __future__ import annotations
 
 import random
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable
 
 import jinja2
 import yaml
@@ -252,9 +252,13 @@ def hint(sample: Sample, hint_text: str, *, templates: str | Path = PROMPT_TEMPL
 
 
 def prefix(
-    sample: Sample, teacher_response: str, tokenizer, fraction: float = 0.4, *,
+    sample: Sample,
+    teacher_response: str,
+    tokenizer,
+    fraction: float = 0.4,
+    *,
     templates: str | Path = PROMPT_TEMPLATES,
-) -> Prompt:  # fmt: skip
+) -> Prompt:
     """Prefix baseline: the plain prompt, and the first `fraction` of a correct teacher
     response's TOKENS (under `tokenizer`, the student's: the tokens the student is forced to
     start with) as the start of the assistant turn.

@@ -58,8 +58,13 @@ METHODS: dict[str, list[str]] = {
     "grpo": ["use_bcq=false", "use_ncq=false", "use_buffer=false"],
     "distill_off": ["method=distill_off", "use_buffer=false"],
 }
-LABELS = {"start": "start (no RL)", "zppo": "ZPPO", "grpo_buffer": "GRPO with buffer", "grpo": "GRPO",
-          "distill_off": "off-policy distillation"}  # fmt: skip
+LABELS = {
+    "start": "start (no RL)",
+    "zppo": "ZPPO",
+    "grpo_buffer": "GRPO with buffer",
+    "grpo": "GRPO",
+    "distill_off": "off-policy distillation",
+}
 DEFAULT_BUDGET = 1280  # Grid's rollout_budget; cells of other budgets get their own folders and report
 SUITES = ("synthetic_image", "synthetic_video", "synthetic_text", "real")
 
@@ -89,8 +94,16 @@ class Grid:
         return "quick" if dataclasses.replace(self, read_family="all") == QUICK else "full"
 
 
-QUICK = Grid(sizes=("xs",), rollout_budget=64, train_n=8, warmup_steps=40, diag_n=6, eval_n=2, real_limit=0,
-             overrides=("prompts_per_step=4", "group_size=4", "max_new_tokens=48", "updates_per_step=2"))  # fmt: skip
+QUICK = Grid(
+    sizes=("xs",),
+    rollout_budget=64,
+    train_n=8,
+    warmup_steps=40,
+    diag_n=6,
+    eval_n=2,
+    real_limit=0,
+    overrides=("prompts_per_step=4", "group_size=4", "max_new_tokens=48", "updates_per_step=2"),
+)
 
 
 # --------------------------------------------------------------------------- 1. data
@@ -144,9 +157,16 @@ def make_student(out: Path, size: str, grid: Grid, data: dict[str, Path]) -> dic
         tmp = folder.with_name(f".{size}.tmp")
         policy.model.save_pretrained(tmp)
         policy.processor.save_pretrained(tmp)
-        (tmp / "warmup.json").write_text(json.dumps({"steps": grid.warmup_steps, "first_loss": losses[0],
-                                                     "last_loss": float(np.mean(losses[-50:])),
-                                                     "seconds": time.perf_counter() - t0}))  # fmt: skip
+        (tmp / "warmup.json").write_text(
+            json.dumps(
+                {
+                    "steps": grid.warmup_steps,
+                    "first_loss": losses[0],
+                    "last_loss": float(np.mean(losses[-50:])),
+                    "seconds": time.perf_counter() - t0,
+                }
+            )
+        )
         tmp.rename(folder)
     diag_file = folder / "diagnostic.json"
     if not diag_file.is_file():
@@ -165,7 +185,7 @@ def cell_name(method: str, size: str, seed: int, budget: int = DEFAULT_BUDGET) -
     return f"{method}-{size}-seed{seed}" + ("" if budget == DEFAULT_BUDGET else f"-budget{budget}")
 
 
-def report_stem(grid: "Grid") -> str:
+def report_stem(grid: Grid) -> str:
     """results (the default budget) or results-budget<B>: the report's file and plot folder."""
     return "results" if grid.rollout_budget == DEFAULT_BUDGET else f"results-budget{grid.rollout_budget}"
 
@@ -176,8 +196,14 @@ def cell_overrides(
     """configs/reproduce.yaml's overrides for one cell (its run folder in `runs`, default <out>/runs)."""
     from mmzppo.config import load_config
 
-    base = [f"student={out / 'students' / size}", f"train_shards={data['rl']}", f"output_dir={runs or out / 'runs'}",
-            f"name={cell_name(method, size, seed, grid.rollout_budget)}", f"seed={seed}", *grid.overrides]  # fmt: skip
+    base = [
+        f"student={out / 'students' / size}",
+        f"train_shards={data['rl']}",
+        f"output_dir={runs or out / 'runs'}",
+        f"name={cell_name(method, size, seed, grid.rollout_budget)}",
+        f"seed={seed}",
+        *grid.overrides,
+    ]
     if method == "distill_off":  # no student rollouts: the questions GRPO sees for the budget
         c = load_config(grid.config, base)
         return [*base, *METHODS[method], f"steps={max(1, grid.rollout_budget // (c.prompts_per_step * c.group_size))}"]
@@ -209,9 +235,19 @@ def evaluate_model(model: Path, folder: Path, grid: Grid) -> dict[str, dict[str,
         if suite == "all" and not grid.real_limit:
             continue
         chosen = {k: b for k, b in benches.items() if (b.suite == "synthetic") == (suite == "synthetic")}
-        cfg = EvalConfig(model=str(model), data_root=shared_benchdata(), output=folder / suite, suite="all",
-                         limit=limit, resume=True, max_new_tokens=grid_config(grid).max_new_tokens, batch_size=64,
-                         greedy=True, vision=TINY_VISION, progress=None)  # fmt: skip
+        cfg = EvalConfig(
+            model=str(model),
+            data_root=shared_benchdata(),
+            output=folder / suite,
+            suite="all",
+            limit=limit,
+            resume=True,
+            max_new_tokens=grid_config(grid).max_new_tokens,
+            batch_size=64,
+            greedy=True,
+            vision=TINY_VISION,
+            progress=None,
+        )
         with contextlib.redirect_stdout(io.StringIO()):  # its summary table is in <folder>/summary.md
             evaluate(cfg, chosen)
         for log in sorted((folder / suite).glob("*.samples.jsonl")):
@@ -245,9 +281,17 @@ def run_cell(
     seconds = time.perf_counter() - t0
     scores = evaluate_model(latest_checkpoint(config.run_dir), config.run_dir / "eval", grid)
     rows = [json.loads(x) for x in (config.run_dir / "metrics.jsonl").read_text().splitlines()]
-    result = {"method": method, "size": size, "seed": seed, "steps": len(rows), "train_seconds": seconds,
-              "run_dir": str(config.run_dir), "budget": grid.rollout_budget,
-              "student_rollouts": rows[-1].get("rollouts/student_total", 0) if rows else 0, "scores": scores}  # fmt: skip
+    result = {
+        "method": method,
+        "size": size,
+        "seed": seed,
+        "steps": len(rows),
+        "train_seconds": seconds,
+        "run_dir": str(config.run_dir),
+        "budget": grid.rollout_budget,
+        "student_rollouts": rows[-1].get("rollouts/student_total", 0) if rows else 0,
+        "scores": scores,
+    }
     result_file.write_text(json.dumps(result))
     return result
 
@@ -257,8 +301,11 @@ def run_start(size: str, grid: Grid, out: Path) -> dict:
     folder = out / "students" / size
     result_file = folder / "eval_result.json"
     if not result_file.is_file():
-        result_file.write_text(json.dumps({"method": "start", "size": size, "seed": 0,
-                                           "scores": evaluate_model(folder, folder / "eval", grid)}))  # fmt: skip
+        result_file.write_text(
+            json.dumps(
+                {"method": "start", "size": size, "seed": 0, "scores": evaluate_model(folder, folder / "eval", grid)}
+            )
+        )
     return json.loads(result_file.read_text())
 
 
@@ -297,9 +344,11 @@ def run_grid(out: Path, grid: Grid, jobs: int) -> tuple[list[dict], list[dict]]:
     """Every size's start, then its cells; with jobs > 1 a size's cells start as soon as its
     start is ready (the larger start keeps warming up meanwhile)."""
     data = make_data(out, grid)
-    size_calls = {size: [(run_start, size, grid, out)] + [(run_cell, m, size, seed, grid, out, data)
-                                                           for seed in grid.seeds for m in grid.methods]
-                  for size in grid.sizes}  # fmt: skip
+    size_calls = {
+        size: [(run_start, size, grid, out)]
+        + [(run_cell, m, size, seed, grid, out, data) for seed in grid.seeds for m in grid.methods]
+        for size in grid.sizes
+    }
     total = sum(len(c) for c in size_calls.values())
     students, results = {}, []
 
@@ -346,9 +395,11 @@ def _mean(xs) -> float:
 
 
 def _diag_line(d: dict) -> str:
-    return (f"{d['hard']}/{d['questions']} hard; plain {d['plain_hard']:.3f}, BCQ {d['bcq']:.3f} "
-            f"(wrong candidate's answer {d['bcq_took_wrong']:.3f}), NCQ {d['ncq']:.3f} "
-            f"(repeats a listed wrong answer {d['ncq_repeat']:.3f})")  # fmt: skip
+    return (
+        f"{d['hard']}/{d['questions']} hard; plain {d['plain_hard']:.3f}, BCQ {d['bcq']:.3f} "
+        f"(wrong candidate's answer {d['bcq_took_wrong']:.3f}), NCQ {d['ncq']:.3f} "
+        f"(repeats a listed wrong answer {d['ncq_repeat']:.3f})"
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -421,6 +472,7 @@ def collect(out: Path, grid: Grid) -> tuple[list[dict], list[dict]]:
             students.append({"size": size, "path": str(f.parent), **json.loads(f.read_text())})
     results = [json.loads(f.read_text()) for f in sorted(out.glob("students/*/eval_result.json"))]
     results += [json.loads(f.read_text()) for f in sorted(out.glob("runs/*/result.json"))]
+
     def keep(r: dict) -> bool:
         if r["size"] not in grid.sizes:
             return False

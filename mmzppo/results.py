@@ -66,29 +66,49 @@ def report(out: Path, grid: Grid, students: list[dict], results: list[dict], doc
     for r in results:
         by.setdefault((r["method"], r["size"]), []).append(r)
     rows_methods = ["start", *grid.methods]
-    lines = [f"# Results: ZPPO against its baselines at tiny scale ({grid.name} grid)", "",
-             f"Written by `{command}` on {time.strftime('%Y-%m-%d')}; every number below comes from it. "
-             "Rerunning the command reuses what is cached under its `--out` folder.", "",
-             "## Setup", "", *setup_lines(grid), "",
-             "## Does the start read the candidates?", "",
-             "`mmzppo.diagnose` on the start of each size (the same start for every method and seed), on "
-             f"{grid.diag_n} questions of the RL set, 8 rollouts each at temperature 1; hard = plain accuracy "
-             "< 0.5 with a wrong rollout. Accuracies are over the rollouts on the hard questions.", "",
-             "| size | hard questions | plain | BCQ | BCQ ends on the wrong candidate's answer | NCQ | NCQ repeats a listed wrong answer |",
-             "|---|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+    lines = [
+        f"# Results: ZPPO against its baselines at tiny scale ({grid.name} grid)",
+        "",
+        f"Written by `{command}` on {time.strftime('%Y-%m-%d')}; every number below comes from it. "
+        "Rerunning the command reuses what is cached under its `--out` folder.",
+        "",
+        "## Setup",
+        "",
+        *setup_lines(grid),
+        "",
+        "## Does the start read the candidates?",
+        "",
+        "`mmzppo.diagnose` on the start of each size (the same start for every method and seed), on "
+        f"{grid.diag_n} questions of the RL set, 8 rollouts each at temperature 1; hard = plain accuracy "
+        "< 0.5 with a wrong rollout. Accuracies are over the rollouts on the hard questions.",
+        "",
+        "| size | hard questions | plain | BCQ | BCQ ends on the wrong candidate's answer | NCQ | NCQ repeats a listed wrong answer |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
     for s in students:
-        lines.append(f"| {s['size']} | {s['hard']}/{s['questions']} | {s['plain_hard']:.3f} | {s['bcq']:.3f} | "
-                     f"{s['bcq_took_wrong']:.3f} | {s['ncq']:.3f} | {s['ncq_repeat']:.3f} |")  # fmt: skip
-    lines += ["", "## Accuracy per suite", "",
-              "Greedy accuracy, mean over seeds and items, with the 95% bootstrap interval (seeds and items "
-              "resampled). `start` is the common start, evaluated once.", ""]  # fmt: skip
+        lines.append(
+            f"| {s['size']} | {s['hard']}/{s['questions']} | {s['plain_hard']:.3f} | {s['bcq']:.3f} | "
+            f"{s['bcq_took_wrong']:.3f} | {s['ncq']:.3f} | {s['ncq_repeat']:.3f} |"
+        )
+    lines += [
+        "",
+        "## Accuracy per suite",
+        "",
+        "Greedy accuracy, mean over seeds and items, with the 95% bootstrap interval (seeds and items "
+        "resampled). `start` is the common start, evaluated once.",
+        "",
+    ]
     stats = {}
     for suite in SUITES:
         present = [r for r in results if suite in r["scores"]]
         if not present:
             continue
-        lines += [f"### {suite}", "", "| method | " + " | ".join(grid.sizes) + " |",
-                  "|---|" + "---:|" * len(grid.sizes)]  # fmt: skip
+        lines += [
+            f"### {suite}",
+            "",
+            "| method | " + " | ".join(grid.sizes) + " |",
+            "|---|" + "---:|" * len(grid.sizes),
+        ]
         for m in rows_methods:
             cells = []
             for size in grid.sizes:
@@ -99,9 +119,14 @@ def report(out: Path, grid: Grid, students: list[dict], results: list[dict], doc
             lines.append(f"| {LABELS[m]} | " + " | ".join(cells) + " |")
         lines.append("")
     if "zppo" in grid.methods and "grpo_buffer" in grid.methods:
-        lines += ["## ZPPO minus GRPO with buffer", "",
-                  "Mean difference with its 95% bootstrap interval (items paired, seeds resampled per method).", "",
-                  "| suite | " + " | ".join(grid.sizes) + " |", "|---|" + "---:|" * len(grid.sizes)]  # fmt: skip
+        lines += [
+            "## ZPPO minus GRPO with buffer",
+            "",
+            "Mean difference with its 95% bootstrap interval (items paired, seeds resampled per method).",
+            "",
+            "| suite | " + " | ".join(grid.sizes) + " |",
+            "|---|" + "---:|" * len(grid.sizes),
+        ]
         for suite in SUITES:
             cells = []
             for size in grid.sizes:
@@ -111,11 +136,17 @@ def report(out: Path, grid: Grid, students: list[dict], results: list[dict], doc
             if any(c != "-" for c in cells):
                 lines.append(f"| {suite} | " + " | ".join(cells) + " |")
         lines.append("")
-    lines += ["## Runs", "", "| method | size | seed | steps | student rollouts | train seconds |",
-              "|---|---|---:|---:|---:|---:|"]  # fmt: skip
+    lines += [
+        "## Runs",
+        "",
+        "| method | size | seed | steps | student rollouts | train seconds |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
     for r in sorted((r for r in results if r["method"] != "start"), key=lambda r: (r["size"], r["method"], r["seed"])):
-        lines.append(f"| {LABELS[r['method']]} | {r['size']} | {r['seed']} | {r['steps']} | "
-                     f"{r['student_rollouts']} | {r['train_seconds']:.0f} |")  # fmt: skip
+        lines.append(
+            f"| {LABELS[r['method']]} | {r['size']} | {r['seed']} | {r['steps']} | "
+            f"{r['student_rollouts']} | {r['train_seconds']:.0f} |"
+        )
 
     # plots: accuracy per method and size; curves and buffer panels per size (seed 0 of each method)
     fig = Figure(figsize=(4.5 * len(SUITES), 4), layout="constrained")
@@ -146,13 +177,19 @@ def report(out: Path, grid: Grid, students: list[dict], results: list[dict], doc
             figure(dirs, [LABELS[d.name.rsplit(f"-{size}-", 1)[0]] for d in dirs]).savefig(
                 figs / f"runs_{size}.png", dpi=80
             )
-            lines += [f"Size `{size}`, seed {seed}: rewards per kind, groups, buffer admissions, graduations and "
-                      "evictions, and graduations by entry accuracy (the paper's mechanism figure), per method "
-                      "(`mmzppo.plot`'s panels):", "", f"![runs of size {size}]({stem}/runs_{size}.png)", ""]  # fmt: skip
+            lines += [
+                f"Size `{size}`, seed {seed}: rewards per kind, groups, buffer admissions, graduations and "
+                "evictions, and graduations by entry accuracy (the paper's mechanism figure), per method "
+                "(`mmzppo.plot`'s panels):",
+                "",
+                f"![runs of size {size}]({stem}/runs_{size}.png)",
+                "",
+            ]
     md = docs / f"{stem}.md"
     md.write_text("\n".join(lines) + "\n" + notes_text(docs, stem))
-    (figs / "results.json").write_text(json.dumps({"grid": dataclasses.asdict(grid), "students": students,
-                                                               "results": results}, indent=1, default=str))  # fmt: skip
+    (figs / "results.json").write_text(
+        json.dumps({"grid": dataclasses.asdict(grid), "students": students, "results": results}, indent=1, default=str)
+    )
     return md
 
 
@@ -163,7 +200,8 @@ def setup_lines(grid: Grid) -> list[str]:
         f"{grid.warmup_steps} warm-up steps (batch 8, lr {grid.warmup_lr}) on the worked solutions of every "
         f"task's training split ({grid.train_n} items per task, levels 1-3), {grid.read_fraction:.0%} of each "
         "batch shown as a BCQ or NCQ (`mmzppo.warmup`'s reading examples) of "
-        + ("every task" if grid.read_family == "all" else "the video and text tasks only") + ".",
+        + ("every task" if grid.read_family == "all" else "the video and text tasks only")
+        + ".",
         "- RL set: the 4 image tasks' training split (the paper trains on images only); teacher: the reference "
         "solutions (a deviation: always right, no teacher model).",
         f"- Every RL run: a budget of {grid.rollout_budget} student rollouts (plain, BCQ and NCQ alike; a run stops "
@@ -174,9 +212,14 @@ def setup_lines(grid: Grid) -> list[str]:
         "vary the RL run (data order, sampling), not the start.",
         f"- Evaluation: `mmzppo.eval`, greedy, {c.max_new_tokens} new tokens, tiny vision budgets; the synthetic "
         f"suite's test split at levels 1-3 ({grid.eval_n} items per task; never trained on)"
-        + (f"; `real`: the first {grid.real_limit} items of every benchmark found in ../shared/benchdata, "
-           "all suites pooled" if grid.real_limit else "") + ".",
-    ]  # fmt: skip
+        + (
+            f"; `real`: the first {grid.real_limit} items of every benchmark found in ../shared/benchdata, "
+            "all suites pooled"
+            if grid.real_limit
+            else ""
+        )
+        + ".",
+    ]
 
 
 def notes_text(docs: Path, stem: str = "results") -> str:

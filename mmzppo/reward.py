@@ -28,14 +28,22 @@ import re
 from dataclasses import dataclass
 from fractions import Fraction
 
-from mathruler.grader import _normalize as _mathruler_normalize, grade_answer as _mathruler_grade
+from math_verify import parse as _mv_parse
+from math_verify import verify as _mv_verify
+from mathruler.grader import _normalize as _mathruler_normalize
+from mathruler.grader import grade_answer as _mathruler_grade
 from mathruler.math_normalize import normalize_answer as _mathruler_normalize_answer
-from math_verify import parse as _mv_parse, verify as _mv_verify
 
 from mmzppo.answer_limits import (
-    COSTLY_FOR_MATH_VERIFY, DEGREE_PERCENT, MAX_ANSWER_CHARS, MAX_SYMBOLIC_CHARS, collapse, oversized_equal, text_like,
+    COSTLY_FOR_MATH_VERIFY,
+    DEGREE_PERCENT,
+    MAX_ANSWER_CHARS,
+    MAX_SYMBOLIC_CHARS,
+    collapse,
+    oversized_equal,
+    text_like,
     too_costly,
-)  # fmt: skip
+)
 from mmzppo.data.sample import ANSWER_TYPES  # one list, shared with Sample
 
 # pylatexenc (under mathruler) logs "WARNING: Error in configuration: macro '\frac' failed its
@@ -89,7 +97,7 @@ def _box_spans(text: str) -> tuple[list[tuple[int, int, int]], bool]:
 def _scan_boxes(text: str) -> tuple[list[str], bool]:
     """Contents of the top-level boxes in order, and whether the last opener was closed."""
     spans, closed = _box_spans(text)
-    return [text[c:e - 1].strip() for _, c, e in spans], closed
+    return [text[c : e - 1].strip() for _, c, e in spans], closed
 
 
 def remove_boxed(text: str) -> str:
@@ -160,9 +168,7 @@ def _strip_degree_percent(s: str) -> str:
 
 # --------------------------------------------------------------------------- numbers
 
-_UNIT_TAIL = re.compile(
-    r"(?:\s*\\(?:text|mbox|mathrm)\s*\{[^{}]*\}|\s+[A-Za-z]{2,}\.?)(?:\s*\^\s*\{?\d\}?)?\s*$"
-)
+_UNIT_TAIL = re.compile(r"(?:\s*\\(?:text|mbox|mathrm)\s*\{[^{}]*\}|\s+[A-Za-z]{2,}\.?)(?:\s*\^\s*\{?\d\}?)?\s*$")
 _PLAIN_NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)")
 _FRAC = re.compile(r"([-+]?)\\frac\s*(?:\{([^{}]+)\}|(\d))\s*(?:\{([^{}]+)\}|(\d))")
 

@@ -143,10 +143,17 @@ def score(
         for start in range(0, len(prompts), step):
             parts.append(
                 _score_chunk(
-                    policy_model, processor, vision, prompts[start : start + step],
-                    completions[start : start + step], t_max, suppress, temperature, full,
+                    policy_model,
+                    processor,
+                    vision,
+                    prompts[start : start + step],
+                    completions[start : start + step],
+                    t_max,
+                    suppress,
+                    temperature,
+                    full,
                 )
-            )  # fmt: skip
+            )
     logprobs, mask, entropy, distributions = (torch.cat(x, dim=0) if x[0] is not None else None for x in zip(*parts))
     return ScoredBatch(logprobs, mask, entropy, distributions)
 

@@ -43,7 +43,15 @@ from mmzppo.inputs import text_content
 from mmzppo.prompts import Compressor, Prompt, truncate_candidates
 from mmzppo.rollout.base import Completion, SamplingParams
 from mmzppo.serving import ChatClient, ServerError, openai_messages
-from mmzppo.teacher import HINT_MAX_TOKENS, MAX_TOKENS, THINK_BLOCK, TokenScores, enforce_summary, hint_request, rewrite_prompt
+from mmzppo.teacher import (
+    HINT_MAX_TOKENS,
+    MAX_TOKENS,
+    THINK_BLOCK,
+    TokenScores,
+    enforce_summary,
+    hint_request,
+    rewrite_prompt,
+)
 
 FAILURES = ("stop", "skip")
 
@@ -63,9 +71,18 @@ class ServerTeacher:
     tokenizer: the served model's tokenizer, shared with the student; only `score` needs it.
     """
 
-    def __init__(self, client: ChatClient, vision: VisionSettings | None, sampling: SamplingParams = SamplingParams(),
-                 *, compress_with_model: bool = True, compress_max_tokens: int = MAX_TOKENS,
-                 fallback: Compressor = truncate_candidates, failure: str = "stop", tokenizer=None):  # fmt: skip
+    def __init__(
+        self,
+        client: ChatClient,
+        vision: VisionSettings | None,
+        sampling: SamplingParams = SamplingParams(),
+        *,
+        compress_with_model: bool = True,
+        compress_max_tokens: int = MAX_TOKENS,
+        fallback: Compressor = truncate_candidates,
+        failure: str = "stop",
+        tokenizer=None,
+    ):
         if failure not in FAILURES:
             raise ValueError(f"teacher_failure: {failure!r} is not one of {', '.join(FAILURES)}")
         self.client, self.vision, self.sampling = client, vision, sampling
@@ -79,14 +96,22 @@ class ServerTeacher:
 
     def _failed(self, error: ServerError, what: str) -> None:
         if self.failure == "stop":
-            raise TeacherUnavailable(f"teacher server {self.client.url} failed while {what}: {error.problem} "
-                                     "(teacher_failure: stop; set teacher_failure=skip to go on without it)") from error  # fmt: skip
+            raise TeacherUnavailable(
+                f"teacher server {self.client.url} failed while {what}: {error.problem} "
+                "(teacher_failure: stop; set teacher_failure=skip to go on without it)"
+            ) from error
         self.counts["failed"] += 1
 
     def _chat(self, prompt: Prompt, *, n: int, max_tokens: int, temperature: float, top_p: float = 1.0) -> list[dict]:
         extra = {"continue_final_message": True, "add_generation_prompt": False} if prompt.continue_final else None
-        return self.client.chat(openai_messages(prompt, self.vision), max_tokens=max_tokens, temperature=temperature,
-                                top_p=top_p, n=n, extra=extra)  # fmt: skip
+        return self.client.chat(
+            openai_messages(prompt, self.vision),
+            max_tokens=max_tokens,
+            temperature=temperature,
+            top_p=top_p,
+            n=n,
+            extra=extra,
+        )
 
     def sample(self, prompts: list[Prompt], n: int) -> list[list[Completion]]:
         """`n` fresh answers per prompt; [] for a prompt whose request failed (with "skip")."""
@@ -110,8 +135,11 @@ class ServerTeacher:
             return self.fallback(responses)
         self.counts["rewrites"] += len(responses)
         prompts = [rewrite_prompt(r, i) for i, r in enumerate(responses)]
-        replies = self.client.map(lambda p: self._chat(p, n=1, max_tokens=self.compress_max_tokens, temperature=0.0),
-                                  prompts, return_errors=True)  # fmt: skip
+        replies = self.client.map(
+            lambda p: self._chat(p, n=1, max_tokens=self.compress_max_tokens, temperature=0.0),
+            prompts,
+            return_errors=True,
+        )
         errors = [r for r in replies if isinstance(r, ServerError)]
         if errors:  # one prompt's candidates are all compressed the same way
             self._failed(errors[0], "rewriting candidates")
@@ -121,8 +149,9 @@ class ServerTeacher:
     def write_hints(self, samples: list[Sample], answers: list[str]) -> list[str]:
         self.counts["hints"] += len(samples)
         prompts = [hint_request(s, a) for s, a in zip(samples, answers)]
-        replies = self.client.map(lambda p: self._chat(p, n=1, max_tokens=HINT_MAX_TOKENS, temperature=0.0),
-                                  prompts, return_errors=True)  # fmt: skip
+        replies = self.client.map(
+            lambda p: self._chat(p, n=1, max_tokens=HINT_MAX_TOKENS, temperature=0.0), prompts, return_errors=True
+        )
         hints = []
         for r in replies:
             if isinstance(r, ServerError):
@@ -144,16 +173,24 @@ class ServerTeacher:
         if self.tokenizer is None:
             raise ValueError("ServerTeacher.score needs the tokenizer the server shares with the student")
         for p in prompts:
-            if any(not isinstance(m["content"], str) and any(x.get("type") != "text" for x in m["content"])
-                   for m in p.messages):  # fmt: skip
-                raise ValueError(f"teacher server {self.client.url}: prompt {p.uid!r} has images or video; scoring "
-                                 "goes through the completions endpoint, which takes token ids, not media")  # fmt: skip
+            if any(
+                not isinstance(m["content"], str) and any(x.get("type") != "text" for x in m["content"])
+                for m in p.messages
+            ):
+                raise ValueError(
+                    f"teacher server {self.client.url}: prompt {p.uid!r} has images or video; scoring "
+                    "goes through the completions endpoint, which takes token ids, not media"
+                )
         self.counts["scored"] += len(prompts)
         requests = []
         for p, c in zip(prompts, completions):
             messages = [{**m, "content": text_content(m["content"])} for m in p.messages]
-            text = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=not p.continue_final,
-                                                      continue_final_message=bool(p.continue_final))  # fmt: skip
+            text = self.tokenizer.apply_chat_template(
+                messages,
+                tokenize=False,
+                add_generation_prompt=not p.continue_final,
+                continue_final_message=bool(p.continue_final),
+            )
             ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
             requests.append((len(ids), list(c), ids + list(c)))
         tables = self.client.map(lambda r: self.client.prompt_logprobs(r[2], top_k), requests, return_errors=True)

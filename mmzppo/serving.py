@@ -33,13 +33,13 @@ import base64
 import io
 import json
 import random
-import socket
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import Any
 
 
 class ServerError(RuntimeError):
@@ -83,8 +83,17 @@ class ChatClient:
     api_key: sent as a bearer token when given.
     """
 
-    def __init__(self, url: str, model: str | None = None, *, concurrency: int = 8, timeout: float = 120.0,
-                 retries: int = 3, backoff: float = 0.5, api_key: str | None = None):  # fmt: skip
+    def __init__(
+        self,
+        url: str,
+        model: str | None = None,
+        *,
+        concurrency: int = 8,
+        timeout: float = 120.0,
+        retries: int = 3,
+        backoff: float = 0.5,
+        api_key: str | None = None,
+    ):
         if concurrency < 1:
             raise ValueError(f"concurrency must be >= 1, got {concurrency}")
         self.url = base_url(url)
@@ -112,7 +121,7 @@ class ChatClient:
             detail = e.read()[:500].decode(errors="replace")
             retryable = e.code == 429 or e.code >= 500
             raise ServerError(endpoint, f"HTTP {e.code}: {detail}", retryable) from None
-        except (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError, OSError) as e:
+        except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as e:
             reason = getattr(e, "reason", e)
             raise ServerError(endpoint, f"unreachable ({type(e).__name__}: {reason})") from None
         try:
@@ -182,15 +191,33 @@ class ChatClient:
             raise ServerError(f"{self.url}/models", f"does not serve {self._model!r} (it serves {served})", False)
         return served
 
-    def chat(self, messages: list[dict], *, max_tokens: int, temperature: float = 0.0, top_p: float = 1.0,
-             n: int = 1, seed: int | None = None, extra: dict | None = None) -> list[dict]:  # fmt: skip
+    def chat(
+        self,
+        messages: list[dict],
+        *,
+        max_tokens: int,
+        temperature: float = 0.0,
+        top_p: float = 1.0,
+        n: int = 1,
+        seed: int | None = None,
+        extra: dict | None = None,
+    ) -> list[dict]:
         """The `n` choices of one chat completion: [{"text", "finish_reason"}]."""
-        body = {"model": self.model, "messages": messages, "max_tokens": max_tokens, "temperature": temperature,
-                "top_p": top_p, "n": n, **({"seed": seed} if seed is not None else {}), **(extra or {})}  # fmt: skip
+        body = {
+            "model": self.model,
+            "messages": messages,
+            "max_tokens": max_tokens,
+            "temperature": temperature,
+            "top_p": top_p,
+            "n": n,
+            **({"seed": seed} if seed is not None else {}),
+            **(extra or {}),
+        }
 
         def check(out):
-            choices = [{"text": c["message"]["content"] or "", "finish_reason": c.get("finish_reason")}
-                       for c in out["choices"]]  # fmt: skip
+            choices = [
+                {"text": c["message"]["content"] or "", "finish_reason": c.get("finish_reason")} for c in out["choices"]
+            ]
             if len(choices) != n:
                 raise ValueError(f"{len(choices)} choices for n={n}")
             return choices
@@ -204,8 +231,7 @@ class ChatClient:
     def prompt_logprobs(self, token_ids: list[int], top_k: int) -> list[dict[int, float] | None]:
         """vLLM's `prompt_logprobs` extension of /v1/completions: for each prompt token, the
         top-k (plus the actual token) log-probs given the tokens before it (None at 0)."""
-        body = {"model": self.model, "prompt": token_ids, "max_tokens": 1, "temperature": 0.0,
-                "prompt_logprobs": top_k}  # fmt: skip
+        body = {"model": self.model, "prompt": token_ids, "max_tokens": 1, "temperature": 0.0, "prompt_logprobs": top_k}
 
         def check(out):
             rows = out["choices"][0]["prompt_logprobs"]
@@ -222,7 +248,10 @@ class ChatClient:
 def image_url(image) -> dict:
     buf = io.BytesIO()
     image.save(buf, format="PNG")
-    return {"type": "image_url", "image_url": {"url": "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()}}
+    return {
+        "type": "image_url",
+        "image_url": {"url": "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()},
+    }
 
 
 def video_url(video) -> dict:
@@ -283,8 +312,16 @@ class LocalServer:
     its engine-core child as well (by the group id of the process started here).
     """
 
-    def __init__(self, model, port: int, log, *, served_name: str = "teacher", args: list[str] | None = None,
-                 start_timeout: float = 300.0):  # fmt: skip
+    def __init__(
+        self,
+        model,
+        port: int,
+        log,
+        *,
+        served_name: str = "teacher",
+        args: list[str] | None = None,
+        start_timeout: float = 300.0,
+    ):
         self.model, self.port, self.log, self.served_name = str(model), port, log, served_name
         self.args = list(args or [])
         self.start_timeout = start_timeout
@@ -298,8 +335,20 @@ class LocalServer:
         import subprocess
         import sys
 
-        cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", self.model, "--host",
-               "127.0.0.1", "--port", str(self.port), "--served-model-name", self.served_name, *self.args]  # fmt: skip
+        cmd = [
+            sys.executable,
+            "-m",
+            "vllm.entrypoints.openai.api_server",
+            "--model",
+            self.model,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--served-model-name",
+            self.served_name,
+            *self.args,
+        ]
         env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
         env.pop("VLLM_ENABLE_V1_MULTIPROCESSING", None)  # set in this process by a colocated engine; not the server's
         env.setdefault("OMP_NUM_THREADS", "1")
@@ -309,8 +358,10 @@ class LocalServer:
             self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
         while time.perf_counter() - started < self.start_timeout:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"vLLM server exited with {self.proc.returncode}; log {self.log}:\n"
-                                   f"{open(self.log, errors='replace').read()[-3000:]}")  # fmt: skip
+                raise RuntimeError(
+                    f"vLLM server exited with {self.proc.returncode}; log {self.log}:\n"
+                    f"{open(self.log, errors='replace').read()[-3000:]}"
+                )
             try:
                 with urllib.request.urlopen(f"{self.url}/v1/models", timeout=2) as r:
                     if self.served_name in r.read().decode():
@@ -334,6 +385,18 @@ class LocalServer:
 
 def tiny_server_args(kv_cache_mib: int = 256, max_model_len: int = 1024) -> list[str]:
     """Server settings that fit the tiny test models on a shared CPU machine."""
-    return ["--dtype", "bfloat16", "--enforce-eager", "--seed", "0", "--kv-cache-memory-bytes",
-            str(kv_cache_mib * 2**20), "--max-model-len", str(max_model_len), "--max-num-seqs", "16",
-            "--limit-mm-per-prompt", json.dumps({"image": 2, "video": 1})]  # fmt: skip
+    return [
+        "--dtype",
+        "bfloat16",
+        "--enforce-eager",
+        "--seed",
+        "0",
+        "--kv-cache-memory-bytes",
+        str(kv_cache_mib * 2**20),
+        "--max-model-len",
+        str(max_model_len),
+        "--max-num-seqs",
+        "16",
+        "--limit-mm-per-prompt",
+        json.dumps({"image": 2, "video": 1}),
+    ]

@@ -35,8 +35,9 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Callable, Iterable, Mapping, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import torch
 
@@ -174,8 +175,15 @@ class LocalTeacher:
         from mmzppo.scoring import score
 
         self.counts["scored"] += len(prompts)
-        scored = score(self.policy.model, self.policy.processor, self.policy.vision, prompts, completions,
-                       with_grad=False, full=True)  # fmt: skip
+        scored = score(
+            self.policy.model,
+            self.policy.processor,
+            self.policy.vision,
+            prompts,
+            completions,
+            with_grad=False,
+            full=True,
+        )
         values, indices = (scored.distributions, None) if top_k <= 0 else largest(scored.distributions, top_k)
         return TokenScores(scored.logprobs, values, indices, scored.mask)
 
@@ -235,7 +243,7 @@ class ReferenceTeacher(TextAnswers):
         self.lookup = solutions.get if isinstance(solutions, Mapping) else solutions
 
     @classmethod
-    def from_samples(cls, samples: Iterable[Sample], compress: Compressor = truncate_candidates) -> "ReferenceTeacher":
+    def from_samples(cls, samples: Iterable[Sample], compress: Compressor = truncate_candidates) -> ReferenceTeacher:
         """A teacher over the `solution` field of `samples` (keyed by uid)."""
         return cls({s.uid: s.solution for s in samples if s.solution and s.solution.strip()}, compress)
 
@@ -264,7 +272,6 @@ class ReferenceTeacher(TextAnswers):
         return TokenScores(token_logprobs=zeros, logprobs=zeros.unsqueeze(-1), indices=ids.unsqueeze(-1), mask=mask)
 
 
-
 class PrecomputedTeacher(TextAnswers):
     """Teacher answers written into the shards beforehand (`teacher_kind: precomputed`; a DEVIATION).
 
@@ -282,8 +289,9 @@ class PrecomputedTeacher(TextAnswers):
     [] when it has none); the caller grades them again with the run's reward.
     """
 
-    def __init__(self, samples: Mapping[str, Sample] | Callable[[str], Sample | None],
-                 compress: Compressor = truncate_candidates):  # fmt: skip
+    def __init__(
+        self, samples: Mapping[str, Sample] | Callable[[str], Sample | None], compress: Compressor = truncate_candidates
+    ):
         super().__init__(compress)
         self.lookup = samples.get if isinstance(samples, Mapping) else samples
 
@@ -296,7 +304,6 @@ class PrecomputedTeacher(TextAnswers):
             self.counts["sampled"] += len(answers)
             out.append(answers)
         return out
-
 
 
 if __name__ == "__main__":  # python -m mmzppo.teacher annotate ... (the CLI lives in mmzppo.annotate)

@@ -55,8 +55,8 @@ from mmzppo.buffer import ReplayBuffer
 from mmzppo.checkpoints import CheckpointError, NonFiniteError, latest_checkpoint
 from mmzppo.config import Config, ConfigError, describe, load_config, save_config
 from mmzppo.data.sample import Sample, SampleError
-from mmzppo.methods import METHODS
 from mmzppo.inputs import media_cache
+from mmzppo.methods import METHODS
 from mmzppo.metrics import sample_records, step_metrics
 from mmzppo.models import load_policy
 from mmzppo.prompts import plain, truncate_candidates
@@ -86,32 +86,51 @@ def make_teacher(config: Config, device, current: dict[str, Sample]):
         from mmzppo.served_teacher import ServerTeacher, TeacherUnavailable
         from mmzppo.serving import ChatClient, ServerError
 
-        client = ChatClient(config.teacher_endpoint, config.teacher_served_model,
-                            concurrency=config.teacher_concurrency, timeout=config.teacher_timeout,
-                            retries=config.teacher_retries, api_key=os.environ.get("MMZPPO_TEACHER_API_KEY"))  # fmt: skip
+        client = ChatClient(
+            config.teacher_endpoint,
+            config.teacher_served_model,
+            concurrency=config.teacher_concurrency,
+            timeout=config.teacher_timeout,
+            retries=config.teacher_retries,
+            api_key=os.environ.get("MMZPPO_TEACHER_API_KEY"),
+        )
         if config.teacher_failure == "stop":  # fail at start-up, not at the first hard question
             try:
                 client.check()
             except ServerError as e:
                 raise TeacherUnavailable(f"teacher server {client.url} is not usable at start-up: {e.problem}") from e
-        return ServerTeacher(client, config.vision, sampling, compress_with_model=config.compress_with_teacher,
-                             compress_max_tokens=min(MAX_TOKENS, config.max_new_tokens), fallback=truncation(config),
-                             failure=config.teacher_failure)  # fmt: skip
+        return ServerTeacher(
+            client,
+            config.vision,
+            sampling,
+            compress_with_model=config.compress_with_teacher,
+            compress_max_tokens=min(MAX_TOKENS, config.max_new_tokens),
+            fallback=truncation(config),
+            failure=config.teacher_failure,
+        )
     if config.teacher_kind == "precomputed":  # answers stored in the shards' teacher.json (a deviation)
         return PrecomputedTeacher(lambda uid: current.get(uid), compress=truncation(config))
     if config.teacher_kind == "reference":
         # the dataset's worked solutions of the questions in the current step
-        return ReferenceTeacher(lambda uid: current[uid].solution if uid in current else None,
-                                compress=truncation(config))  # fmt: skip
+        return ReferenceTeacher(
+            lambda uid: current[uid].solution if uid in current else None, compress=truncation(config)
+        )
     policy = load_policy(
-        config.teacher, dtype=config.dtype, attn_implementation=config.attn_implementation,
-        vision=config.vision, device=device,
-    )  # fmt: skip
+        config.teacher,
+        dtype=config.dtype,
+        attn_implementation=config.attn_implementation,
+        vision=config.vision,
+        device=device,
+    )
     parallel.broadcast_from_rank0(policy.model)
-    return LocalTeacher(policy, sampling=sampling, batch_size=config.rollout_batch_size,
-                        compress_with_model=config.compress_with_teacher,
-                        compress_max_tokens=min(MAX_TOKENS, config.max_new_tokens),
-                        fallback=truncation(config))  # fmt: skip
+    return LocalTeacher(
+        policy,
+        sampling=sampling,
+        batch_size=config.rollout_batch_size,
+        compress_with_model=config.compress_with_teacher,
+        compress_max_tokens=min(MAX_TOKENS, config.max_new_tokens),
+        fallback=truncation(config),
+    )
 
 
 def truncation(config: Config):
@@ -122,17 +141,20 @@ def truncation(config: Config):
 def check_shared_tokenizer(student, teacher, method: str) -> None:
     """Distillation compares distributions token by token: both models need one vocabulary."""
     if student.tokenizer.get_vocab() != teacher.tokenizer.get_vocab():
-        raise ConfigError(f"method {method!r}: the teacher {teacher.name_or_path} and the student "
-                          f"{student.name_or_path} have different tokenizers; distillation needs one vocabulary "
-                          "(ZPPO, hint and prefix pass the teacher's answers as text and need none)")  # fmt: skip
+        raise ConfigError(
+            f"method {method!r}: the teacher {teacher.name_or_path} and the student "
+            f"{student.name_or_path} have different tokenizers; distillation needs one vocabulary "
+            "(ZPPO, hint and prefix pass the teacher's answers as text and need none)"
+        )
 
 
 def resolved(config: Config, teacher) -> Config:
     """The config as it ran: the teacher only when loaded, the compression actually used."""
     if teacher is None:
         return dataclasses.replace(config, teacher_kind="none", candidate_compression="truncate")
-    return dataclasses.replace(config, candidate_compression="teacher" if getattr(teacher, "compress_with_model",
-                                                                                  False) else "truncate")  # fmt: skip
+    return dataclasses.replace(
+        config, candidate_compression="teacher" if getattr(teacher, "compress_with_model", False) else "truncate"
+    )
 
 
 def uses_fsdp(config: Config, accelerator) -> bool:
@@ -142,8 +164,10 @@ def uses_fsdp(config: Config, accelerator) -> bool:
 
     launched = accelerator.distributed_type
     if launched == DistributedType.DEEPSPEED or parse_flag_from_env("ACCELERATE_USE_DEEPSPEED"):
-        raise ConfigError("DeepSpeed launches are not supported: launch with configs/accelerate/fsdp.yaml "
-                          "(FSDP2 shards parameters, gradients and optimizer state: the ZeRO-3 layout)")  # fmt: skip
+        raise ConfigError(
+            "DeepSpeed launches are not supported: launch with configs/accelerate/fsdp.yaml "
+            "(FSDP2 shards parameters, gradients and optimizer state: the ZeRO-3 layout)"
+        )
     if config.sharding == "auto":
         return launched == DistributedType.FSDP or parse_flag_from_env("ACCELERATE_USE_FSDP")
     return config.sharding == "fsdp"
@@ -173,22 +197,25 @@ class Trainer:
         from mmzppo.data.shards import ShardReader  # the data first: a wrong path fails before any model loads
 
         try:
-            self.reader = ShardReader(c.train_shards, vision=c.vision, rank=self.rank, world_size=self.world, seed=c.seed)
+            self.reader = ShardReader(
+                c.train_shards, vision=c.vision, rank=self.rank, world_size=self.world, seed=c.seed
+            )
         except FileNotFoundError as e:
             raise FileNotFoundError(f"train_shards: {e} (write shards with python -m mmzppo.data)") from None
         self.reader.check_readers()
         self._data = iter(self.reader)
         self.student = load_policy(
-            checkpoint or c.student, dtype=c.dtype, attn_implementation=c.attn_implementation,
-            vision=c.vision, device=self.acc.device,
-        )  # fmt: skip
+            checkpoint or c.student,
+            dtype=c.dtype,
+            attn_implementation=c.attn_implementation,
+            vision=c.vision,
+            device=self.acc.device,
+        )
         self.model = self.student.model
         parallel.broadcast_from_rank0(self.model)
         if self.sharded:
             parallel.shard(self.model)  # before the optimizer: it must hold the sharded parameters
-        self.optimizer = torch.optim.AdamW(
-            self.model.parameters(), lr=c.lr, betas=c.betas, weight_decay=c.weight_decay
-        )
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=c.lr, betas=c.betas, weight_decay=c.weight_decay)
         if self.world > 1 and self.acc.is_main_process:
             layout = "FSDP2 (language model sharded, vision tower replicated)" if self.sharded else "replicated"
             print(f"{self.world} processes, model {layout}, gradients summed over ranks", file=sys.stderr)
@@ -215,7 +242,8 @@ class Trainer:
         # the very distribution the loss scores (temperature applied; no top-p / top-k / penalty in
         # training), equal to a re-scoring to ~1e-6 (tests/test_rollout.py), so no extra pass
         self.sampler_logprobs_are_old = c.old_logprobs == "sampler" or (
-            c.old_logprobs == "auto" and isinstance(self.rollout, HFRollout) and c.top_p == 1.0)
+            c.old_logprobs == "auto" and isinstance(self.rollout, HFRollout) and c.top_p == 1.0
+        )
 
         self.step_idx = 0
         self.times: dict[str, float] = {}
@@ -250,7 +278,9 @@ class Trainer:
         (the batch, without duplicates, and the replayed questions)."""
         with self.timer("data"):
             new = self.next_questions(self.n_new)
-        replay = self.buffer.sample_replay(zppo.slots(self.config.rho_replay, self.n_new)) if self.config.use_buffer else []
+        replay = (
+            self.buffer.sample_replay(zppo.slots(self.config.rho_replay, self.n_new)) if self.config.use_buffer else []
+        )
         batch = list({s.uid: s for s in new + replay}.values())
         self.current.clear()
         self.current.update({s.uid: s for s in batch})
@@ -267,8 +297,10 @@ class Trainer:
             return []
         with self.timer("teacher"):
             answers = self.teacher.sample([plain(s) for s in samples], self.config.teacher_group_size)
-        return [[a for a in group if grade(a.text, s.answer, s.answer_type, s.choices).reward == 1.0]
-                for s, group in zip(samples, answers)]  # fmt: skip
+        return [
+            [a for a in group if grade(a.text, s.answer, s.answer_type, s.choices).reward == 1.0]
+            for s, group in zip(samples, answers)
+        ]
 
     def student_tokens(self, answer: Completion) -> Completion:
         """A text-only answer (reference solutions, a served teacher) in the student's tokens,
@@ -307,9 +339,15 @@ class Trainer:
             batches += [[] for _ in range(n_updates - len(batches))]  # every rank takes n_updates steps
             for batch in batches:
                 self.optimizer.zero_grad(set_to_none=True)
-                stats = accumulate(self.model, self.student, [rollouts[i] for i in batch],
-                                   [old[i] for i in batch] if old is not None else None, objective,
-                                   self.micro_batching, c.temperature)  # fmt: skip
+                stats = accumulate(
+                    self.model,
+                    self.student,
+                    [rollouts[i] for i in batch],
+                    [old[i] for i in batch] if old is not None else None,
+                    objective,
+                    self.micro_batching,
+                    c.temperature,
+                )
                 parallel.sync_gradients(self.model)
                 stats["grad_norm"] = parallel.clip_grad_norm(self.model, c.grad_clip)
                 if not (math.isfinite(stats["loss"]) and math.isfinite(stats["grad_norm"])):  # same on every rank
@@ -332,11 +370,22 @@ class Trainer:
             return
         out = self.run_dir / "nonfinite" / f"step-{self.step_idx}-rank{self.rank}.json"
         out.parent.mkdir(parents=True, exist_ok=True)
-        rows = [{"uid": r.uid, "kind": r.kind, "prompt": r.prompt.text, "token_ids": r.token_ids,
-                 "reward": r.reward, "advantage": r.advantage} for r in batch]  # fmt: skip
+        rows = [
+            {
+                "uid": r.uid,
+                "kind": r.kind,
+                "prompt": r.prompt.text,
+                "token_ids": r.token_ids,
+                "reward": r.reward,
+                "advantage": r.advantage,
+            }
+            for r in batch
+        ]
         out.write_text(json.dumps({"step": self.step_idx, "stats": stats, "rollouts": rows}, indent=1))
-        raise NonFiniteError(f"step {self.step_idx}: loss {stats['loss']} / gradient norm {stats['grad_norm']} "
-                             f"is not finite; the mini-batch is saved in {out} (nonfinite: stop)")
+        raise NonFiniteError(
+            f"step {self.step_idx}: loss {stats['loss']} / gradient norm {stats['grad_norm']} "
+            f"is not finite; the mini-batch is saved in {out} (nonfinite: stop)"
+        )
 
     def bookkeep(self, outcomes: list[zppo.PlainOutcome]) -> Counter:
         """Step 10: the buffer's admissions, graduations and evictions from plain accuracies."""
@@ -384,8 +433,10 @@ class Trainer:
                 for s in samples:
                     f.write(json.dumps(s) + "\n")
         except OSError as e:
-            raise CheckpointError(f"could not write the run logs in {self.run_dir} ({e.strerror or e}); free space "
-                                  "and --resume (rows after the last checkpoint are written again)") from e  # fmt: skip
+            raise CheckpointError(
+                f"could not write the run logs in {self.run_dir} ({e.strerror or e}); free space "
+                "and --resume (rows after the last checkpoint are written again)"
+            ) from e
         for k, v in metrics.items():
             if isinstance(v, (int, float)):
                 self.writer.add_scalar(k, v, metrics["step"])
@@ -417,8 +468,11 @@ class Trainer:
                 progress.update(1)
                 if not bar:
                     shown = " ".join(f"{k} {v}" for k, v in postfix(metrics).items())
-                    print(f"{c.name} step {self.step_idx}/{c.steps} {shown} {metrics['time/step']:.1f} s",
-                          file=sys.stderr, flush=True)  # fmt: skip
+                    print(
+                        f"{c.name} step {self.step_idx}/{c.steps} {shown} {metrics['time/step']:.1f} s",
+                        file=sys.stderr,
+                        flush=True,
+                    )
             if (c.save_every and self.step_idx % c.save_every == 0) or self.step_idx == c.steps or self.budget_spent:
                 self.save_state()
         progress.close()
@@ -429,7 +483,7 @@ class Trainer:
 
 def postfix(metrics: dict) -> dict[str, str]:
     """The progress bar's few numbers: the first kind's reward, the extra groups, the buffer."""
-    kinds = [k[len("groups/"):] for k in metrics if k.startswith("groups/")]
+    kinds = [k[len("groups/") :] for k in metrics if k.startswith("groups/")]
     out = {"reward": f"{metrics.get(f'reward/{kinds[0]}_mean', 0.0):.3f}"} if kinds else {}
     out.update({kind: str(int(metrics[f"groups/{kind}"])) for kind in kinds[1:]})
     out["buffer"] = str(int(metrics["buffer/size"]))
@@ -465,8 +519,15 @@ def main(argv: list[str] | None = None) -> None:
         run_dir = trainer.train()
     except ConfigError as e:
         sys.exit(f"config error: {e}")
-    except (FileNotFoundError, FileExistsError, CheckpointError, NonFiniteError, SampleError, NotEnoughShardsError,
-            TeacherUnavailable) as e:  # fmt: skip
+    except (
+        FileNotFoundError,
+        FileExistsError,
+        CheckpointError,
+        NonFiniteError,
+        SampleError,
+        NotEnoughShardsError,
+        TeacherUnavailable,
+    ) as e:
         sys.exit(f"error: {e}")
     trainer.acc.end_training()  # destroy the process group: gloo threads left at exit can abort a rank
     print(f"run folder: {run_dir}")

@@ -42,9 +42,13 @@ class Objective(Protocol):
     stats: tuple[str, ...]  # names of the statistics `loss` returns
 
     def loss(
-        self, scored: ScoredBatch, batch: list[Rollout], old: list[torch.Tensor] | None, mask: torch.Tensor,
+        self,
+        scored: ScoredBatch,
+        batch: list[Rollout],
+        old: list[torch.Tensor] | None,
+        mask: torch.Tensor,
         num_tokens: float,
-    ) -> tuple[torch.Tensor, dict[str, float]]:  # fmt: skip
+    ) -> tuple[torch.Tensor, dict[str, float]]:
         """This micro-batch's share of the mini-batch loss (its sum over `mask` / num_tokens)
         and statistics as means over this micro-batch's masked tokens."""
         ...
@@ -82,16 +86,26 @@ class ClippedPPO:
             tis = {}
         else:
             weights = tis_weights(batch, old_lp, self.tis_cap)
-            loss = ppo_token_loss(scored.logprobs, old_lp, advantages, mask * weights, self.clip,
-                                  num_tokens=num_tokens).loss  # fmt: skip
+            loss = ppo_token_loss(
+                scored.logprobs, old_lp, advantages, mask * weights, self.clip, num_tokens=num_tokens
+            ).loss
             with torch.no_grad():
-                out = ppo_token_loss(scored.logprobs.detach(), old_lp, advantages, mask, self.clip, num_tokens=num_tokens)
+                out = ppo_token_loss(
+                    scored.logprobs.detach(), old_lp, advantages, mask, self.clip, num_tokens=num_tokens
+                )
             out.loss = loss
             n = mask.sum().clamp_min(1)
-            tis = {"tis/weight_mean": float((weights * mask).sum() / n),
-                   "tis/capped_frac": float(((weights >= self.tis_cap * (1 - 1e-6)) & mask).sum() / n)}  # fmt: skip
-        return out.loss, {"clip_ratio/low": out.clip_low_frac, "clip_ratio/high": out.clip_high_frac,
-                          "clip_ratio/dual": out.dual_clip_frac, "approx_kl": out.approx_kl, **tis}  # fmt: skip
+            tis = {
+                "tis/weight_mean": float((weights * mask).sum() / n),
+                "tis/capped_frac": float(((weights >= self.tis_cap * (1 - 1e-6)) & mask).sum() / n),
+            }
+        return out.loss, {
+            "clip_ratio/low": out.clip_low_frac,
+            "clip_ratio/high": out.clip_high_frac,
+            "clip_ratio/dual": out.dual_clip_frac,
+            "approx_kl": out.approx_kl,
+            **tis,
+        }
 
 
 def tis_weights(batch: list[Rollout], old_lp: torch.Tensor, cap: float) -> torch.Tensor:
@@ -185,19 +199,29 @@ def micro_batches(rollouts: list[Rollout], indices: list[int], mb: MicroBatching
     return out + ([current] if current else [])
 
 
-def score_batch(model, policy: Policy, batch: list[Rollout], *, with_grad: bool, temperature: float,
-                full: bool = False) -> tuple[ScoredBatch, torch.Tensor]:  # fmt: skip
+def score_batch(
+    model, policy: Policy, batch: list[Rollout], *, with_grad: bool, temperature: float, full: bool = False
+) -> tuple[ScoredBatch, torch.Tensor]:
     """The policy's log-probs of a micro-batch, and its loss mask (real tokens AND loss_mask)."""
-    scored = score(model, policy.processor, policy.vision, [r.prompt for r in batch], [r.token_ids for r in batch],
-                   with_grad=with_grad, temperature=temperature, full=full)  # fmt: skip
+    scored = score(
+        model,
+        policy.processor,
+        policy.vision,
+        [r.prompt for r in batch],
+        [r.token_ids for r in batch],
+        with_grad=with_grad,
+        temperature=temperature,
+        full=full,
+    )
     loss_mask = torch.zeros_like(scored.mask)
     for i, r in enumerate(batch):
         loss_mask[i, : len(r.loss_mask)] = torch.tensor(r.loss_mask, dtype=torch.bool)
     return scored, scored.mask & loss_mask.to(scored.mask.device)
 
 
-def old_logprobs(model, policy: Policy, rollouts: list[Rollout], mb: MicroBatching,
-                 temperature: float) -> list[torch.Tensor]:  # fmt: skip
+def old_logprobs(
+    model, policy: Policy, rollouts: list[Rollout], mb: MicroBatching, temperature: float
+) -> list[torch.Tensor]:
     """Per-token log-probs of every completion under the current policy (no grad), in order."""
     out: list[torch.Tensor | None] = [None] * len(rollouts)
     with parallel.full_params(model):
@@ -209,9 +233,14 @@ def old_logprobs(model, policy: Policy, rollouts: list[Rollout], mb: MicroBatchi
 
 
 def accumulate(
-    model, policy: Policy, rollouts: list[Rollout], old: list[torch.Tensor] | None, objective: Objective,
-    mb: MicroBatching, temperature: float,
-) -> dict[str, float]:  # fmt: skip
+    model,
+    policy: Policy,
+    rollouts: list[Rollout],
+    old: list[torch.Tensor] | None,
+    objective: Objective,
+    mb: MicroBatching,
+    temperature: float,
+) -> dict[str, float]:
     """Accumulate the gradient of one mini-batch's loss over micro-batches (see the module
     docstring); returns the loss, the objective's statistics and the entropy, averaged over
     ALL ranks' loss tokens."""
@@ -227,8 +256,9 @@ def accumulate(
             dummy_forward_backward(model, policy)
             continue
         batch = [rollouts[i] for i in idx]
-        scored, mask = score_batch(model, policy, batch, with_grad=True, temperature=temperature,
-                                   full=objective.full_distributions)  # fmt: skip
+        scored, mask = score_batch(
+            model, policy, batch, with_grad=True, temperature=temperature, full=objective.full_distributions
+        )
         loss, parts = objective.loss(scored, batch, [old[i] for i in idx] if old is not None else None, mask, n_tokens)
         loss.backward()
         stats["loss"] += loss.item()  # already this micro-batch's share of the mini-batch loss

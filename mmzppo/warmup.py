@@ -31,7 +31,7 @@ import torch
 from tqdm.auto import tqdm
 
 from mmzppo.data.sample import Sample
-from mmzppo.models import Policy, TINY_VISION, load_policy
+from mmzppo.models import TINY_VISION, Policy, load_policy
 from mmzppo.prompts import Prompt, bcq, ncq, plain
 from mmzppo.reward import extract_last_boxed
 from mmzppo.scoring import score
@@ -101,8 +101,10 @@ def warmup(
     if missing:
         raise ValueError(f"warm-up needs worked solutions; missing for {len(missing)} samples, e.g. {missing[:3]}")
     if not 0.0 <= read_fraction <= 1.0 or (read_fraction > 0 and not reading):
-        raise ValueError(f"read_fraction must be in [0, 1] and needs reading samples; got {read_fraction} "
-                         f"with {len(reading)} reading samples")  # fmt: skip
+        raise ValueError(
+            f"read_fraction must be in [0, 1] and needs reading samples; got {read_fraction} "
+            f"with {len(reading)} reading samples"
+        )
     rng = random.Random(seed)
     model = policy.model
     model.train()
@@ -113,8 +115,14 @@ def warmup(
         batch = rng.sample(samples, min(batch_size - n_read, len(samples))) if n_read < batch_size else []
         read = rng.sample(reading, min(n_read, len(reading))) if n_read else []
         prompts = [plain(s) for s in batch] + [reading_prompt(s, reading, rng) for s in read]
-        scored = score(model, policy.processor, policy.vision, prompts,
-                       [solution_tokens(policy, s.solution) for s in batch + read], with_grad=True)  # fmt: skip
+        scored = score(
+            model,
+            policy.processor,
+            policy.vision,
+            prompts,
+            [solution_tokens(policy, s.solution) for s in batch + read],
+            with_grad=True,
+        )
         loss = -(scored.logprobs * scored.mask).sum() / scored.mask.sum()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

@@ -64,8 +64,16 @@ def main(model_dir: str, layout: str, objective_name: str) -> None:
     sync_gradients(model)
     grad_norm = clip_grad_norm(model, float("inf"))  # the global norm, sharded or not (nothing clipped)
     if acc.is_main_process:
-        print(json.dumps({"loss": stats["loss"], "grad_norm": float(grad_norm), "clip_high": stats.get("clip_ratio/high"),
-                          "divergence": stats.get("distill/divergence")}))  # fmt: skip
+        print(
+            json.dumps(
+                {
+                    "loss": stats["loss"],
+                    "grad_norm": float(grad_norm),
+                    "clip_high": stats.get("clip_ratio/high"),
+                    "divergence": stats.get("distill/divergence"),
+                }
+            )
+        )
     acc.end_training()  # destroy the process group: gloo threads left at exit can abort a rank
 
 

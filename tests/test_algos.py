@@ -8,7 +8,14 @@ import random
 import pytest
 import torch
 
-from mmzppo.algos.grpo import ClipConfig, advantages, group_advantages, minibatches, normalise_advantages, ppo_token_loss
+from mmzppo.algos.grpo import (
+    ClipConfig,
+    advantages,
+    group_advantages,
+    minibatches,
+    normalise_advantages,
+    ppo_token_loss,
+)
 from mmzppo.algos.zppo import PlainOutcome, build_prompts, hard_questions, plan, pre_cap, slots
 from mmzppo.data import Sample
 
@@ -94,7 +101,10 @@ def test_token_level_aggregation_over_variable_lengths():
     out = ppo_token_loss(logp, logp, adv, mask)
     assert out.loss.item() == pytest.approx(-(4 + 1 + 1 + 1) / 4)
     # split into two micro-batches with the global token count: parts sum to the whole
-    parts = sum(ppo_token_loss(logp[i : i + 1], logp[i : i + 1], adv[i : i + 1], mask[i : i + 1], num_tokens=4).loss for i in range(2))
+    parts = sum(
+        ppo_token_loss(logp[i : i + 1], logp[i : i + 1], adv[i : i + 1], mask[i : i + 1], num_tokens=4).loss
+        for i in range(2)
+    )
     assert parts.item() == pytest.approx(out.loss.item())
 
 
@@ -111,7 +121,9 @@ def test_minibatches_are_equal_and_cover_everything():
 
 def outcome(uid: str, n_correct: int, teacher_ok: bool = True, g: int = 8) -> PlainOutcome:
     s = Sample(uid=uid, question=f"question {uid}", answer="1", answer_type="number")
-    responses = [f"{uid} right \\boxed{{1}}"] * n_correct + [f"{uid} wrong {i} \\boxed{{{i + 2}}}" for i in range(g - n_correct)]
+    responses = [f"{uid} right \\boxed{{1}}"] * n_correct + [
+        f"{uid} wrong {i} \\boxed{{{i + 2}}}" for i in range(g - n_correct)
+    ]
     rewards = [1.0] * n_correct + [0.0] * (g - n_correct)
     return PlainOutcome(s, responses, rewards, [f"teacher {uid} \\boxed{{1}}"] if teacher_ok else [])
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
 from conftest import REPO
+
 from mmzppo.config import Config, ConfigError, describe, load_config, save_config
 
 
@@ -46,8 +46,11 @@ def test_every_row_of_the_paper_is_a_config(row):
     c = load_config(REPO / "configs" / row)
     assert (c.method, c.use_buffer, c.use_bcq, c.use_ncq, c.adv_norm, c.updates_per_step) == ROWS[row]
     assert c.student == "Qwen/Qwen3.5-0.8B" and c.vision.max_pixels == 1280 * 32 * 32  # from the base file
-    tiny = {"zppo_qwen3.5-0.8b.yaml": "synthetic_s.yaml", "grpo_qwen3.5-0.8b.yaml": "synthetic/grpo.yaml",
-            "grpo_buffer_qwen3.5-0.8b.yaml": "synthetic/grpo_buffer.yaml"}.get(row, "synthetic/" + row.split("/")[-1])  # fmt: skip
+    tiny = {
+        "zppo_qwen3.5-0.8b.yaml": "synthetic_s.yaml",
+        "grpo_qwen3.5-0.8b.yaml": "synthetic/grpo.yaml",
+        "grpo_buffer_qwen3.5-0.8b.yaml": "synthetic/grpo_buffer.yaml",
+    }.get(row, "synthetic/" + row.split("/")[-1])
     t = load_config(REPO / "configs" / tiny)
     assert (t.method, t.use_buffer, t.use_bcq, t.use_ncq, t.adv_norm, t.updates_per_step) == ROWS[row]
     assert t.student == ".cache/mmzppo/synthetic_s/student" and t.name != c.name
@@ -74,7 +77,9 @@ def test_switch_configs_are_the_baselines():
 
 
 def test_overrides_and_round_trip(tmp_path):
-    c = load_config(REPO / "configs/zppo_qwen3.5-0.8b.yaml", ["tau=0.375", "use_ncq=false", "vision.fps=1.0", "dual_clip=null"])
+    c = load_config(
+        REPO / "configs/zppo_qwen3.5-0.8b.yaml", ["tau=0.375", "use_ncq=false", "vision.fps=1.0", "dual_clip=null"]
+    )
     assert c.tau == 0.375 and not c.use_ncq and c.vision.fps == 1.0 and c.dual_clip is None
     assert c.vision.max_pixels == 1280 * 32 * 32  # the file's vision keys survive a vision override
     save_config(c, tmp_path / "config.yaml")

@@ -22,23 +22,41 @@ from mmzppo.models import TINY_VISION
 from mmzppo.reward import grade
 
 REPO = Path(__file__).resolve().parents[1]
-FOLDERS = ["llm/aime25", "llm/aime26", "llm/gsm8k", "llm/imo_answerbench", "llm/math500", "llm/mmlu",
-           "llm/mmlu_pro", "llm/mmlu_redux", "video/tempcompass", "video/tgifqa", "vlm/dynamath",
-           "vlm/logicvista", "vlm/mathvision", "vlm/mmmu", "vlm/mmvet", "vlm/puzzlevqa", "vlm/wemath"]  # fmt: skip
+FOLDERS = [
+    "llm/aime25",
+    "llm/aime26",
+    "llm/gsm8k",
+    "llm/imo_answerbench",
+    "llm/math500",
+    "llm/mmlu",
+    "llm/mmlu_pro",
+    "llm/mmlu_redux",
+    "video/tempcompass",
+    "video/tgifqa",
+    "vlm/dynamath",
+    "vlm/logicvista",
+    "vlm/mathvision",
+    "vlm/mmmu",
+    "vlm/mmvet",
+    "vlm/puzzlevqa",
+    "vlm/wemath",
+]
 # Folders with no training converter, and why (each still has an evaluation loader, tested in test_eval).
 NO_CONVERTER = {
     "llm/multichallenge": "multi-turn conversations judged by an LLM against a rubric question; "
-                          "no gold answer a training reward could grade",
-}  # fmt: skip
+    "no gold answer a training reward could grade",
+}
 # Records a folder marks unusable for training, skipped and counted: {folder: {reason: count}}.
 SKIPPED = {
     "vlm/logicvista": {"question: empty question": 1},  # v1_382 has an empty question (and answer)
-    "llm/mmlu_redux": {"error_type: annotated bad_question_clarity, not ok": 7,
-                       "error_type: annotated no_correct_answer, not ok": 2,
-                       "error_type: annotated wrong_groundtruth, not ok": 1,
-                       "error_type: annotated bad_options_clarity, not ok": 1},
+    "llm/mmlu_redux": {
+        "error_type: annotated bad_question_clarity, not ok": 7,
+        "error_type: annotated no_correct_answer, not ok": 2,
+        "error_type: annotated wrong_groundtruth, not ok": 1,
+        "error_type: annotated bad_options_clarity, not ok": 1,
+    },
     "vlm/mmvet": {"answer: an <AND> gold (all parts required) has no single training answer": 6},
-}  # fmt: skip
+}
 
 
 def source_items(folder: Path) -> int:
@@ -94,9 +112,13 @@ def test_mmlu_redux_ids_and_error_type_spellings(benchdata, tmp_path):
     s = hf["mmlu_redux-abstract_algebra-2"]
     row = pq.read_table(benchdata / "llm/mmlu_redux/abstract_algebra/test-00000-of-00001.parquet").to_pylist()[2]
     assert (s.question, s.choices, s.answer) == (row["question"], row["choices"], "ABCD"[row["answer"]])
-    github = {"ok": ["OK", "Ok", " ok "], "bad_question_clarity": ["Bad Question Clarity", "Bad question clarity"],
-              "no_correct_answer": ["No Correct Answer", "No correct answers"],
-              "wrong_groundtruth": ["Wrong Groundtruth"], "bad_options_clarity": ["Bad options clarity"]}  # fmt: skip
+    github = {
+        "ok": ["OK", "Ok", " ok "],
+        "bad_question_clarity": ["Bad Question Clarity", "Bad question clarity"],
+        "no_correct_answer": ["No Correct Answer", "No correct answers"],
+        "wrong_groundtruth": ["Wrong Groundtruth"],
+        "bad_options_clarity": ["Bad options clarity"],
+    }
     for path in sorted((benchdata / "llm/mmlu_redux").glob("*/*.parquet")):
         table = pq.read_table(path)
         labels = [github[v][i % len(github[v])] for i, v in enumerate(table.column("error_type").to_pylist())]
@@ -193,8 +215,9 @@ def test_generic_layouts_skip_and_count_bad_records(benchdata, tmp_path):
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    return subprocess.run([sys.executable, "-m", "mmzppo.data", *args], capture_output=True, text=True,
-                          cwd=REPO, env=env, timeout=300)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "mmzppo.data", *args], capture_output=True, text=True, cwd=REPO, env=env, timeout=300
+    )
 
 
 @pytest.mark.timeout(300)

@@ -17,10 +17,22 @@ from mmzppo.reproduce import cell_name
 def test_demo_quick(tmp_path):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "COLUMNS": "200"}
     result = subprocess.run(
-        [sys.executable, "-m", "mmzppo.demo", "--quick", "--workdir", str(tmp_path / "work"),
-         "--output-dir", str(tmp_path / "runs")],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=900,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "mmzppo.demo",
+            "--quick",
+            "--workdir",
+            str(tmp_path / "work"),
+            "--output-dir",
+            str(tmp_path / "runs"),
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     out = result.stdout
     assert "greedy accuracy on the held-out synthetic test split" in out and "64 student rollouts per run" in out

@@ -8,8 +8,14 @@ import pytest
 import torch
 
 from mmzppo.algos.distill import (
-    generalized_jsd, kl, masked_token_mean, sampled_reverse_kl, sparse_support, top_k, with_tail,
-)  # fmt: skip
+    generalized_jsd,
+    kl,
+    masked_token_mean,
+    sampled_reverse_kl,
+    sparse_support,
+    top_k,
+    with_tail,
+)
 
 T = [0.5, 0.25, 0.25, 0.0]  # the teacher; 0 = a suppressed token
 S = [0.25, 0.25, 0.5, 0.0]  # the student
@@ -45,8 +51,9 @@ def test_generalized_jsd_by_hand(beta):
 def test_symmetric_jsd_value_bound_and_zero():
     # beta 0.5: M = (0.375, 0.25, 0.375); JSD = 0.5 KL(T||M) + 0.5 KL(S||M), symmetric, <= ln 2
     # M = (0.375, 0.25, 0.375)
-    want = 0.5 * (0.5 * math.log(0.5 / 0.375) + 0.25 * math.log(0.25 / 0.375)) \
-        + 0.5 * (0.25 * math.log(0.25 / 0.375) + 0.5 * math.log(0.5 / 0.375))  # fmt: skip
+    want = 0.5 * (0.5 * math.log(0.5 / 0.375) + 0.25 * math.log(0.25 / 0.375)) + 0.5 * (
+        0.25 * math.log(0.25 / 0.375) + 0.5 * math.log(0.5 / 0.375)
+    )
     assert float(generalized_jsd(logp(S), logp(T), 0.5)) == pytest.approx(want, abs=1e-12)
     assert float(generalized_jsd(logp(T), logp(S), 0.5)) == pytest.approx(want, abs=1e-12)
     disjoint = generalized_jsd(logp([1.0, 0.0]), logp([0.0, 1.0]), 0.5)

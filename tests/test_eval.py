@@ -29,16 +29,58 @@ from mmzppo.eval.suites import PAPER_COUNTS, locate
 
 REPO = Path(__file__).resolve().parents[1]
 PAPER = {  # zppo-spec.md section 7
-    "vlm": ["AI2D", "BabyVision", "CharXiv", "DynaMath", "EmbSpatial-Bench", "InfographicVQA", "MathVerse (testmini)",
-            "MathVision", "MathVista (testmini)", "MMMU-Pro", "MM-Vet", "OCRBench v2 (English)",
-            "OCRBench v2 (Chinese)", "VisualPuzzles", "VLMs-are-Blind", "WeMath"],
-    "llm": ["AIME25", "AIME26", "C-Eval", "GPQA-Diamond", "HLE", "IMO-AnswerBench", "MMLU", "MMLU-Pro", "MMLU-Redux",
-            "MultiChallenge"],
+    "vlm": [
+        "AI2D",
+        "BabyVision",
+        "CharXiv",
+        "DynaMath",
+        "EmbSpatial-Bench",
+        "InfographicVQA",
+        "MathVerse (testmini)",
+        "MathVision",
+        "MathVista (testmini)",
+        "MMMU-Pro",
+        "MM-Vet",
+        "OCRBench v2 (English)",
+        "OCRBench v2 (Chinese)",
+        "VisualPuzzles",
+        "VLMs-are-Blind",
+        "WeMath",
+    ],
+    "llm": [
+        "AIME25",
+        "AIME26",
+        "C-Eval",
+        "GPQA-Diamond",
+        "HLE",
+        "IMO-AnswerBench",
+        "MMLU",
+        "MMLU-Pro",
+        "MMLU-Redux",
+        "MultiChallenge",
+    ],
     "video": ["MMVU", "MVBench", "Video-MME (w/o subtitles)", "Video-MME (w/ subtitles)", "Video-MMMU"],
-}  # fmt: skip
-LOCAL = {"mathvision", "mmmu", "logicvista", "puzzlevqa", "aime25", "gsm8k", "math500", "mmlu", "mmlu_pro",
-         "tempcompass", "tgifqa", "aime26", "imo_answerbench", "mmlu_redux", "multichallenge", "dynamath", "mmvet",
-         "wemath"}  # fmt: skip
+}
+LOCAL = {
+    "mathvision",
+    "mmmu",
+    "logicvista",
+    "puzzlevqa",
+    "aime25",
+    "gsm8k",
+    "math500",
+    "mmlu",
+    "mmlu_pro",
+    "tempcompass",
+    "tgifqa",
+    "aime26",
+    "imo_answerbench",
+    "mmlu_redux",
+    "multichallenge",
+    "dynamath",
+    "mmvet",
+    "wemath",
+}
 TINY = ["--greedy", "--max-new-tokens", "16", "--vision", "tiny", "--no-progress"]
 
 
@@ -116,10 +158,26 @@ def test_real_benchmark_folders_load_every_item(benchdata, tmp_path):
     MMLU-Redux: the 39 of 50 annotated ok); LogicVista's v1_382 (empty question and gold) is a
     failed item, not dropped; every other item's own gold, boxed, scores 1 (MM-Vet: the first
     <OR> alternative, <AND> parts listed with commas; MultiChallenge has no rule score)."""
-    counts = {"mathvision": 304, "mmmu": 150, "logicvista": 161, "puzzlevqa": 100, "aime25": 30, "gsm8k": 1319,
-              "math500": 500, "mmlu": 3018, "mmlu_pro": 300, "tempcompass": 32, "tgifqa": 12, "aime26": 30,
-              "imo_answerbench": 52, "mmlu_redux": 39, "multichallenge": 50, "dynamath": 50, "mmvet": 50,
-              "wemath": 50}  # fmt: skip
+    counts = {
+        "mathvision": 304,
+        "mmmu": 150,
+        "logicvista": 161,
+        "puzzlevqa": 100,
+        "aime25": 30,
+        "gsm8k": 1319,
+        "math500": 500,
+        "mmlu": 3018,
+        "mmlu_pro": 300,
+        "tempcompass": 32,
+        "tgifqa": 12,
+        "aime26": 30,
+        "imo_answerbench": 52,
+        "mmlu_redux": 39,
+        "multichallenge": 50,
+        "dynamath": 50,
+        "mmvet": 50,
+        "wemath": 50,
+    }
     assert set(counts) == LOCAL
     benches = load_benchmarks()
     for name, count in counts.items():
@@ -267,8 +325,23 @@ def craft(name: str, d: Path, benchdata: Path) -> int:
 # fmt: on
 
 
-CRAFTED = ["ai2d", "infovqa", "mmvet", "gpqa_diamond", "ceval", "hle", "multichallenge", "mvbench", "videomme",
-           "videomme_sub", "dynamath", "mmmu_pro", "ocrbench_v2_en", "embspatial", "mathvista"]  # fmt: skip
+CRAFTED = [
+    "ai2d",
+    "infovqa",
+    "mmvet",
+    "gpqa_diamond",
+    "ceval",
+    "hle",
+    "multichallenge",
+    "mvbench",
+    "videomme",
+    "videomme_sub",
+    "dynamath",
+    "mmmu_pro",
+    "ocrbench_v2_en",
+    "embspatial",
+    "mathvista",
+]
 
 
 @pytest.mark.parametrize("name", CRAFTED)
@@ -310,8 +383,26 @@ def test_official_layout_loaders_on_crafted_items(name, benchdata, tmp_path):
 
 def test_real_items_vlm_results_and_logs(benchdata, tiny_xs_dir, tmp_path, capsys):
     out = tmp_path / "out"
-    assert run_eval("--suite", "vlm", "--tasks", "mathvision,mmmu", "--model", tiny_xs_dir, "--data-root", benchdata,
-                    "--limit", 3, "--batch-size", 3, "--output", out, *TINY) == 0  # fmt: skip
+    assert (
+        run_eval(
+            "--suite",
+            "vlm",
+            "--tasks",
+            "mathvision,mmmu",
+            "--model",
+            tiny_xs_dir,
+            "--data-root",
+            benchdata,
+            "--limit",
+            3,
+            "--batch-size",
+            3,
+            "--output",
+            out,
+            *TINY,
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "| vlm | mathvision | scored |" in printed and "covers 1 of the suite's 16" in printed
     for name in ("mathvision", "mmmu"):
@@ -388,8 +479,23 @@ def test_resume_after_interruption_gives_the_same_summary(benchdata, tiny_xs_dir
         lambda self, prompts: generated.extend(p.uid for p in prompts) or original(self, prompts),
     )
     out = tmp_path / "out"
-    args = ["--suite", "llm", "--tasks", "aime25,gsm8k", "--model", tiny_xs_dir, "--data-root", benchdata, "--limit", 4,
-            "--batch-size", 2, "--output", out, *TINY]  # fmt: skip
+    args = [
+        "--suite",
+        "llm",
+        "--tasks",
+        "aime25,gsm8k",
+        "--model",
+        tiny_xs_dir,
+        "--data-root",
+        benchdata,
+        "--limit",
+        4,
+        "--batch-size",
+        2,
+        "--output",
+        out,
+        *TINY,
+    ]
     assert run_eval(*args) == 0
     first = summary_rows(out)
     first_records = (out / "gsm8k.samples.jsonl").read_text().splitlines()
@@ -415,8 +521,26 @@ def test_corrupt_image_is_a_failed_sample(benchdata, tiny_xs_dir, tmp_path):
     first = [json.loads(ln) for ln in (root / "mathvision/testmini.jsonl").read_text().splitlines()[:3]]
     (root / "mathvision" / first[1]["image"]).write_bytes(b"\xff\xd8 this is not a jpeg")
     out = tmp_path / "out"
-    assert run_eval("--suite", "vlm", "--tasks", "mathvision", "--model", tiny_xs_dir, "--data-root", root,
-                    "--limit", 3, "--batch-size", 3, "--output", out, *TINY) == 0  # fmt: skip
+    assert (
+        run_eval(
+            "--suite",
+            "vlm",
+            "--tasks",
+            "mathvision",
+            "--model",
+            tiny_xs_dir,
+            "--data-root",
+            root,
+            "--limit",
+            3,
+            "--batch-size",
+            3,
+            "--output",
+            out,
+            *TINY,
+        )
+        == 0
+    )
     result = json.loads((out / "mathvision.json").read_text())
     assert (result["n"], result["n_failed"]) == (3, 1)
     assert result["failures"] == {"MediaError: cannot decode image": 1}
@@ -440,9 +564,30 @@ def test_judge_down_then_up(benchdata, tiny_xs_dir, tmp_path, capsys):
     craft("mmvet", root / "mmvet", benchdata)
     (root / "mathvision").symlink_to(benchdata / "vlm/mathvision")
     out = tmp_path / "out"
-    assert run_eval("--suite", "vlm", "--tasks", "mmvet,mathvision", "--model", tiny_xs_dir, "--data-root", root,
-                    "--limit", 2, "--output", out, "--judge", f"http://127.0.0.1:{free_port()}",
-                    "--judge-model", "judge-x", "--judge-timeout", 5, *TINY) == 0  # fmt: skip
+    assert (
+        run_eval(
+            "--suite",
+            "vlm",
+            "--tasks",
+            "mmvet,mathvision",
+            "--model",
+            tiny_xs_dir,
+            "--data-root",
+            root,
+            "--limit",
+            2,
+            "--output",
+            out,
+            "--judge",
+            f"http://127.0.0.1:{free_port()}",
+            "--judge-model",
+            "judge-x",
+            "--judge-timeout",
+            5,
+            *TINY,
+        )
+        == 0
+    )
     rows = summary_rows(out)
     assert rows["mmvet"]["status"] == "scored" and rows["mmvet"]["judged"] is False
     assert "failed" in rows["mmvet"]["judge_error"] and rows["mathvision"]["n"] == 2
@@ -478,8 +623,26 @@ def test_judge_down_then_up(benchdata, tiny_xs_dir, tmp_path, capsys):
         # a run resumed with a judge re-scores a benchmark that was finished unjudged
         assert run_eval("--rescore", out) == 0  # no judge: back to rule-only
         assert summary_rows(out)["mmvet"]["judged"] is False
-        assert run_eval("--suite", "vlm", "--tasks", "mmvet,mathvision", "--model", tiny_xs_dir, "--data-root", root,
-                        "--limit", 2, "--output", out, "--resume", *live, *TINY) == 0  # fmt: skip
+        assert (
+            run_eval(
+                "--suite",
+                "vlm",
+                "--tasks",
+                "mmvet,mathvision",
+                "--model",
+                tiny_xs_dir,
+                "--data-root",
+                root,
+                "--limit",
+                2,
+                "--output",
+                out,
+                "--resume",
+                *live,
+                *TINY,
+            )
+            == 0
+        )
         assert summary_rows(out)["mmvet"]["judged"] is True and len(prompts) == 2
     finally:
         server.shutdown()
@@ -488,8 +651,25 @@ def test_judge_down_then_up(benchdata, tiny_xs_dir, tmp_path, capsys):
 def test_vllm_backend_and_vision_mismatch_are_clear_errors(benchdata, tiny_xs_dir, capsys):
     assert run_eval("--suite", "llm", "--model", tiny_xs_dir, "--data-root", benchdata, "--backend", "vllm") == 2
     assert "vLLM evaluation backend is not available yet" in capsys.readouterr().err
-    assert run_eval("--suite", "vlm", "--tasks", "mathvision", "--model", tiny_xs_dir, "--data-root", benchdata,
-                    "--limit", 1, "--vision", "tiny", "--vision", "patch_size=14") == 2  # fmt: skip
+    assert (
+        run_eval(
+            "--suite",
+            "vlm",
+            "--tasks",
+            "mathvision",
+            "--model",
+            tiny_xs_dir,
+            "--data-root",
+            benchdata,
+            "--limit",
+            1,
+            "--vision",
+            "tiny",
+            "--vision",
+            "patch_size=14",
+        )
+        == 2
+    )
     assert "patch_size" in capsys.readouterr().err
 
 
@@ -498,8 +678,14 @@ def test_vllm_backend_and_vision_mismatch_are_clear_errors(benchdata, tiny_xs_di
 
 def cli(*args) -> subprocess.CompletedProcess:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "1"}
-    return subprocess.run([sys.executable, "-m", "mmzppo.eval", *map(str, args)], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "mmzppo.eval", *map(str, args)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 @pytest.mark.timeout(300)

@@ -48,7 +48,9 @@ def test_mmvet_rule_fallback_reads_or_and_golds(benchdata, tmp_path):
     for key, answers in cases.items():
         for answer, expected in answers:
             assert scored("mmvet", items[f"mmvet-{key}"], f"so \\boxed{{{answer}}}") == pytest.approx(expected), (
-                key, answer)  # fmt: skip
+                key,
+                answer,
+            )
     # v1_91 lists 9 scene texts: all of them in any order scores 1, four of them 4/9
     v91 = items["mmvet-v1_91"]
     parts = v91.answer.split("<AND>")
@@ -56,8 +58,10 @@ def test_mmvet_rule_fallback_reads_or_and_golds(benchdata, tmp_path):
     assert scored("mmvet", v91, "\\boxed{" + ", ".join(parts[:4]) + "}") == pytest.approx(4 / 9)
     # the benchmark score is the mean; an item counts as correct only at 1.0; the judge sees the raw gold
     bench = load_benchmarks()["mmvet"]
-    records = [{**base_record(items[f"mmvet-{k}"], bench, i, "x"), "response": r, "error": None}
-               for i, (k, r) in enumerate([("v1_0", "\\boxed{-1}"), ("v1_1", "\\boxed{5/4}")])]  # fmt: skip
+    records = [
+        {**base_record(items[f"mmvet-{k}"], bench, i, "x"), "response": r, "error": None}
+        for i, (k, r) in enumerate([("v1_0", "\\boxed{-1}"), ("v1_1", "\\boxed{5/4}")])
+    ]
     result = score_records(bench, records)
     assert result["score"] == pytest.approx(75.0) and [r["correct"] for r in records] == [False, True]
     assert "| -1<AND>-5 |" in judge_prompt(bench, records[0])
@@ -68,9 +72,13 @@ def test_mmvet_rule_fallback_reads_or_and_golds(benchdata, tmp_path):
 
 def _github_spellings(table):
     """The error_type column as the GitHub CSVs spell it (SOURCE.md lists "OK", "Ok", ...)."""
-    spell = {"ok": ["OK", "Ok"], "bad_question_clarity": ["Bad Question Clarity", "Bad question clarity"],
-             "no_correct_answer": ["No Correct Answer", "No correct answer"],
-             "wrong_groundtruth": ["Wrong Groundtruth"], "bad_options_clarity": ["Bad options clarity"]}  # fmt: skip
+    spell = {
+        "ok": ["OK", "Ok"],
+        "bad_question_clarity": ["Bad Question Clarity", "Bad question clarity"],
+        "no_correct_answer": ["No Correct Answer", "No correct answer"],
+        "wrong_groundtruth": ["Wrong Groundtruth"],
+        "bad_options_clarity": ["Bad options clarity"],
+    }
     return [spell[v][i % len(spell[v])] for i, v in enumerate(table.column("error_type").to_pylist())]
 
 
@@ -116,8 +124,9 @@ def test_dynamath_text_and_free_form_are_graded_alike(benchdata, tmp_path):
     for path in sorted((benchdata / "vlm/dynamath/data").glob("*.parquet")):
         table = pq.read_table(path)
         types = ["free_form" if t == "text" else t for t in table.column("answer_type").to_pylist()]
-        pq.write_table(table.set_column(table.schema.get_field_index("answer_type"), "answer_type", [types]),
-                       copy / path.name)  # fmt: skip
+        pq.write_table(
+            table.set_column(table.schema.get_field_index("answer_type"), "answer_type", [types]), copy / path.name
+        )
     text = items_of("dynamath", benchdata / "vlm/dynamath", tmp_path / "m1")
     free = items_of("dynamath", copy.parent, tmp_path / "m2")
     assert set(text) == set(free) and len(text) == 50
@@ -186,4 +195,7 @@ def test_readme_lists_the_items_each_verified_loader_ran_on(benchdata, tmp_path)
         if name not in ("gsm8k", "mmlu", "math500"):  # the big ones are counted in test_eval
             assert len(list(load_items(bench, benchdata / folder, tmp_path / name))) == count, name
     assert {b.name for b in benches.values() if b.verified and b.path is None} == {
-        "synthetic_image", "synthetic_video", "synthetic_text"}  # fmt: skip
+        "synthetic_image",
+        "synthetic_video",
+        "synthetic_text",
+    }

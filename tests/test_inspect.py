@@ -12,9 +12,9 @@ from html.parser import HTMLParser
 
 import pytest
 import torch
+from conftest import REPO
 
 import mmzppo.inspect as inspector
-from conftest import REPO
 from mmzppo.data.formats import mathvision_sample, read_jsonl, tempcompass_sample
 from mmzppo.inputs import encode
 from mmzppo.prompts import bcq, ncq, plain, question_text
@@ -117,16 +117,26 @@ def test_report_escapes_text_and_decodes_mp4(zppo_run, tmp_path):
     mp4 = next((zppo_run.parent / "shard-media").glob("*motion_direction*.mp4"))  # a real libx264 clip
     evil = "<script>alert(1)</script>"
     record = {
-        "step": 0, "uid": "evil", "kind": "bcq", "source": "test", "images": [str(image.relative_to(run))],
-        "video": str(mp4), "video_fps": None, "gold": "4 & <b>5</b>",
+        "step": 0,
+        "uid": "evil",
+        "kind": "bcq",
+        "source": "test",
+        "images": [str(image.relative_to(run))],
+        "video": str(mp4),
+        "video_fps": None,
+        "gold": "4 & <b>5</b>",
         "prompt": f"How many? {evil}\n\n<candidate>\nright </pre> \\boxed{{4}}\n</candidate>\n\n"
-                  "<candidate>\nwrong <img src=x onerror=alert(2)> \\boxed{3}\n</candidate>",
-        "candidates": [{"label": "teacher_correct", "text": "right </pre> \\boxed{4}"},
-                       {"label": "student_wrong", "text": "wrong <img src=x onerror=alert(2)> \\boxed{3}"}],
+        "<candidate>\nwrong <img src=x onerror=alert(2)> \\boxed{3}\n</candidate>",
+        "candidates": [
+            {"label": "teacher_correct", "text": "right </pre> \\boxed{4}"},
+            {"label": "student_wrong", "text": "wrong <img src=x onerror=alert(2)> \\boxed{3}"},
+        ],
         "wrong_answers": [],
-        "responses": [{"text": f"{evil} \\boxed{{4}}", "parsed": "4", "reward": 1.0},
-                      {"text": "\x16 \\boxed{3}", "parsed": "3", "reward": 0.0}],
-    }  # fmt: skip
+        "responses": [
+            {"text": f"{evil} \\boxed{{4}}", "parsed": "4", "reward": 1.0},
+            {"text": "\x16 \\boxed{3}", "parsed": "3", "reward": 0.0},
+        ],
+    }
     (run / "samples.jsonl").write_text(json.dumps(record) + "\n")
     text = inspector.main([str(run), "--out", str(tmp_path / "r.html")]).read_text()
     page = Page(text)
@@ -146,8 +156,10 @@ def test_report_of_shards_with_teacher_responses(tmp_path):
     from mmzppo.data.synthetic import generate_suite
 
     samples = list(generate_suite(["count_color", "motion_direction", "arith_chain"], 1, 0, "train", tmp_path / "m"))
-    samples[0].meta["teacher"] = [{"response": "<b>two</b> \\boxed{2}", "reward": 1.0, "parsed": "2"},
-                                  {"response": "\\boxed{9}", "reward": 0.0, "parsed": "9"}]  # fmt: skip
+    samples[0].meta["teacher"] = [
+        {"response": "<b>two</b> \\boxed{2}", "reward": 1.0, "parsed": "2"},
+        {"response": "\\boxed{9}", "reward": 0.0, "parsed": "9"},
+    ]
     samples[2].question = "What is <script>alert(1)</script> 2 + 2?"
     write_shards(samples, tmp_path / "shards")
     out = tmp_path / "shards.html"

@@ -35,8 +35,20 @@ def test_wheel_install_lists_the_benchmarks(benchdata, tmp_path):
     shutil.copytree(REPO / "mmzppo", src / "mmzppo", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(REPO / name, src / name)
-    run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index", "-q",
-        "-w", tmp_path / "dist", "./src", cwd=tmp_path)  # fmt: skip
+    run(
+        sys.executable,
+        "-m",
+        "pip",
+        "wheel",
+        "--no-deps",
+        "--no-build-isolation",
+        "--no-index",
+        "-q",
+        "-w",
+        tmp_path / "dist",
+        "./src",
+        cwd=tmp_path,
+    )
     (wheel,) = (tmp_path / "dist").glob("mmzppo-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     definitions = sorted(str(p.relative_to(REPO)) for p in (REPO / "mmzppo/eval_suites").glob("*/*.yaml"))
@@ -45,8 +57,9 @@ def test_wheel_install_lists_the_benchmarks(benchdata, tmp_path):
     venv = tmp_path / "venv"
     run(sys.executable, "-m", "venv", "--without-pip", venv, cwd=tmp_path)
     python = venv / "bin" / "python"
-    run(sys.executable, "-m", "pip", "--python", python, "install", "--no-deps", "--no-index", "-q", wheel,
-        cwd=tmp_path)  # fmt: skip
+    run(
+        sys.executable, "-m", "pip", "--python", python, "install", "--no-deps", "--no-index", "-q", wheel, cwd=tmp_path
+    )
     purelib = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
     site = Path(run(python, "-c", purelib, cwd=tmp_path).stdout.strip())
     (site / "_mmzppo_test_deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
@@ -55,8 +68,9 @@ def test_wheel_install_lists_the_benchmarks(benchdata, tmp_path):
     elsewhere.mkdir()
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "MMZPPO_EVAL_SUITES")}
     env.update(HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1")
-    where = run(python, "-c", "import mmzppo.eval.suites as s; print(s.__file__); print(s.EVAL_SUITES)",
-                cwd=elsewhere, env=env).stdout.split()  # fmt: skip
+    where = run(
+        python, "-c", "import mmzppo.eval.suites as s; print(s.__file__); print(s.EVAL_SUITES)", cwd=elsewhere, env=env
+    ).stdout.split()
     assert all(Path(w).is_relative_to(site) for w in where), where  # the wheel's copy, not the checkout
     p = run(python, "-m", "mmzppo.eval", "--list", "--data-root", benchdata, cwd=elsewhere, env=env)
     rows = [ln for ln in p.stdout.splitlines() if ln.startswith("| ") and not ln.startswith("| suite")]

@@ -12,8 +12,20 @@ from mmzppo.config import ConfigError, load_config
 from mmzppo.models import TINY_VISION
 
 TINY = [f"vision.{k}={v}" for k, v in TINY_VISION.to_dict().items() if k not in ("fps", "nframes")]
-SHARED = ("reward/plain_mean", "groups/plain", "frac_reward_zero_std", "completions/mean_length", "buffer/size",
-          "buffer/admitted", "loss", "grad_norm", "entropy", "teacher/sampled", "time/rollout", "time/update")  # fmt: skip
+SHARED = (
+    "reward/plain_mean",
+    "groups/plain",
+    "frac_reward_zero_std",
+    "completions/mean_length",
+    "buffer/size",
+    "buffer/admitted",
+    "loss",
+    "grad_norm",
+    "entropy",
+    "teacher/sampled",
+    "time/rollout",
+    "time/update",
+)
 
 
 @pytest.fixture(scope="module")
@@ -31,12 +43,32 @@ def mixed_shards(tmp_path_factory):
 def run(student, teacher, shards, out, name, method, steps, *extra, resume=False):
     from mmzppo.train import Trainer
 
-    config = load_config(None, [
-        f"student={student}", f"teacher={teacher}", "teacher_kind=local", f"train_shards={shards}", f"method={method}",
-        "prompts_per_step=3", "group_size=4", "teacher_group_size=4", "max_new_tokens=40", f"steps={steps}",
-        "updates_per_step=2", "micro_batch_size=8", "lr=1e-3", "dtype=float32", f"output_dir={out}", f"name={name}",
-        "save_every=1", "rho_aug=1.0", "candidate_compression=truncate", *TINY, *extra,
-    ])  # fmt: skip
+    config = load_config(
+        None,
+        [
+            f"student={student}",
+            f"teacher={teacher}",
+            "teacher_kind=local",
+            f"train_shards={shards}",
+            f"method={method}",
+            "prompts_per_step=3",
+            "group_size=4",
+            "teacher_group_size=4",
+            "max_new_tokens=40",
+            f"steps={steps}",
+            "updates_per_step=2",
+            "micro_batch_size=8",
+            "lr=1e-3",
+            "dtype=float32",
+            f"output_dir={out}",
+            f"name={name}",
+            "save_every=1",
+            "rho_aug=1.0",
+            "candidate_compression=truncate",
+            *TINY,
+            *extra,
+        ],
+    )
     Trainer(config, resume=resume).train()
     return [json.loads(line) for line in open(out / name / "metrics.jsonl")]
 
@@ -98,8 +130,9 @@ def test_prefix_groups_continue_a_token_prefix(warm_xs, mixed_shards, tmp_path):
 def test_ncq_only_ablation_calls_the_teachers_rewrite(warm_xs, mixed_shards, tmp_path):
     """configs/ablations/buffer_ncq.yaml with a local teacher: the teacher is loaded and
     rewrites the NCQ candidates (it used not to be loaded, and candidates were truncated)."""
-    metrics = run(warm_xs, warm_xs, mixed_shards, tmp_path, "ncq", "zppo", 2, "use_bcq=false",
-                  "candidate_compression=auto")  # fmt: skip
+    metrics = run(
+        warm_xs, warm_xs, mixed_shards, tmp_path, "ncq", "zppo", 2, "use_bcq=false", "candidate_compression=auto"
+    )
     assert sum(m["groups/ncq"] for m in metrics) > 0 and sum(m["groups/bcq"] for m in metrics) == 0
     assert sum(m["teacher/rewrites"] for m in metrics) > 0 and sum(m["teacher/sampled"] for m in metrics) == 0
     saved = yaml.safe_load((tmp_path / "ncq/config.yaml").read_text())
@@ -108,8 +141,18 @@ def test_ncq_only_ablation_calls_the_teachers_rewrite(warm_xs, mixed_shards, tmp
 
 def test_grpo_saves_what_ran(warm_xs, mixed_shards, tmp_path):
     """GRPO with a teacher named in the config: no teacher is loaded, and the saved config says so."""
-    metrics = run(warm_xs, warm_xs, mixed_shards, tmp_path, "grpo", "zppo", 1, "use_bcq=false", "use_ncq=false",
-                  "use_buffer=false")  # fmt: skip
+    metrics = run(
+        warm_xs,
+        warm_xs,
+        mixed_shards,
+        tmp_path,
+        "grpo",
+        "zppo",
+        1,
+        "use_bcq=false",
+        "use_ncq=false",
+        "use_buffer=false",
+    )
     assert metrics[0]["teacher/sampled"] == 0 and metrics[0]["groups/bcq"] == 0
     saved = yaml.safe_load((tmp_path / "grpo/config.yaml").read_text())
     assert saved["teacher_kind"] == "none" and saved["candidate_compression"] == "truncate"
@@ -131,7 +174,17 @@ def test_method_config_errors(tmp_path):
 def test_distillation_refuses_a_teacher_with_another_tokenizer(tiny_xs_dir, mixed_shards, tmp_path, smollm2_dir):
     from mmzppo.train import Trainer
 
-    config = load_config(None, [f"student={tiny_xs_dir}", f"teacher={smollm2_dir}", "method=distill_on",
-                                f"train_shards={mixed_shards}", f"output_dir={tmp_path}", "dtype=float32", *TINY])  # fmt: skip
+    config = load_config(
+        None,
+        [
+            f"student={tiny_xs_dir}",
+            f"teacher={smollm2_dir}",
+            "method=distill_on",
+            f"train_shards={mixed_shards}",
+            f"output_dir={tmp_path}",
+            "dtype=float32",
+            *TINY,
+        ],
+    )
     with pytest.raises(ConfigError, match="different tokenizers"):
         Trainer(config)

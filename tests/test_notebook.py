@@ -5,9 +5,8 @@ from __future__ import annotations
 import time
 
 import nbformat
-from nbclient import NotebookClient
-
 from conftest import REPO, SHARED
+from nbclient import NotebookClient
 
 NOTEBOOK = REPO / "notebooks/inspect_prompts.ipynb"
 
@@ -34,8 +33,18 @@ def test_notebook_runs_top_to_bottom(monkeypatch):
     assert not [o for o in outputs if o.output_type == "error"]
     shown = "".join(o.get("data", {}).get("text/html", "") for o in outputs)
     text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
-    for part in ("mz-kind-bcq", "mz-kind-ncq", "mz-kind-hint", "mz-kind-prefix", "teacher-correct", "student-wrong",
-                 "mz-frame", "data:image/png;base64", "&lt;|image_pad|&gt;x", "student rollouts"):  # fmt: skip
+    for part in (
+        "mz-kind-bcq",
+        "mz-kind-ncq",
+        "mz-kind-hint",
+        "mz-kind-prefix",
+        "teacher-correct",
+        "student-wrong",
+        "mz-frame",
+        "data:image/png;base64",
+        "&lt;|image_pad|&gt;x",
+        "student rollouts",
+    ):
         assert part in shown, part
     assert "logged prompts over 2 steps" in text
     if (SHARED / "benchdata").is_dir():

@@ -6,14 +6,21 @@ import json
 import math
 
 from PIL import Image
-
-from mmzppo.plot import BAR_TITLE, PANEL_TITLES, figure, main
 from test_inspect import GRPO, make_tiny_run
 
+from mmzppo.plot import BAR_TITLE, PANEL_TITLES, figure, main
+
 EXPECTED_TITLES = [
-    "plain reward", "BCQ reward", "NCQ reward", "buffer size", "buffer flows per step",
-    "BCQ / NCQ prompts per step", "zero-std fraction", "mean response length (tokens)", BAR_TITLE,
-]  # fmt: skip
+    "plain reward",
+    "BCQ reward",
+    "NCQ reward",
+    "buffer size",
+    "buffer flows per step",
+    "BCQ / NCQ prompts per step",
+    "zero-std fraction",
+    "mean response length (tokens)",
+    BAR_TITLE,
+]
 
 
 def axes_by_title(fig):
@@ -45,9 +52,15 @@ def test_two_runs_overlaid_and_written_as_png(tiny_xs_dir, tmp_path_factory, tmp
 def test_graduation_bars_from_the_last_row(tmp_path):
     rows = [
         {"step": 0, "reward/plain_mean": 0.1, "groups/plain": 8, "groups/bcq": 0, "buffer/graduated_by_entry": {}},
-        {"step": 1, "reward/plain_mean": 0.4, "groups/plain": 8, "groups/bcq": 2, "reward/bcq_mean": 0.5,
-         "buffer/graduated_by_entry": {"0.25": 2, "0.00": 5}},
-    ]  # fmt: skip
+        {
+            "step": 1,
+            "reward/plain_mean": 0.4,
+            "groups/plain": 8,
+            "groups/bcq": 2,
+            "reward/bcq_mean": 0.5,
+            "buffer/graduated_by_entry": {"0.25": 2, "0.00": 5},
+        },
+    ]
     (tmp_path / "a").mkdir()
     (tmp_path / "a/metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     bars = axes_by_title(figure([tmp_path / "a"]))[BAR_TITLE]
@@ -59,11 +72,21 @@ def test_graduation_bars_from_the_last_row(tmp_path):
 
 def test_block_table_means_and_sums(tmp_path, capsys):
     rows = [
-        {"step": i, "reward/plain_mean": r, "groups/bcq": 1, "groups/ncq": i % 2, "buffer/admitted": 3,
-         "buffer/graduated": int(i == 2), "buffer/evicted": 0, "buffer/size": 3 * (i + 1) - int(i >= 2),
-         "frac_reward_zero_std": 0.5, "completions/mean_length": 10.0 * (i + 1), "completions/clipped_frac": 0.0}
+        {
+            "step": i,
+            "reward/plain_mean": r,
+            "groups/bcq": 1,
+            "groups/ncq": i % 2,
+            "buffer/admitted": 3,
+            "buffer/graduated": int(i == 2),
+            "buffer/evicted": 0,
+            "buffer/size": 3 * (i + 1) - int(i >= 2),
+            "frac_reward_zero_std": 0.5,
+            "completions/mean_length": 10.0 * (i + 1),
+            "completions/clipped_frac": 0.0,
+        }
         for i, r in enumerate([0.0, 0.5, 0.25])
-    ]  # fmt: skip
+    ]
     (tmp_path / "a").mkdir()
     (tmp_path / "a/metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     assert main([str(tmp_path / "a"), "--table", "2"]) is None  # no --out: the table only

@@ -139,12 +139,17 @@ def test_hint_and_prefix(tiny_xs, image_sample):
 
 
 def test_truncate_candidates_fallback():
-    out = truncate_candidates(["a b c\nd e f g h\ni j\nk\nl\nm n\n\\boxed{1}", "x y\n\\boxed{\\frac{1}{2}}", "no answer"])
+    out = truncate_candidates(
+        ["a b c\nd e f g h\ni j\nk\nl\nm n\n\\boxed{1}", "x y\n\\boxed{\\frac{1}{2}}", "no answer"]
+    )
     assert [extract_last_boxed(o) for o in out] == ["1", "\\frac{1}{2}", None]
     assert all(len(o.splitlines()) <= 5 for o in out)
     bodies = [o.split("\nFinal answer")[0] for o in out[:2]]
     assert bodies == ["a b", "x y"]  # all cut to the shortest reasoning: 2 words ("x y", "no answer")
-    assert truncate_candidates(["one two three\n\\boxed{3}"] * 2, max_lines=2) == ["one two three\nFinal answer: \\boxed{3}"] * 2
+    assert (
+        truncate_candidates(["one two three\n\\boxed{3}"] * 2, max_lines=2)
+        == ["one two three\nFinal answer: \\boxed{3}"] * 2
+    )
 
 
 def test_templates_file_is_complete():

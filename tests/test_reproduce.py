@@ -73,12 +73,27 @@ def test_rollout_budget_stops_and_resumes(warm_xs, synth_shards, tmp_path):
     from mmzppo.train import Trainer
 
     def run(budget, resume=False):
-        config = load_config(None, [
-            f"student={warm_xs}", "teacher_kind=reference", f"train_shards={synth_shards}", "prompts_per_step=2",
-            "group_size=4", "max_new_tokens=24", "steps=50", f"rollout_budget={budget}", "updates_per_step=1",
-            "lr=1e-3", "dtype=float32", f"output_dir={tmp_path}", "name=budget", "save_every=0",
-            "candidate_compression=truncate", *TINY,
-        ])  # fmt: skip
+        config = load_config(
+            None,
+            [
+                f"student={warm_xs}",
+                "teacher_kind=reference",
+                f"train_shards={synth_shards}",
+                "prompts_per_step=2",
+                "group_size=4",
+                "max_new_tokens=24",
+                "steps=50",
+                f"rollout_budget={budget}",
+                "updates_per_step=1",
+                "lr=1e-3",
+                "dtype=float32",
+                f"output_dir={tmp_path}",
+                "name=budget",
+                "save_every=0",
+                "candidate_compression=truncate",
+                *TINY,
+            ],
+        )
         Trainer(config, resume=resume).train()
         return [json.loads(line) for line in open(tmp_path / "budget/metrics.jsonl")]
 
@@ -120,15 +135,36 @@ def test_report_tables_and_plots(tmp_path):
     rng = np.random.default_rng(1)
 
     def scores(p):
-        return {s: {f"{s}/i{k}": float(rng.random() < p) for k in range(30)}
-                for s in ("synthetic_image", "synthetic_video", "synthetic_text")}  # fmt: skip
+        return {
+            s: {f"{s}/i{k}": float(rng.random() < p) for k in range(30)}
+            for s in ("synthetic_image", "synthetic_video", "synthetic_text")
+        }
 
     results = [{"method": "start", "size": "xs", "seed": 0, "scores": scores(0.3)}]
     for m, p in (("zppo", 0.5), ("grpo_buffer", 0.3), ("grpo", 0.3), ("distill_off", 0.3)):
-        results += [{"method": m, "size": "xs", "seed": seed, "steps": 20, "student_rollouts": 1280,
-                     "train_seconds": 60.0, "scores": scores(p)} for seed in QUICK.seeds]  # fmt: skip
-    student = {"size": "xs", "questions": 48, "hard": 40, "plain_all": 0.2, "plain_hard": 0.1, "bcq": 0.3,
-               "bcq_took_wrong": 0.2, "ncq": 0.1, "ncq_repeat": 0.4}  # fmt: skip
+        results += [
+            {
+                "method": m,
+                "size": "xs",
+                "seed": seed,
+                "steps": 20,
+                "student_rollouts": 1280,
+                "train_seconds": 60.0,
+                "scores": scores(p),
+            }
+            for seed in QUICK.seeds
+        ]
+    student = {
+        "size": "xs",
+        "questions": 48,
+        "hard": 40,
+        "plain_all": 0.2,
+        "plain_hard": 0.1,
+        "bcq": 0.3,
+        "bcq_took_wrong": 0.2,
+        "ncq": 0.1,
+        "ncq_repeat": 0.4,
+    }
     md = report(tmp_path / "cache", QUICK, [student], results, tmp_path / "docs", "python -m mmzppo.reproduce --quick")
     text = md.read_text()
     for heading in (

@@ -239,8 +239,12 @@ def test_choice_other_answers_are_wrong(pred):
 
 
 def test_choice_gold_forms():
-    opts = ["A. A person drops down the pineapple", "B. A person pushes forward the pineapple",
-            "C. A person rotates the pineapple", "D. A person picks up the pineapple"]
+    opts = [
+        "A. A person drops down the pineapple",
+        "B. A person pushes forward the pineapple",
+        "C. A person rotates the pineapple",
+        "D. A person picks up the pineapple",
+    ]
     full = "D. A person picks up the pineapple"  # TempCompass stores the full option line
     for pred in ["D", "(D)", full, "A person picks up the pineapple", "a person picks up the pineapple."]:
         assert grade_answer(pred, full, "choice", opts), pred
@@ -271,8 +275,17 @@ def test_choice_math_option_matches_its_value():
 
 @pytest.mark.parametrize(
     "pred, gold, ok",
-    [("Yes", "yes", True), ("yes.", "yes", True), (r"\text{No}", "no", True), ("True", "yes", True),
-     ("false", "no", True), ("no", "yes", False), ("yes", "no", False), ("maybe", "yes", False), ("", "no", False)],
+    [
+        ("Yes", "yes", True),
+        ("yes.", "yes", True),
+        (r"\text{No}", "no", True),
+        ("True", "yes", True),
+        ("false", "no", True),
+        ("no", "yes", False),
+        ("yes", "no", False),
+        ("maybe", "yes", False),
+        ("", "no", False),
+    ],
 )
 def test_yesno(pred, gold, ok):
     assert grade(boxed(pred), gold, "yesno").reward == float(ok)
@@ -280,9 +293,16 @@ def test_yesno(pred, gold, ok):
 
 @pytest.mark.parametrize(
     "pred, gold, ok",
-    [("Put head down.", "put head down", True), (r"\text{put  head down}", "put head down", True),
-     ("puff cigar", "put head down", False), ("7", "7", True), ("7.0", "7", True), ("1,000", "1000", True),
-     ("8", "7", False), ("", "7", False)],
+    [
+        ("Put head down.", "put head down", True),
+        (r"\text{put  head down}", "put head down", True),
+        ("puff cigar", "put head down", False),
+        ("7", "7", True),
+        ("7.0", "7", True),
+        ("1,000", "1000", True),
+        ("8", "7", False),
+        ("", "7", False),
+    ],
 )
 def test_text(pred, gold, ok):
     assert grade(boxed(pred), gold, "text").reward == float(ok)

@@ -36,9 +36,13 @@ def assert_scores_match(policy, prompts, groups, atol):
     n = len(groups[0])
     completions = flat(groups)
     scored = score(
-        policy.model, policy.processor, policy.vision, [p for p in prompts for _ in range(n)],
-        [c.token_ids for c in completions], with_grad=False,
-    )  # fmt: skip
+        policy.model,
+        policy.processor,
+        policy.vision,
+        [p for p in prompts for _ in range(n)],
+        [c.token_ids for c in completions],
+        with_grad=False,
+    )
     for i, c in enumerate(completions):
         t = len(c.token_ids)
         assert scored.mask[i].sum() == t
@@ -220,9 +224,15 @@ def test_text_only_policy(tiny_xs_dir, tmp_path, items):
 
     tok = AutoTokenizer.from_pretrained(tiny_xs_dir)
     config = LlamaConfig(
-        vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=2,
-        num_key_value_heads=1, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id,
-    )  # fmt: skip
+        vocab_size=len(tok),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id,
+    )
     torch.manual_seed(0)
     LlamaForCausalLM(config).save_pretrained(tmp_path)
     tok.save_pretrained(tmp_path)

@@ -41,8 +41,13 @@ def free_port() -> int:
 def server(tiny_s_dir, tmp_path_factory):
     from mmzppo.serving import LocalServer, tiny_server_args
 
-    s = LocalServer(tiny_s_dir, free_port(), tmp_path_factory.mktemp("server") / "vllm-serve.log", served_name=SERVED,
-                    args=tiny_server_args())  # fmt: skip
+    s = LocalServer(
+        tiny_s_dir,
+        free_port(),
+        tmp_path_factory.mktemp("server") / "vllm-serve.log",
+        served_name=SERVED,
+        args=tiny_server_args(),
+    )
     s.start()
     print(f"\nvllm serve ready in {s.start_s[-1]:.1f} s")
     yield s
@@ -57,8 +62,9 @@ def items(mixed_items):
 def client_for(server, **kw):
     from mmzppo.serving import ChatClient
 
-    return ChatClient(server.url, **{"model": SERVED, "concurrency": 4, "timeout": 60.0, "retries": 1,
-                                     "backoff": 0.2, **kw})  # fmt: skip
+    return ChatClient(
+        server.url, **{"model": SERVED, "concurrency": 4, "timeout": 60.0, "retries": 1, "backoff": 0.2, **kw}
+    )
 
 
 def teacher_for(client, **kw):
@@ -98,8 +104,9 @@ def test_top_k_scores_match_the_local_model(server, items, tiny_s_dir):
     prompt = plain(items["text"])
     tokens = local.tokenizer("So the answer is 4.", add_special_tokens=False)["input_ids"]
     scores = teacher.score([prompt], [tokens], top_k=5)
-    want = score(local.model, local.processor, local.vision, [prompt], [tokens], with_grad=False, suppress_tokens=[],
-                 full=True)  # fmt: skip
+    want = score(
+        local.model, local.processor, local.vision, [prompt], [tokens], with_grad=False, suppress_tokens=[], full=True
+    )
     assert scores.mask[0].all() and scores.indices.shape == (1, len(tokens), 5)
     assert (scores.token_logprobs[0] - want.logprobs[0]).abs().max() < 0.05  # bf16 server vs fp32 here
     top = want.distributions[0].topk(5, dim=-1)
@@ -124,12 +131,35 @@ def test_annotate_then_precomputed_teacher(server, tmp_path, tiny_s_dir):
     from mmzppo.data.synthetic import generate_suite
     from mmzppo.teacher import PrecomputedTeacher
 
-    samples = list(generate_suite(["count_color", "motion_direction", "arith_chain"], 2, 0, "train",
-                                  tmp_path / "media", levels=[1]))  # fmt: skip
+    samples = list(
+        generate_suite(
+            ["count_color", "motion_direction", "arith_chain"], 2, 0, "train", tmp_path / "media", levels=[1]
+        )
+    )
     write_shards(samples, tmp_path / "in", maxcount=4)
-    args = ["annotate", "--shards", str(tmp_path / "in"), "--out", str(tmp_path / "out"), "--endpoint", server.url,
-            "--served-model", SERVED, "--n", "2", "--max-new-tokens", "16", "--vision", "tiny", "--batch", "2",
-            "--timeout", "60", "--retries", "1"]  # fmt: skip
+    args = [
+        "annotate",
+        "--shards",
+        str(tmp_path / "in"),
+        "--out",
+        str(tmp_path / "out"),
+        "--endpoint",
+        server.url,
+        "--served-model",
+        SERVED,
+        "--n",
+        "2",
+        "--max-new-tokens",
+        "16",
+        "--vision",
+        "tiny",
+        "--batch",
+        "2",
+        "--timeout",
+        "60",
+        "--retries",
+        "1",
+    ]
     annotate_main(args)
     before, after = shard_members(tmp_path / "in"), shard_members(tmp_path / "out")
     annotated = {k: dict(v) for k, v in after.items()}
@@ -163,11 +193,29 @@ def test_annotate_then_precomputed_teacher(server, tmp_path, tiny_s_dir):
 def run_config(tmp_path, name, synth_shards, tiny_s_dir, **over):
     from mmzppo.config import config_from_dict
 
-    values = dict(name=name, output_dir=str(tmp_path), student=str(tiny_s_dir), train_shards=str(synth_shards),
-                  steps=3, save_every=0, prompts_per_step=4, group_size=2, teacher_group_size=2, max_new_tokens=16,
-                  dtype="float32", lr=1e-4, updates_per_step=1, rho_aug=0.5, rho_replay=0.25, micro_batch_size=8,
-                  vision=TINY_VISION.to_dict(), vllm_kv_cache_gb=0.25, vllm_max_model_len=1024, vllm_max_images=2,
-                  log_samples=0)  # fmt: skip
+    values = dict(
+        name=name,
+        output_dir=str(tmp_path),
+        student=str(tiny_s_dir),
+        train_shards=str(synth_shards),
+        steps=3,
+        save_every=0,
+        prompts_per_step=4,
+        group_size=2,
+        teacher_group_size=2,
+        max_new_tokens=16,
+        dtype="float32",
+        lr=1e-4,
+        updates_per_step=1,
+        rho_aug=0.5,
+        rho_replay=0.25,
+        micro_batch_size=8,
+        vision=TINY_VISION.to_dict(),
+        vllm_kv_cache_gb=0.25,
+        vllm_max_model_len=1024,
+        vllm_max_images=2,
+        log_samples=0,
+    )
     return config_from_dict({**values, **over})
 
 
@@ -175,8 +223,15 @@ def test_zppo_with_vllm_and_server_survives_a_dead_teacher(server, synth_shards,
     from mmzppo.served_teacher import TeacherUnavailable
     from mmzppo.train import Trainer, make_teacher
 
-    served = dict(rollout_backend="vllm", teacher_kind="server", teacher_endpoint=server.url,
-                  teacher_served_model=SERVED, teacher_failure="skip", teacher_timeout=30.0, teacher_retries=1)  # fmt: skip
+    served = dict(
+        rollout_backend="vllm",
+        teacher_kind="server",
+        teacher_endpoint=server.url,
+        teacher_served_model=SERVED,
+        teacher_failure="skip",
+        teacher_timeout=30.0,
+        teacher_retries=1,
+    )
     trainer = Trainer(run_config(tmp_path, "served", synth_shards, tiny_s_dir, **served))
     assert type(trainer.rollout).__name__ == "VLLMRollout" and trainer.tis_cap == 2.0
     m1, _ = trainer.step()
@@ -198,15 +253,19 @@ def test_zppo_with_vllm_and_server_survives_a_dead_teacher(server, synth_shards,
             trainer.step()
         trainer.teacher.failure = "skip"
         with pytest.raises(TeacherUnavailable, match=f"{server.url}/v1 is not usable at start-up"):
-            make_teacher(run_config(tmp_path, "x", synth_shards, tiny_s_dir, **{**served, "teacher_failure": "stop"}),
-                         "cpu", {})  # fmt: skip
+            make_teacher(
+                run_config(tmp_path, "x", synth_shards, tiny_s_dir, **{**served, "teacher_failure": "stop"}), "cpu", {}
+            )
     finally:
         server.start()
     m3, _ = trainer.step()  # the same teacher object recovers
     assert m3["teacher/failed"] == 0 and m3["teacher/sampled"] > 0
 
     # the transformers backend writes the same metric names (recomputed pi_old and TIS on there too)
-    reference = Trainer(run_config(tmp_path, "hf", synth_shards, tiny_s_dir, teacher_kind="reference", tis="on",
-                                   old_logprobs="recompute"))  # fmt: skip
+    reference = Trainer(
+        run_config(
+            tmp_path, "hf", synth_shards, tiny_s_dir, teacher_kind="reference", tis="on", old_logprobs="recompute"
+        )
+    )
     m_hf, _ = reference.step()
     assert set(m_hf) == set(m1) == set(m3)

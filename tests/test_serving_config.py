@@ -49,7 +49,8 @@ def chat_reply(text="ok"):
 
 def test_base_url_forms():
     assert {base_url(u) for u in ("http://h:8000", "http://h:8000/v1/", "http://h:8000/v1/chat/completions")} == {
-        "http://h:8000/v1"}
+        "http://h:8000/v1"
+    }
 
 
 def test_stalled_server_times_out_and_never_hangs():
@@ -177,8 +178,25 @@ def test_annotate_with_a_local_model(tiny_xs_dir, tmp_path):
 
     samples = list(generate_suite(["count_color", "arith_chain"], 2, 0, "train", tmp_path / "media", levels=[1]))
     write_shards(samples, tmp_path / "in", maxcount=2, progress=False)
-    annotate_main(["annotate", "--shards", str(tmp_path / "in"), "--out", str(tmp_path / "out"), "--model",
-                   str(tiny_xs_dir), "--n", "3", "--max-new-tokens", "8", "--vision", "tiny", "--dtype", "float32"])  # fmt: skip
+    annotate_main(
+        [
+            "annotate",
+            "--shards",
+            str(tmp_path / "in"),
+            "--out",
+            str(tmp_path / "out"),
+            "--model",
+            str(tiny_xs_dir),
+            "--n",
+            "3",
+            "--max-new-tokens",
+            "8",
+            "--vision",
+            "tiny",
+            "--dtype",
+            "float32",
+        ]
+    )
     read = list(ShardReader(str(tmp_path / "out"), vision=TINY_VISION))
     assert sorted(s.uid for s in read) == sorted(s.uid for s in samples)
     assert all(len(s.meta["teacher"]) == 3 for s in read)

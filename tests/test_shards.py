@@ -31,8 +31,17 @@ TEACHER = [
 
 
 def text_samples(n: int, prefix: str = "t") -> list[Sample]:
-    return [Sample(uid=f"{prefix}{i:03d}", question=f"What is {i} + 1?", answer=str(i + 1), answer_type="number",
-                   source="arith" if i % 2 else "sums", meta={"i": i}) for i in range(n)]  # fmt: skip
+    return [
+        Sample(
+            uid=f"{prefix}{i:03d}",
+            question=f"What is {i} + 1?",
+            answer=str(i + 1),
+            answer_type="number",
+            source="arith" if i % 2 else "sums",
+            meta={"i": i},
+        )
+        for i in range(n)
+    ]
 
 
 def uids(samples) -> list[str]:
@@ -50,14 +59,36 @@ def media_samples(benchdata) -> list[Sample]:
     pil = Image.fromarray(rng.integers(0, 255, (24, 40, 3), dtype=np.uint8))
     frames = [Image.fromarray(np.full((48, 80, 3), 25 * i, dtype=np.uint8)) for i in range(9)]
     return [
-        Sample(uid="img", question="How many digits?", answer="6", answer_type="number", source="mathvision",
-               images=[benchdata / "vlm/mathvision/images/4.jpg", pil], solution="\\boxed{6}",
-               meta={"level": 1, "teacher": TEACHER}),
-        Sample(uid="mp4", question="How many times does the cat lick?", answer="7", answer_type="number",
-               video=str(benchdata / "video/tgifqa/1.mp4"), source="tgifqa", choices=None),
-        Sample(uid="frames", question="Which way?", answer="A", answer_type="choice", choices=["up", "down"],
-               video=frames, video_fps=4.0, source="synthetic"),
-    ]  # fmt: skip
+        Sample(
+            uid="img",
+            question="How many digits?",
+            answer="6",
+            answer_type="number",
+            source="mathvision",
+            images=[benchdata / "vlm/mathvision/images/4.jpg", pil],
+            solution="\\boxed{6}",
+            meta={"level": 1, "teacher": TEACHER},
+        ),
+        Sample(
+            uid="mp4",
+            question="How many times does the cat lick?",
+            answer="7",
+            answer_type="number",
+            video=str(benchdata / "video/tgifqa/1.mp4"),
+            source="tgifqa",
+            choices=None,
+        ),
+        Sample(
+            uid="frames",
+            question="Which way?",
+            answer="A",
+            answer_type="choice",
+            choices=["up", "down"],
+            video=frames,
+            video_fps=4.0,
+            source="synthetic",
+        ),
+    ]
 
 
 # --------------------------------------------------------------------------- round trip
@@ -240,17 +271,31 @@ def test_damaged_samples_are_skipped_and_counted(media_samples, tmp_path, caplog
     (folder / "shard-000004.tar").write_bytes(b"not a tar file " * 100)
 
     expected = {"ok000", "ok001", "ok002", "img", "mp4", "cut000", "cut001", "cut002", "cut003", "cut004"}
-    reasons = Counter({"corrupt image": 1, "corrupt video": 1, "missing member": 2, "bad json": 2, "truncated tar": 2,
-                       "unreadable shard": 1})  # fmt: skip
+    reasons = Counter(
+        {
+            "corrupt image": 1,
+            "corrupt video": 1,
+            "missing member": 2,
+            "bad json": 2,
+            "truncated tar": 2,
+            "unreadable shard": 1,
+        }
+    )
     with caplog.at_level(logging.WARNING, logger="mmzppo.data.shards"):
         reader = ShardReader(folder, vision=TINY_VISION)
         assert {s.uid for s in reader} == expected
     assert reader.skipped == reasons
     log = caplog.text
-    for key, reason in [("corrupt_img", "corrupt image"), ("truncated_mp4", "corrupt video"),
-                        ("no_json", "missing member"), ("no_img1", "img1.png"), ("bad_json", "bad json"),
-                        ("shard-000002.tar", "truncated tar"), ("shard-000003.tar", "end-of-archive"),
-                        ("shard-000004.tar", "unreadable shard")]:  # fmt: skip
+    for key, reason in [
+        ("corrupt_img", "corrupt image"),
+        ("truncated_mp4", "corrupt video"),
+        ("no_json", "missing member"),
+        ("no_img1", "img1.png"),
+        ("bad_json", "bad json"),
+        ("shard-000002.tar", "truncated tar"),
+        ("shard-000003.tar", "end-of-archive"),
+        ("shard-000004.tar", "unreadable shard"),
+    ]:
         assert key in log and reason in log, (key, reason)
     assert "skipped" in caplog.records[-1].getMessage()  # the end-of-iteration summary
 

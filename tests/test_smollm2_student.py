@@ -44,16 +44,44 @@ def test_smollm2_warmup_train_save_reload(smollm2_dir, text_shards, tmp_path):
 
     # 1. supervised warm-up (the CLI path), saved
     warm = tmp_path / "warm"
-    warmup_main(["--model", str(smollm2_dir), "--shards", str(shards), "--out", str(warm),
-                 "--steps", "1", "--batch-size", "2", "--lr", "2e-5"])  # fmt: skip
+    warmup_main(
+        [
+            "--model",
+            str(smollm2_dir),
+            "--shards",
+            str(shards),
+            "--out",
+            str(warm),
+            "--steps",
+            "1",
+            "--batch-size",
+            "2",
+            "--lr",
+            "2e-5",
+        ]
+    )
     assert "quantization_config" not in json.loads((warm / "config.json").read_text())
 
     # 2. one ZPPO step from the warmed student, with its checkpoint
-    config = load_config(None, [
-        f"student={warm}", "teacher_kind=reference", f"train_shards={shards}", "prompts_per_step=2",
-        "group_size=2", "max_new_tokens=8", "steps=1", "save_every=1", "updates_per_step=1",
-        "dtype=float32", "lr=1e-5", f"output_dir={tmp_path / 'runs'}", "name=smol", "candidate_max_words=20",
-    ])  # fmt: skip
+    config = load_config(
+        None,
+        [
+            f"student={warm}",
+            "teacher_kind=reference",
+            f"train_shards={shards}",
+            "prompts_per_step=2",
+            "group_size=2",
+            "max_new_tokens=8",
+            "steps=1",
+            "save_every=1",
+            "updates_per_step=1",
+            "dtype=float32",
+            "lr=1e-5",
+            f"output_dir={tmp_path / 'runs'}",
+            "name=smol",
+            "candidate_max_words=20",
+        ],
+    )
     trainer = Trainer(config)
     trainer.train()
     checkpoint = trainer.run_dir / "checkpoints" / "step-1"

@@ -23,9 +23,15 @@ from mmzppo.reward import grade
 
 PER_LEVEL = 8  # items per task and level in the main checks
 VECTORS = {  # direction words as (dx, dy) in image coordinates (y grows downward)
-    "left": (-1, 0), "right": (1, 0), "up": (0, -1), "down": (0, 1),
-    "up-left": (-1, -1), "up-right": (1, -1), "down-left": (-1, 1), "down-right": (1, 1),
-}  # fmt: skip
+    "left": (-1, 0),
+    "right": (1, 0),
+    "up": (0, -1),
+    "down": (0, 1),
+    "up-left": (-1, -1),
+    "up-right": (1, -1),
+    "down-left": (-1, 1),
+    "down-right": (1, 1),
+}
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from mmzppo.teacher import LocalTeacher, ReferenceTeacher, Teacher, enforce_summ
 LONG_RESPONSE = "\n".join(
     ["<think>", *(f"Step {i}: add {i} apples to the basket and count again." for i in range(9)), "</think>"]
     + ["So the total is \\boxed{36}."]
-)  # fmt: skip
+)
 WRONG_RESPONSE = "The basket has 12 apples, so \\boxed{12}.\nI am sure."
 
 
@@ -73,7 +73,9 @@ def test_hints_from_the_reference_teacher_leave_the_answer_out(samples):
     for s, h in zip(gsm, hints):
         assert h and not leaks_answer(h, s.answer, extract_last_boxed(s.solution)), h
     assert leaks_answer("so the answer is \\boxed{18}", "18", None)
-    assert leaks_answer("She makes 18 dollars.", "18", None) and not leaks_answer("She sells 16 - 3 - 4 = 9 eggs.", "18", None)
+    assert leaks_answer("She makes 18 dollars.", "18", None) and not leaks_answer(
+        "She sells 16 - 3 - 4 = 9 eggs.", "18", None
+    )
     assert not leaks_answer("18.5 is not it", "18", None) and leaks_answer("it is 18.", "18", None)
 
 
@@ -109,7 +111,10 @@ def test_reference_teacher_returns_gold_solutions(samples):
         assert [r.text for r in responses] == [s.solution, s.solution]
         assert grade(responses[0].text, s.answer, s.answer_type).reward == 1.0
     by_callable = ReferenceTeacher(lambda uid: {gsm[0].uid: gsm[0].solution}.get(uid))
-    assert [[r.text for r in x] for x in by_callable.sample([plain(gsm[0]), plain(gsm[1])], 1)] == [[gsm[0].solution], []]
+    assert [[r.text for r in x] for x in by_callable.sample([plain(gsm[0]), plain(gsm[1])], 1)] == [
+        [gsm[0].solution],
+        [],
+    ]
     summaries = teacher.compress([gsm[0].solution, WRONG_RESPONSE])
     assert_compressed(summaries, [gsm[0].solution, WRONG_RESPONSE])
 

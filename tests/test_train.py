@@ -9,8 +9,8 @@ import sys
 
 import pytest
 import torch
-
 from conftest import REPO
+
 from mmzppo.config import load_config
 from mmzppo.models import TINY_VISION, load_policy
 
@@ -19,11 +19,27 @@ TINY = [f"vision.{k}={v}" for k, v in TINY_VISION.to_dict().items() if k not in 
 
 def overrides(warm_xs, shards, out, name, steps, extra=()):
     return [
-        f"student={warm_xs}", f"teacher={warm_xs}", "teacher_kind=local", f"train_shards={shards}",
-        "prompts_per_step=8", "group_size=4", "teacher_group_size=4", "max_new_tokens=40", f"steps={steps}",
-        "updates_per_step=2", "micro_batch_size=16", "lr=1e-3", "dtype=float32", f"output_dir={out}",
-        f"name={name}", "save_every=2", "rollout_batch_size=64", "rho_aug=0.5", *TINY, *extra,
-    ]  # fmt: skip
+        f"student={warm_xs}",
+        f"teacher={warm_xs}",
+        "teacher_kind=local",
+        f"train_shards={shards}",
+        "prompts_per_step=8",
+        "group_size=4",
+        "teacher_group_size=4",
+        "max_new_tokens=40",
+        f"steps={steps}",
+        "updates_per_step=2",
+        "micro_batch_size=16",
+        "lr=1e-3",
+        "dtype=float32",
+        f"output_dir={out}",
+        f"name={name}",
+        "save_every=2",
+        "rollout_batch_size=64",
+        "rho_aug=0.5",
+        *TINY,
+        *extra,
+    ]
 
 
 def read_jsonl(path):
@@ -41,11 +57,30 @@ def test_zppo_run_folder_and_resume(warm_xs, synth_shards, tmp_path):
     run = tmp_path / "full"
     metrics = read_jsonl(run / "metrics.jsonl")
     assert [m["step"] for m in metrics] == [0, 1, 2]
-    for key in ("reward/plain_mean", "reward/bcq_mean", "reward/ncq_mean", "frac_reward_zero_std", "buffer/size",
-                "hard/questions", "hard/pre_capped", "teacher/sampled", "teacher/rewrites",
-                "buffer/admitted", "buffer/graduated", "buffer/evicted", "groups/bcq", "groups/ncq",
-                "completions/mean_length", "clip_ratio/high", "entropy", "grad_norm", "time/rollout",
-                "time/teacher", "time/update", "loss"):  # fmt: skip
+    for key in (
+        "reward/plain_mean",
+        "reward/bcq_mean",
+        "reward/ncq_mean",
+        "frac_reward_zero_std",
+        "buffer/size",
+        "hard/questions",
+        "hard/pre_capped",
+        "teacher/sampled",
+        "teacher/rewrites",
+        "buffer/admitted",
+        "buffer/graduated",
+        "buffer/evicted",
+        "groups/bcq",
+        "groups/ncq",
+        "completions/mean_length",
+        "clip_ratio/high",
+        "entropy",
+        "grad_norm",
+        "time/rollout",
+        "time/teacher",
+        "time/update",
+        "loss",
+    ):
         assert key in metrics[0], key
     assert sum(m["groups/bcq"] + m["groups/ncq"] for m in metrics) > 0  # reformulations were formed
     assert any(m["grad_norm"] > 0 for m in metrics)  # some group had non-zero advantages
@@ -76,8 +111,17 @@ def test_grpo_baseline_has_no_reformulations(warm_xs, synth_shards, tmp_path):
 
 def accelerate(args, nproc, timeout=600, config="cpu_2proc.yaml", extra=()):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--config_file",
-           str(REPO / "configs/accelerate" / config), "--num_processes", str(nproc), *extra, *args]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--config_file",
+        str(REPO / "configs/accelerate" / config),
+        "--num_processes",
+        str(nproc),
+        *extra,
+        *args,
+    ]
     return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
 
 

@@ -28,7 +28,9 @@ def test_micro_batches_respect_count_and_token_budget():
     packed = micro_batches(rollouts, idx, budget)
     assert sorted(sum(packed, [])) == idx
     for b in packed:  # padded tokens within the budget, unless one sequence alone exceeds it
-        padded = len(b) * (max(rollouts[i].completion.prompt_tokens for i in b) + max(len(rollouts[i].token_ids) for i in b))
+        padded = len(b) * (
+            max(rollouts[i].completion.prompt_tokens for i in b) + max(len(rollouts[i].token_ids) for i in b)
+        )
         assert padded <= budget.tokens or len(b) == 1
     short = [b for b in packed if all(rollouts[i].completion.prompt_tokens < 100 for i in b)]
     assert len(short) == 1 and len(short[0]) == 4  # the four short prompts share one pass; long ones go alone
@@ -65,9 +67,22 @@ def test_ppo_old_logprobs_come_from_the_sampler_when_they_are_exact(warm_xs, syn
     from mmzppo.train import Trainer
 
     vision = [f"vision.{k}={v}" for k, v in TINY_VISION.to_dict().items() if k not in ("fps", "nframes")]
-    base = [f"student={warm_xs}", "teacher_kind=reference", f"train_shards={synth_shards}", "prompts_per_step=4",
-            "group_size=4", "max_new_tokens=24", "steps=1", "updates_per_step=1", "dtype=float32", "save_every=0",
-            f"output_dir={tmp_path}", "use_bcq=false", "use_ncq=false", *vision]  # fmt: skip
+    base = [
+        f"student={warm_xs}",
+        "teacher_kind=reference",
+        f"train_shards={synth_shards}",
+        "prompts_per_step=4",
+        "group_size=4",
+        "max_new_tokens=24",
+        "steps=1",
+        "updates_per_step=1",
+        "dtype=float32",
+        "save_every=0",
+        f"output_dir={tmp_path}",
+        "use_bcq=false",
+        "use_ncq=false",
+        *vision,
+    ]
     sampler = Trainer(load_config(None, [*base, "name=a"]))
     assert sampler.sampler_logprobs_are_old
     metrics, _ = sampler.step()
@@ -86,14 +101,34 @@ def test_a_step_reads_each_questions_media_once(warm_xs, synth_shards, tmp_path,
 
     calls = []
     original = inputs.load_media
-    monkeypatch.setattr(inputs, "load_media", lambda part, vision, uid, field: calls.append((uid, field)) or
-                        original(part, vision, uid, field))  # fmt: skip
+    monkeypatch.setattr(
+        inputs,
+        "load_media",
+        lambda part, vision, uid, field: calls.append((uid, field)) or original(part, vision, uid, field),
+    )
     vision = [f"vision.{k}={v}" for k, v in TINY_VISION.to_dict().items() if k not in ("fps", "nframes")]
-    trainer = Trainer(load_config(None, [
-        f"student={warm_xs}", "teacher_kind=reference", f"train_shards={synth_shards}", "prompts_per_step=4",
-        "group_size=4", "max_new_tokens=16", "steps=1", "updates_per_step=2", "micro_batch_size=4", "dtype=float32",
-        "save_every=0", f"output_dir={tmp_path}", "rho_aug=1.0", "old_logprobs=recompute", *vision,
-    ]))  # fmt: skip
+    trainer = Trainer(
+        load_config(
+            None,
+            [
+                f"student={warm_xs}",
+                "teacher_kind=reference",
+                f"train_shards={synth_shards}",
+                "prompts_per_step=4",
+                "group_size=4",
+                "max_new_tokens=16",
+                "steps=1",
+                "updates_per_step=2",
+                "micro_batch_size=4",
+                "dtype=float32",
+                "save_every=0",
+                f"output_dir={tmp_path}",
+                "rho_aug=1.0",
+                "old_logprobs=recompute",
+                *vision,
+            ],
+        )
+    )
     metrics, _ = trainer.step()
     assert metrics["groups/bcq"] + metrics["groups/ncq"] > 0  # the media also went into reformulated prompts
     assert calls and len(calls) == len(set(calls))  # every (question, image) read exactly once

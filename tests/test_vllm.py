@@ -58,8 +58,9 @@ def rollout(student, tiny_s_dir):
 
 
 def trainer_logprobs(policy, prompt, tokens, suppress=None):
-    scored = score(policy.model, policy.processor, policy.vision, [prompt], [tokens], with_grad=False,
-                   suppress_tokens=suppress)  # fmt: skip
+    scored = score(
+        policy.model, policy.processor, policy.vision, [prompt], [tokens], with_grad=False, suppress_tokens=suppress
+    )
     return scored.logprobs[0, : len(tokens)]
 
 
@@ -85,12 +86,14 @@ def test_generates_image_video_text(rollout, student, items):
 
 
 def test_engine_gets_the_trainer_processor_pixels_frames_and_ids(rollout, student, items):
-    from mmzppo.rollout.vllm import engine_request
     from vllm import SamplingParams as EngineSampling
 
+    from mmzppo.rollout.vllm import engine_request
+
     seen = []
-    handles = rollout.llm.apply_model(lambda model: model.visual.register_forward_pre_hook(
-        lambda module, args: seen.append(args[0].detach().clone())))  # fmt: skip
+    handles = rollout.llm.apply_model(
+        lambda model: model.visual.register_forward_pre_hook(lambda module, args: seen.append(args[0].detach().clone()))
+    )
     try:
         for kind, key in (("image", "pixel_values"), ("video", "pixel_values_videos")):
             prompt = plain(items[kind])
@@ -98,8 +101,11 @@ def test_engine_gets_the_trainer_processor_pixels_frames_and_ids(rollout, studen
             seen.clear()
             rollout.llm.reset_mm_cache()
             rollout.llm.llm_engine.reset_encoder_cache()  # make the engine run its vision tower again
-            (out,) = rollout.llm.generate([engine_request(student.processor, student.vision, prompt)],
-                                          EngineSampling(max_tokens=1), use_tqdm=False)  # fmt: skip
+            (out,) = rollout.llm.generate(
+                [engine_request(student.processor, student.vision, prompt)],
+                EngineSampling(max_tokens=1),
+                use_tqdm=False,
+            )
             assert out.prompt_token_ids == expected["input_ids"][0].tolist(), kind
             assert len(seen) == 1, kind
             got, want = seen[0], expected[key].to(seen[0].dtype)

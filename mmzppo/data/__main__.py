@@ -22,11 +22,11 @@ from mmzppo.data.sample import VisionSettings
 from mmzppo.data.shards import (
     RawSample,
     SkipSample,
+    _quiet,
     decode_sample,
     iter_shard,
     parse_info,
     read_index,
-    _quiet,
     resolve_shards,
     write_shards,
 )
@@ -47,7 +47,7 @@ def print_index_summary(index: dict, out: str | Path) -> None:
 
 
 def parse_levels(text: str | None) -> list | None:
-    """"1,2,3" -> [1, 2, 3] (non-numbers stay strings)."""
+    """ "1,2,3" -> [1, 2, 3] (non-numbers stay strings)."""
     if not text:
         return None
     return [int(x) if x.strip().lstrip("-").isdigit() else x.strip() for x in text.split(",")]
@@ -69,8 +69,9 @@ def cmd_synth(args) -> None:
     with tempfile.TemporaryDirectory(prefix="mmzppo-synth-") as media:
         samples = synthetic.generate_suite(tasks, args.n, args.seed, args.split, Path(media), levels=levels)
         extra = {"synth": {"tasks": tasks, "n": args.n, "seed": args.seed, "split": args.split, "levels": levels}}
-        index = write_shards(samples, args.out, maxcount=args.maxcount, maxsize=args.maxsize, extra=extra,
-                             progress=args.progress)  # fmt: skip
+        index = write_shards(
+            samples, args.out, maxcount=args.maxcount, maxsize=args.maxsize, extra=extra, progress=args.progress
+        )
     print_index_summary(index, args.out)
 
 
@@ -89,8 +90,16 @@ def parse_fields(pairs: list[str]) -> dict[str, str] | None:
 
 
 def cmd_convert(args) -> None:
-    index = convert(args.fmt, args.src, args.out, maxcount=args.maxcount, maxsize=args.maxsize,
-                    source=args.source, fields=parse_fields(args.field), progress=args.progress)  # fmt: skip
+    index = convert(
+        args.fmt,
+        args.src,
+        args.out,
+        maxcount=args.maxcount,
+        maxsize=args.maxsize,
+        source=args.source,
+        fields=parse_fields(args.field),
+        progress=args.progress,
+    )
     print_index_summary(index, args.out)
 
 
@@ -109,8 +118,10 @@ def show_sample(sample, n_members: dict[str, int]) -> None:
         print(f"image {i}:  {im.size[0]}x{im.size[1]} {im.mode}, {n_members.get(f'images[{i}]', 0) / 1e3:.1f} kB")
     if sample.video is not None:
         w, h = sample.video[0].size
-        print(f"video:    {len(sample.video)} frames {w}x{h} at {sample.video_fps:.3f} fps "
-              f"(stored {n_members.get('video', 0) / 1e3:.1f} kB)")  # fmt: skip
+        print(
+            f"video:    {len(sample.video)} frames {w}x{h} at {sample.video_fps:.3f} fps "
+            f"(stored {n_members.get('video', 0) / 1e3:.1f} kB)"
+        )
     if "teacher" in sample.meta:
         rewards = [t["reward"] for t in sample.meta["teacher"]]
         print(f"teacher:  {len(rewards)} responses, mean reward {sum(rewards) / len(rewards):.2f}")
@@ -202,8 +213,12 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--maxsize", type=float, default=1e9, help="bytes per shard")
 
     def progress_option(p):
-        p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                       help="progress bar (default: only on a terminal)")  # fmt: skip
+        p.add_argument(
+            "--progress",
+            action=argparse.BooleanOptionalAction,
+            default=None,
+            help="progress bar (default: only on a terminal)",
+        )
 
     p = sub.add_parser("synth", help="generate synthetic tasks into shards")
     shard_options(p)
@@ -221,8 +236,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--from", dest="fmt", required=True, choices=sorted(FORMATS), help="source layout")
     p.add_argument("--src", required=True, type=Path, help="source folder (or file); only read")
     p.add_argument("--source", default=None, help="source name for jsonl/videoqa (default: folder name)")
-    p.add_argument("--field", action="append", default=[], metavar="FIELD=KEY",
-                   help="jsonl/videoqa: read Sample FIELD from record KEY (e.g. question=prompt)")  # fmt: skip
+    p.add_argument(
+        "--field",
+        action="append",
+        default=[],
+        metavar="FIELD=KEY",
+        help="jsonl/videoqa: read Sample FIELD from record KEY (e.g. question=prompt)",
+    )
     p.set_defaults(func=cmd_convert)
 
     p = sub.add_parser("inspect", help="print samples and counts of a shard folder")
@@ -230,8 +250,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dir", help="shard folder (or shard file / glob)")
     p.add_argument("--n", type=int, default=5, help="samples to print")
     p.add_argument("--check", action="store_true", help="decode every sample to find corrupt media")
-    p.add_argument("--vision", choices=["none", "default"], default="default",
-                   help="video frames of printed samples: 'default' VisionSettings or every frame")  # fmt: skip
+    p.add_argument(
+        "--vision",
+        choices=["none", "default"],
+        default="default",
+        help="video frames of printed samples: 'default' VisionSettings or every frame",
+    )
     p.set_defaults(func=cmd_inspect)
     return parser
 

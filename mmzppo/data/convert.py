@@ -27,9 +27,10 @@ import json
 import logging
 import re
 import tempfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from mmzppo.data import formats as F
 from mmzppo.data.sample import Sample, SampleError
@@ -188,43 +189,74 @@ def _generic(free_type: str) -> Callable[[Any, int, Options], Sample]:
 
 
 FORMATS: dict[str, Format] = {
-    "jsonl": Format(all_files("*.jsonl", "*.json"), _generic("latex"),
-                    "generic JSON/JSONL image questions (question/answer/image(s)/options; --field to remap)"),
-    "videoqa": Format(all_files("*.jsonl"), _generic("text"),
-                      "generic video QA JSONL (video_mp4 or video, question, answer, options)"),
+    "jsonl": Format(
+        all_files("*.jsonl", "*.json"),
+        _generic("latex"),
+        "generic JSON/JSONL image questions (question/answer/image(s)/options; --field to remap)",
+    ),
+    "videoqa": Format(
+        all_files("*.jsonl"), _generic("text"), "generic video QA JSONL (video_mp4 or video, question, answer, options)"
+    ),
     "gsm8k": Format(one_file("test.jsonl"), lambda r, i, o: F.gsm8k_sample(r, i), "GSM8K test.jsonl"),
     "math500": Format(one_file("test.jsonl"), lambda r, i, o: F.math500_sample(r, i), "MATH-500 test.jsonl"),
     "aime25": Format(one_file("test.jsonl"), lambda r, i, o: F.aime25_sample(r, i), "AIME 2025 test.jsonl"),
     "mmlu": Format(one_file("test.jsonl"), lambda r, i, o: F.mmlu_sample(r, i), "MMLU test.jsonl (cais fields)"),
     "mmlu_pro": Format(one_file("test.jsonl"), lambda r, i, o: F.mmlu_pro_sample(r, i), "MMLU-Pro test.jsonl"),
-    "mathvision": Format(one_file("testmini.jsonl", "test.jsonl"), lambda r, i, o: F.mathvision_sample(r, o.root),
-                         "MATH-Vision *.jsonl + images/"),
-    "logicvista": Format(logicvista_records, lambda r, i, o: F.logicvista_sample(r[0], r[1], o.root),
-                         "LogicVista dataset.json + images/"),
-    "puzzlevqa": Format(all_files("*.json", lines_only=True), lambda r, i, o: F.puzzlevqa_sample(r, o.root),
-                        "PuzzleVQA <puzzle>.json (JSONL) + images/"),
-    "mmmu": Format(parquet_records,
-                   lambda r, i, o: F.mmmu_sample(r[0], o.media_dir, subject=r[1].parent.name,
-                                                 split=r[1].name.split("-")[0]),
-                   "MMMU HF parquet folder (<Subject>/<split>-*.parquet, embedded images)"),
-    "aime26": Format(one_file("test.jsonl"), lambda r, i, o: F.aime_sample(r, i, "aime26"),
-                     "AIME 2026 test.jsonl (problem, answer)"),
-    "imo_answerbench": Format(csv_records("answerbench.csv", "answerbench_v2.csv"),
-                              lambda r, i, o: F.imo_answerbench_sample(r, i),
-                              "IMO-AnswerBench answerbench.csv (Problem ID, Problem, Short Answer, ...)"),
-    "mmlu_redux": Format(parquet_records, lambda r, i, o: F.mmlu_redux_sample(r[0], r[1].parent.name, r[2]),
-                         "MMLU-Redux 2.0 HF parquet <subject>/test-*.parquet; rows not annotated ok are skipped"),
-    "dynamath": Format(parquet_records, lambda r, i, o: _dynamath(r, o),
-                       "DynaMath_Sample HF parquet sample_variant<k>-*.parquet (decoded_image embedded)"),
-    "mmvet": Format(one_file("mm-vet.json"), lambda r, i, o: F.mmvet_sample(r["id"], r, o.root),
-                    "MM-Vet mm-vet.json + images/; <AND> golds are skipped (no single training answer)"),
-    "wemath": Format(one_file("testmini.json"), lambda r, i, o: F.wemath_sample(r, o.root),
-                     "WE-MATH testmini.json + <image_path> images"),
-    "tempcompass": Format(one_file("test.jsonl"), lambda r, i, o: F.tempcompass_sample(r, o.root, i),
-                          "TempCompass test.jsonl + mp4 videos"),
-    "tgifqa": Format(one_file("test.jsonl"), lambda r, i, o: F.tgifqa_sample(r, o.root),
-                     "TGIF-QA test.jsonl + mp4 videos"),
-}  # fmt: skip
+    "mathvision": Format(
+        one_file("testmini.jsonl", "test.jsonl"),
+        lambda r, i, o: F.mathvision_sample(r, o.root),
+        "MATH-Vision *.jsonl + images/",
+    ),
+    "logicvista": Format(
+        logicvista_records, lambda r, i, o: F.logicvista_sample(r[0], r[1], o.root), "LogicVista dataset.json + images/"
+    ),
+    "puzzlevqa": Format(
+        all_files("*.json", lines_only=True),
+        lambda r, i, o: F.puzzlevqa_sample(r, o.root),
+        "PuzzleVQA <puzzle>.json (JSONL) + images/",
+    ),
+    "mmmu": Format(
+        parquet_records,
+        lambda r, i, o: F.mmmu_sample(r[0], o.media_dir, subject=r[1].parent.name, split=r[1].name.split("-")[0]),
+        "MMMU HF parquet folder (<Subject>/<split>-*.parquet, embedded images)",
+    ),
+    "aime26": Format(
+        one_file("test.jsonl"), lambda r, i, o: F.aime_sample(r, i, "aime26"), "AIME 2026 test.jsonl (problem, answer)"
+    ),
+    "imo_answerbench": Format(
+        csv_records("answerbench.csv", "answerbench_v2.csv"),
+        lambda r, i, o: F.imo_answerbench_sample(r, i),
+        "IMO-AnswerBench answerbench.csv (Problem ID, Problem, Short Answer, ...)",
+    ),
+    "mmlu_redux": Format(
+        parquet_records,
+        lambda r, i, o: F.mmlu_redux_sample(r[0], r[1].parent.name, r[2]),
+        "MMLU-Redux 2.0 HF parquet <subject>/test-*.parquet; rows not annotated ok are skipped",
+    ),
+    "dynamath": Format(
+        parquet_records,
+        lambda r, i, o: _dynamath(r, o),
+        "DynaMath_Sample HF parquet sample_variant<k>-*.parquet (decoded_image embedded)",
+    ),
+    "mmvet": Format(
+        one_file("mm-vet.json"),
+        lambda r, i, o: F.mmvet_sample(r["id"], r, o.root),
+        "MM-Vet mm-vet.json + images/; <AND> golds are skipped (no single training answer)",
+    ),
+    "wemath": Format(
+        one_file("testmini.json"),
+        lambda r, i, o: F.wemath_sample(r, o.root),
+        "WE-MATH testmini.json + <image_path> images",
+    ),
+    "tempcompass": Format(
+        one_file("test.jsonl"),
+        lambda r, i, o: F.tempcompass_sample(r, o.root, i),
+        "TempCompass test.jsonl + mp4 videos",
+    ),
+    "tgifqa": Format(
+        one_file("test.jsonl"), lambda r, i, o: F.tgifqa_sample(r, o.root), "TGIF-QA test.jsonl + mp4 videos"
+    ),
+}
 
 
 # --------------------------------------------------------------------------- converting
@@ -280,8 +312,9 @@ def convert(
         options = Options(src, src.parent if src.is_file() else src, Path(media), source, fields)
         with ShardWriter(out, maxcount=maxcount, maxsize=maxsize, extra=extra) as writer:
             seen: set[str] = set()
-            for where, index, record in tqdm(spec.records(src), desc=f"converting {fmt}", unit="record",
-                                             disable=_quiet(progress)):  # fmt: skip
+            for where, index, record in tqdm(
+                spec.records(src), desc=f"converting {fmt}", unit="record", disable=_quiet(progress)
+            ):
                 result = to_sample_or_reason(spec, record, index, options)
                 if isinstance(result, Sample) and result.uid in seen:
                     result = ("duplicate uid", result.uid)

@@ -54,9 +54,7 @@ class Sample:
             raise SampleError(self.uid, "answer", "no gold answer")
         self.answer = str(self.answer).strip()
         if self.answer_type not in ANSWER_TYPES:
-            raise SampleError(
-                self.uid, "answer_type", f"{self.answer_type!r} is not one of {', '.join(ANSWER_TYPES)}"
-            )
+            raise SampleError(self.uid, "answer_type", f"{self.answer_type!r} is not one of {', '.join(ANSWER_TYPES)}")
         if self.answer_type == "choice" and self.choices is not None and len(self.choices) < 2:
             raise SampleError(self.uid, "choices", f"a choice question needs >= 2 options, got {self.choices!r}")
         if isinstance(self.images, (str, Path)):
@@ -71,7 +69,7 @@ class Sample:
 
     @property
     def modality(self) -> str:
-        """"video", "image" or "text": what the question carries."""
+        """ "video", "image" or "text": what the question carries."""
         if self.video is not None:
             return "video"
         return "image" if self.images else "text"
@@ -136,7 +134,7 @@ class VisionSettings:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "VisionSettings":
+    def from_dict(cls, d: dict[str, Any]) -> VisionSettings:
         unknown = set(d) - {f.name for f in dataclasses.fields(cls)}
         if unknown:
             raise ValueError(f"VisionSettings: unknown field(s) {sorted(unknown)}")

@@ -47,8 +47,10 @@ def parse_vision(items: list[str]) -> VisionSettings:
 
 def list_benchmarks(data_root: Path | None) -> None:
     benches = load_benchmarks()
-    lines = ["| suite | benchmark | title | kind | metric | scoring | verified | data | expected layout |",
-             "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    lines = [
+        "| suite | benchmark | title | kind | metric | scoring | verified | data | expected layout |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     found = 0
     for b in benches.values():
         folder = locate(b, data_root)
@@ -61,19 +63,24 @@ def list_benchmarks(data_root: Path | None) -> None:
             found += folder is not None
         kind = "paper" if b.paper else "extra" if b.extra else "built in"
         scoring = "LLM judge (rule-only without one)" if b.judge else "rule"
-        lines.append(f"| {b.suite} | {b.name} | {b.title} | {kind} | {b.metric} | {scoring} | "
-                     f"{'yes' if b.verified else 'no'} | {data} | {b.layout} |")  # fmt: skip
+        lines.append(
+            f"| {b.suite} | {b.name} | {b.title} | {kind} | {b.metric} | {scoring} | "
+            f"{'yes' if b.verified else 'no'} | {data} | {b.layout} |"
+        )
     print("\n".join(lines))
     counts = {s: sum(1 for b in benches.values() if b.suite == s and b.paper) for s in PAPER_COUNTS}
     n_extra = sum(1 for b in benches.values() if b.extra)
     n_synth = sum(1 for b in benches.values() if b.suite == "synthetic")
-    print(f"\n{sum(counts.values())} paper benchmarks ({', '.join(f'{s} {n}' for s, n in counts.items())}), "
-          f"{n_extra} extras, {n_synth} synthetic" + (f"; data found for {found}" if data_root else ""))  # fmt: skip
+    print(
+        f"\n{sum(counts.values())} paper benchmarks ({', '.join(f'{s} {n}' for s, n in counts.items())}), "
+        f"{n_extra} extras, {n_synth} synthetic" + (f"; data found for {found}" if data_root else "")
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m mmzppo.eval", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    p = argparse.ArgumentParser(
+        prog="python -m mmzppo.eval", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     what = p.add_mutually_exclusive_group()
     what.add_argument("--suite", choices=["all", *SUITES], help="benchmarks to run")
     what.add_argument("--list", action="store_true", help="list every benchmark and whether its data is found")
@@ -90,8 +97,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch-size", type=int, default=8, help="sequences per generate call")
     p.add_argument("--greedy", action="store_true", help="greedy decoding instead of the paper's sampling")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--vision", action="append", default=[], metavar="KEY=VALUE",
-                   help="VisionSettings override (repeatable), or `tiny` for the tiny models' budgets")  # fmt: skip
+    p.add_argument(
+        "--vision",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="VisionSettings override (repeatable), or `tiny` for the tiny models' budgets",
+    )
     p.add_argument("--dtype", default=None, choices=["float32", "bfloat16", "float16"])
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     p.add_argument("--judge", default=None, metavar="URL", help="OpenAI-compatible server for judged benchmarks")
@@ -107,8 +119,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.judge:
         if not args.judge_model:
             p.error("--judge needs --judge-model")
-        judge = Judge(args.judge, args.judge_model, api_key=os.environ.get("MMZPPO_JUDGE_API_KEY"),
-                      timeout=args.judge_timeout)  # fmt: skip
+        judge = Judge(
+            args.judge, args.judge_model, api_key=os.environ.get("MMZPPO_JUDGE_API_KEY"), timeout=args.judge_timeout
+        )
     if args.rescore:
         try:
             rescore(args.rescore, judge)
@@ -123,17 +136,31 @@ def main(argv: list[str] | None = None) -> int:
     if args.resume and args.output is None:
         p.error("--resume needs --output")
     if args.backend == "vllm":
-        print("error: the vLLM evaluation backend is not available yet (a later issue); use --backend hf",
-              file=sys.stderr)  # fmt: skip
+        print(
+            "error: the vLLM evaluation backend is not available yet (a later issue); use --backend hf", file=sys.stderr
+        )
         return 2
     try:
         cfg = EvalConfig(
-            model=args.model, data_root=args.data_root, output=args.output, suite=args.suite,
+            model=args.model,
+            data_root=args.data_root,
+            output=args.output,
+            suite=args.suite,
             tasks=[t.strip() for t in args.tasks.split(",") if t.strip()] if args.tasks else None,
-            limit=args.limit, resume=args.resume, backend=args.backend, max_new_tokens=args.max_new_tokens,
-            batch_size=args.batch_size, greedy=args.greedy, seed=args.seed, vision=parse_vision(args.vision),
-            dtype=args.dtype, device=args.device, revision=args.revision, judge=judge, progress=args.progress,
-        )  # fmt: skip
+            limit=args.limit,
+            resume=args.resume,
+            backend=args.backend,
+            max_new_tokens=args.max_new_tokens,
+            batch_size=args.batch_size,
+            greedy=args.greedy,
+            seed=args.seed,
+            vision=parse_vision(args.vision),
+            dtype=args.dtype,
+            device=args.device,
+            revision=args.revision,
+            judge=judge,
+            progress=args.progress,
+        )
         if (problem := missing_model(args.model)) is not None:
             print(f"error: {problem}", file=sys.stderr)
             return 2
@@ -143,12 +170,18 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except OSError as e:  # transformers' "not a local folder and not on the hub" (several lines)
         if not Path(args.model).exists():
-            print(f"error: --model {args.model}: no such folder, and the hub did not provide it "
-                  f"({str(e).strip().splitlines()[0][:200]})", file=sys.stderr)  # fmt: skip
+            print(
+                f"error: --model {args.model}: no such folder, and the hub did not provide it "
+                f"({str(e).strip().splitlines()[0][:200]})",
+                file=sys.stderr,
+            )
             return 2
         if e.filename is not None or e.strerror:  # a results file could not be written (a full disk, say)
-            print(f"error: could not write {e.filename or args.output} ({e.strerror or e}); free space and rerun "
-                  "with --resume: the finished samples are kept", file=sys.stderr)  # fmt: skip
+            print(
+                f"error: could not write {e.filename or args.output} ({e.strerror or e}); free space and rerun "
+                "with --resume: the finished samples are kept",
+                file=sys.stderr,
+            )
             return 2
         raise
     return 0

@@ -32,6 +32,7 @@ from mmzppo.eval.suites import Benchmark, data_files
 
 LETTERS = F.LETTERS
 
+
 @dataclass
 class Failed:
     """An item that could not be turned into a Sample; scored as failed with `reason`."""
@@ -242,9 +243,16 @@ def table_sample(bench: Benchmark, record: dict, index: int, folder: Path, media
     if "group" in f:
         meta["group"] = str(pick(record, "group", f))
     values = dict(
-        uid=uid, question=str(question), answer=answer, answer_type=answer_type,
-        images=[p for p in image_paths if p], video=video, choices=choices, source=bench.name, meta=meta,
-    )  # fmt: skip
+        uid=uid,
+        question=str(question),
+        answer=answer,
+        answer_type=answer_type,
+        images=[p for p in image_paths if p],
+        video=video,
+        choices=choices,
+        source=bench.name,
+        meta=meta,
+    )
     values.update(override)
     return Sample(**values)
 
@@ -256,4 +264,3 @@ def table(bench: Benchmark, folder: Path, media_dir: Path) -> Iterator[Item]:
         if keep(bench, record):
             yield guarded(f"{bench.name}-{index}", where, table_sample, bench, record, index, folder, media_dir)
             index += 1
-

@@ -17,12 +17,19 @@ from mmzppo.data.sample import Sample
 from mmzppo.eval.items import LETTERS, as_options, guarded, loader, media_path, read_table, records, table, table_sample
 from mmzppo.eval.suites import Benchmark
 
+
 def _mmmu_pro_vision(record: dict, uid: str, bench: Benchmark, folder: Path, media_dir: Path) -> Sample:
     """A `vision` row: question and options are inside the screenshot; the gold is a letter."""
     answer, _, _ = F.infer_answer(record["answer"], as_options(record.get("options")))
-    return Sample(uid=uid, question=bench.options.get("vision_question", "Answer the question in the image."),
-                  answer=answer, answer_type="choice", images=[media_path(record["image"], folder, media_dir, uid)],
-                  source=bench.name, meta={"subset": "vision", "subject": record.get("subject")})  # fmt: skip
+    return Sample(
+        uid=uid,
+        question=bench.options.get("vision_question", "Answer the question in the image."),
+        answer=answer,
+        answer_type="choice",
+        images=[media_path(record["image"], folder, media_dir, uid)],
+        source=bench.name,
+        meta={"subset": "vision", "subject": record.get("subject")},
+    )
 
 
 def _mmmu_pro_standard(record: dict, uid: str, bench: Benchmark, media_dir: Path) -> Sample:
@@ -73,10 +80,15 @@ def _gpqa_sample(record: dict, index: int, bench: Benchmark) -> Sample:
     options = [record["Correct Answer"]] + [record[f"Incorrect Answer {k}"] for k in (1, 2, 3)]
     order = list(range(4))
     random.Random(int(hashlib.sha256(rid.encode()).hexdigest()[:8], 16)).shuffle(order)
-    return Sample(uid=f"gpqa-{F.safe_uid(rid)}", question=str(record["Question"]).strip(),
-                  answer=LETTERS[order.index(0)], answer_type="choice",
-                  choices=[str(options[k]).strip() for k in order], source=bench.name,
-                  meta={"order": order, "domain": record.get("High-level domain")})  # fmt: skip
+    return Sample(
+        uid=f"gpqa-{F.safe_uid(rid)}",
+        question=str(record["Question"]).strip(),
+        answer=LETTERS[order.index(0)],
+        answer_type="choice",
+        choices=[str(options[k]).strip() for k in order],
+        source=bench.name,
+        meta={"order": order, "domain": record.get("High-level domain")},
+    )
 
 
 @loader("gpqa")
@@ -105,10 +117,14 @@ def vlms_are_blind(bench, folder, media_dir):
 def _multichallenge_sample(record: dict, index: int, bench: Benchmark) -> Sample:
     turns = [{"role": t["role"], "content": str(t["content"])} for t in record["CONVERSATION"]]
     last_user = next((t["content"] for t in reversed(turns) if t["role"] == "user"), "")
-    return Sample(uid=f"multichallenge-{F.safe_uid(record.get('QUESTION_ID', index))}", question=last_user,
-                  answer=str(record["PASS_CRITERIA"]).upper(), answer_type="text", source=bench.name,
-                  meta={"conversation": turns, "criteria": record["TARGET_QUESTION"],
-                        "axis": record.get("AXIS")})  # fmt: skip
+    return Sample(
+        uid=f"multichallenge-{F.safe_uid(record.get('QUESTION_ID', index))}",
+        question=last_user,
+        answer=str(record["PASS_CRITERIA"]).upper(),
+        answer_type="text",
+        source=bench.name,
+        meta={"conversation": turns, "criteria": record["TARGET_QUESTION"], "axis": record.get("AXIS")},
+    )
 
 
 @loader("multichallenge")
@@ -122,18 +138,27 @@ def multichallenge(bench, folder, media_dir):
 # MVBench task file -> (video folder under video/, is it a folder of frames). From the
 # official MVBench evaluation notebook's data_list (tvqa is stored as 3 fps frame folders).
 MVBENCH_TASKS = {
-    "action_sequence": ("star/Charades_v1_480", False), "action_prediction": ("star/Charades_v1_480", False),
-    "action_antonym": ("ssv2_video", False), "fine_grained_action": ("Moments_in_Time_Raw/videos", False),
-    "unexpected_action": ("FunQA_test/test", False), "object_existence": ("clevrer/video_validation", False),
-    "object_interaction": ("star/Charades_v1_480", False), "object_shuffle": ("perception/videos", False),
-    "moving_direction": ("clevrer/video_validation", False), "action_localization": ("sta/sta_video", False),
-    "scene_transition": ("scene_qa/video", False), "action_count": ("perception/videos", False),
-    "moving_count": ("clevrer/video_validation", False), "moving_attribute": ("clevrer/video_validation", False),
-    "state_change": ("perception/videos", False), "fine_grained_pose": ("nturgbd", False),
-    "character_order": ("perception/videos", False), "egocentric_navigation": ("vlnqa", False),
+    "action_sequence": ("star/Charades_v1_480", False),
+    "action_prediction": ("star/Charades_v1_480", False),
+    "action_antonym": ("ssv2_video", False),
+    "fine_grained_action": ("Moments_in_Time_Raw/videos", False),
+    "unexpected_action": ("FunQA_test/test", False),
+    "object_existence": ("clevrer/video_validation", False),
+    "object_interaction": ("star/Charades_v1_480", False),
+    "object_shuffle": ("perception/videos", False),
+    "moving_direction": ("clevrer/video_validation", False),
+    "action_localization": ("sta/sta_video", False),
+    "scene_transition": ("scene_qa/video", False),
+    "action_count": ("perception/videos", False),
+    "moving_count": ("clevrer/video_validation", False),
+    "moving_attribute": ("clevrer/video_validation", False),
+    "state_change": ("perception/videos", False),
+    "fine_grained_pose": ("nturgbd", False),
+    "character_order": ("perception/videos", False),
+    "egocentric_navigation": ("vlnqa", False),
     "episodic_reasoning": ("tvqa/frames_fps3_hq", True),
     "counterfactual_inference": ("clevrer/video_validation", False),
-}  # fmt: skip
+}
 
 
 def _mvbench_sample(record: dict, uid: str, task: str, folder: Path, bench: Benchmark) -> Sample:
@@ -144,9 +169,17 @@ def _mvbench_sample(record: dict, uid: str, task: str, folder: Path, bench: Benc
         video = sorted(str(p) for p in Path(video).glob("*.jpg")) or video
         fps = 3.0 if isinstance(video, list) else None
     answer, answer_type, choices = F.infer_answer(record["answer"], record["candidates"], "text")
-    return Sample(uid=uid, question=record["question"], answer=answer, answer_type=answer_type, video=video,
-                  video_fps=fps, choices=choices, source=bench.name,
-                  meta={"task": task, "start": record.get("start"), "end": record.get("end")})  # fmt: skip
+    return Sample(
+        uid=uid,
+        question=record["question"],
+        answer=answer,
+        answer_type=answer_type,
+        video=video,
+        video_fps=fps,
+        choices=choices,
+        source=bench.name,
+        meta={"task": task, "start": record.get("start"), "end": record.get("end")},
+    )
 
 
 @loader("mvbench")
@@ -175,8 +208,16 @@ def _videomme_sample(record: dict, bench: Benchmark, folder: Path, media_dir: Pa
     if bench.options.get("subtitles") and srt.is_file():
         question = f"This video's subtitles are listed below:\n{srt_text(srt)}\n\n{question}"
     video = str(folder / "data" / f"{record['videoID']}.mp4")
-    return table_sample(bench, record, 0, folder, media_dir, question=question, video=video,
-                        uid=f"{bench.name}-{F.safe_uid(record['question_id'])}")  # fmt: skip
+    return table_sample(
+        bench,
+        record,
+        0,
+        folder,
+        media_dir,
+        question=question,
+        video=video,
+        uid=f"{bench.name}-{F.safe_uid(record['question_id'])}",
+    )
 
 
 @loader("videomme")
@@ -193,8 +234,16 @@ def _videommmu_sample(record: dict, uid: str, track: str, bench: Benchmark, fold
     name = f"{record['id']}.mp4"
     places = (folder / track / name, folder / "videos" / name, folder / "videos" / track / name)
     video = next((str(p) for p in places if p.is_file()), str(places[0]))
-    return table_sample(bench, record, 0, folder, media_dir, uid=uid, video=video,
-                        meta={"track": track, "question_type": record.get("question_type")})  # fmt: skip
+    return table_sample(
+        bench,
+        record,
+        0,
+        folder,
+        media_dir,
+        uid=uid,
+        video=video,
+        meta={"track": track, "question_type": record.get("question_type")},
+    )
 
 
 @loader("videommmu")

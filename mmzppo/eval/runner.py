@@ -73,8 +73,9 @@ class EvalConfig:
     @property
     def sampling(self) -> SamplingParams:
         if self.greedy:
-            return SamplingParams(temperature=0.0, top_p=1.0, top_k=0, presence_penalty=0.0,
-                                  max_new_tokens=self.max_new_tokens)  # fmt: skip
+            return SamplingParams(
+                temperature=0.0, top_p=1.0, top_k=0, presence_penalty=0.0, max_new_tokens=self.max_new_tokens
+            )
         return SamplingParams(**{**asdict(EVAL_SAMPLING), "max_new_tokens": self.max_new_tokens})
 
 
@@ -145,17 +146,33 @@ def write_json(path: Path, obj: Any) -> None:
 def base_record(item: Any, bench: Benchmark, index: int, settings_sha: str) -> dict[str, Any]:
     """The per-sample fields known before generation (what scoring needs besides the response)."""
     if isinstance(item, tasks.Failed):
-        return {"uid": item.uid, "index": index, "settings_sha": settings_sha, "question": "", "gold": "",
-                "answer_type": "text", "choices": None, "golds": None}  # fmt: skip
+        return {
+            "uid": item.uid,
+            "index": index,
+            "settings_sha": settings_sha,
+            "question": "",
+            "gold": "",
+            "answer_type": "text",
+            "choices": None,
+            "golds": None,
+        }
     s: Sample = item
     media = [str(m) for m in s.images if isinstance(m, (str, Path))]
     if s.video is not None:
         media.append(s.video if isinstance(s.video, str) else f"<{len(s.video)} frames>")
     return {
-        "uid": s.uid, "index": index, "settings_sha": settings_sha, "question": question_text(s),
-        "media": media, "gold": s.answer, "golds": s.meta.get("golds"), "answer_type": s.answer_type,
-        "choices": s.choices, "group": s.meta.get("group"), "criteria": s.meta.get("criteria"),
-    }  # fmt: skip
+        "uid": s.uid,
+        "index": index,
+        "settings_sha": settings_sha,
+        "question": question_text(s),
+        "media": media,
+        "gold": s.answer,
+        "golds": s.meta.get("golds"),
+        "answer_type": s.answer_type,
+        "choices": s.choices,
+        "group": s.meta.get("group"),
+        "criteria": s.meta.get("criteria"),
+    }
 
 
 def build_prompt(bench: Benchmark, sample: Sample):
@@ -204,8 +221,9 @@ class Generator:
 # --------------------------------------------------------------------------- one benchmark
 
 
-def evaluate_benchmark(bench: Benchmark, folder: Path, cfg: EvalConfig, generator_factory, settings: dict,
-                       media_root: Path) -> dict[str, Any]:  # fmt: skip
+def evaluate_benchmark(
+    bench: Benchmark, folder: Path, cfg: EvalConfig, generator_factory, settings: dict, media_root: Path
+) -> dict[str, Any]:
     """Generate, log and score one benchmark; returns its result (also written to <bench>.json)."""
     from tqdm import tqdm
 
@@ -238,8 +256,13 @@ def evaluate_benchmark(bench: Benchmark, folder: Path, cfg: EvalConfig, generato
             log.flush()
 
     pending = [(i, it) for i, it in enumerate(items) if it.uid not in done]
-    bar = tqdm(total=len(items), initial=len(items) - len(pending), desc=bench.name, unit="item",
-               disable=None if cfg.progress is None else not cfg.progress)  # fmt: skip
+    bar = tqdm(
+        total=len(items),
+        initial=len(items) - len(pending),
+        desc=bench.name,
+        unit="item",
+        disable=None if cfg.progress is None else not cfg.progress,
+    )
     try:
         for i, it in [(i, it) for i, it in pending if isinstance(it, tasks.Failed)]:
             finish(
@@ -256,8 +279,12 @@ def evaluate_benchmark(bench: Benchmark, folder: Path, cfg: EvalConfig, generato
                 if completion is None:
                     record.update(response=None, error=error, failure=failure)
                 else:
-                    record.update(response=completion.text, finished=completion.finished,
-                                  n_tokens=len(completion.token_ids), error=None)  # fmt: skip
+                    record.update(
+                        response=completion.text,
+                        finished=completion.finished,
+                        n_tokens=len(completion.token_ids),
+                        error=None,
+                    )
                 finish(record)
                 bar.update(1)
     finally:
@@ -271,21 +298,36 @@ def evaluate_benchmark(bench: Benchmark, folder: Path, cfg: EvalConfig, generato
     return result
 
 
-def finalize(bench: Benchmark, records: list[dict], judge: Judge | None, settings: dict | None,
-             settings_sha: str | None, limit: int | None, folder: Path | None,
-             samples_path: Path | None) -> dict:  # fmt: skip
+def finalize(
+    bench: Benchmark,
+    records: list[dict],
+    judge: Judge | None,
+    settings: dict | None,
+    settings_sha: str | None,
+    limit: int | None,
+    folder: Path | None,
+    samples_path: Path | None,
+) -> dict:
     """Score the records (judge included), rewrite the per-sample log with the verdicts and
     return the result dict."""
     result = {
-        "benchmark": bench.name, "title": bench.title, "suite": bench.suite, "extra": bench.extra,
-        "verified": bench.verified, "status": "scored", "split": bench.split,
+        "benchmark": bench.name,
+        "title": bench.title,
+        "suite": bench.suite,
+        "extra": bench.extra,
+        "verified": bench.verified,
+        "status": "scored",
+        "split": bench.split,
         **score_records(bench, records, judge),
         "data": str(folder) if folder is not None and bench.path else None,
         "data_files": [str(p.relative_to(folder)) for p in data_files(bench, folder)][:20]
-        if folder and bench.path else [],
-        "limit": limit, "settings": settings, "settings_sha": settings_sha,
+        if folder and bench.path
+        else [],
+        "limit": limit,
+        "settings": settings,
+        "settings_sha": settings_sha,
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    }  # fmt: skip
+    }
     if result["score"] is None:
         result["status"] = "not_judged" if bench.judge else "no_items"
     if samples_path is not None:
@@ -298,9 +340,17 @@ def finalize(bench: Benchmark, records: list[dict], judge: Judge | None, setting
 
 def missing_entry(bench: Benchmark, data_root: Path | None) -> dict[str, Any]:
     where = expected_path(bench, data_root)
-    return {"benchmark": bench.name, "title": bench.title, "suite": bench.suite, "extra": bench.extra,
-            "status": "missing", "score": None, "expected_path": where,
-            "layout": bench.layout, "note": f"data not found at {where} (expected: {bench.layout})"}  # fmt: skip
+    return {
+        "benchmark": bench.name,
+        "title": bench.title,
+        "suite": bench.suite,
+        "extra": bench.extra,
+        "status": "missing",
+        "score": None,
+        "expected_path": where,
+        "layout": bench.layout,
+        "note": f"data not found at {where} (expected: {bench.layout})",
+    }
 
 
 def summarize(entries: list[dict], settings: dict | None) -> dict[str, Any]:
@@ -311,10 +361,12 @@ def summarize(entries: list[dict], settings: dict | None) -> dict[str, Any]:
         scored = [e for e in paper if e.get("score") is not None]
         macro = round(sum(e["score"] for e in scored) / len(scored), 2) if scored else None
         suites[suite] = {
-            "macro": macro, "covered": len(scored), "of": PAPER_COUNTS.get(suite, len(paper)),
+            "macro": macro,
+            "covered": len(scored),
+            "of": PAPER_COUNTS.get(suite, len(paper)),
             "rule_only": [e["benchmark"] for e in scored if e.get("judge_required") and not e.get("judged")],
             "missing": [e["benchmark"] for e in paper if e["status"] == "missing"],
-        }  # fmt: skip
+        }
     return {"settings": settings, "benchmarks": entries, "suites": suites}
 
 
@@ -327,19 +379,25 @@ def judge_cell(e: dict) -> str:
 
 
 def markdown(summary: dict) -> str:
-    lines = ["| suite | benchmark | status | score | n | failed | metric | scoring | note |",
-             "|---|---|---|---:|---:|---:|---|---|---|"]  # fmt: skip
+    lines = [
+        "| suite | benchmark | status | score | n | failed | metric | scoring | note |",
+        "|---|---|---|---:|---:|---:|---|---|---|",
+    ]
     for e in summary["benchmarks"]:
         score = "-" if e.get("score") is None else f"{e['score']:.1f}"
         name = e["benchmark"] + (" (extra)" if e["extra"] else "")
         if e["status"] == "missing":
             note = f"missing: {e['expected_path']}"
         else:
-            note = "; ".join(x for x in (
-                f"failures: {e['failures']}" if e.get("n_failed") else "",
-                e.get("judge_error") or "" if e.get("judge_required") and not e.get("judged") else "",
-                "" if e.get("verified") else "loader not verified on real items",
-            ) if x)  # fmt: skip
+            note = "; ".join(
+                x
+                for x in (
+                    f"failures: {e['failures']}" if e.get("n_failed") else "",
+                    e.get("judge_error") or "" if e.get("judge_required") and not e.get("judged") else "",
+                    "" if e.get("verified") else "loader not verified on real items",
+                )
+                if x
+            )
         lines.append(
             f"| {e['suite']} | {name} | {e['status']} | {score} | {e.get('n', '-')} | {e.get('n_failed', '-')}"
             f" | {e.get('metric', '-')} | {judge_cell(e) if e['status'] != 'missing' else '-'} | {note} |"
@@ -394,8 +452,15 @@ def evaluate(cfg: EvalConfig, benchmarks: dict[str, Benchmark] | None = None) ->
         policy = load_model(cfg)
         settings = run_settings(cfg, policy)
         if cfg.output is not None:
-            write_json(cfg.output / "run.json", {"settings": settings, "settings_sha": short_hash(settings),
-                                                 "batch_size": cfg.batch_size, "argv": sys.argv[1:]})  # fmt: skip
+            write_json(
+                cfg.output / "run.json",
+                {
+                    "settings": settings,
+                    "settings_sha": short_hash(settings),
+                    "batch_size": cfg.batch_size,
+                    "argv": sys.argv[1:],
+                },
+            )
     scratch = None
     if cfg.output is not None:
         media_root = cfg.output / "media"
@@ -413,8 +478,10 @@ def evaluate(cfg: EvalConfig, benchmarks: dict[str, Benchmark] | None = None) ->
             )
             entries.append(_entry(result))
             score = "-" if result["score"] is None else f"{result['score']:.1f}"
-            print(f"{bench.name}: {score} (n={result['n']}, failed={result['n_failed']}, {judge_cell(result)})",
-                  file=sys.stderr)  # fmt: skip
+            print(
+                f"{bench.name}: {score} (n={result['n']}, failed={result['n_failed']}, {judge_cell(result)})",
+                file=sys.stderr,
+            )
     finally:
         if scratch is not None:
             scratch.cleanup()
@@ -442,9 +509,16 @@ def rescore(output: Path, judge: Judge | None = None, benchmarks: dict[str, Benc
         old = json.loads((output / f"{name}.json").read_text()) if (output / f"{name}.json").is_file() else {}
         records = sorted(read_samples(path).values(), key=lambda r: r.get("index", 0))
         folder = Path(old["data"]) if old.get("data") else None
-        result = finalize(bench, records, judge, old.get("settings", run.get("settings")),
-                          old.get("settings_sha", run.get("settings_sha")), old.get("limit"),
-                          folder if folder is not None and folder.is_dir() else None, path)  # fmt: skip
+        result = finalize(
+            bench,
+            records,
+            judge,
+            old.get("settings", run.get("settings")),
+            old.get("settings_sha", run.get("settings_sha")),
+            old.get("limit"),
+            folder if folder is not None and folder.is_dir() else None,
+            path,
+        )
         result["rescored"] = True
         write_json(output / f"{name}.json", result)
         rescored[name] = _entry(result)

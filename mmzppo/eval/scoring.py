@@ -29,8 +29,8 @@ from typing import Any
 
 import jinja2
 
-from mmzppo.eval.suites import Benchmark
 from mmzppo.data.formats import mmvet_golds
+from mmzppo.eval.suites import Benchmark
 from mmzppo.reward import extract_last_boxed, grade, grade_answer
 from mmzppo.serving import ChatClient, ServerError
 
@@ -154,10 +154,21 @@ class Judge:
     dead endpoint costs one bounded wait per run, not one per sample.
     """
 
-    def __init__(self, url: str, model: str, *, api_key: str | None = None, timeout: float = 120.0,
-                 workers: int = 8, max_tokens: int = 1024, retries: int = 2, client: ChatClient | None = None):  # fmt: skip
-        self.client = client or ChatClient(url, model, concurrency=workers, timeout=timeout, retries=retries,
-                                           api_key=api_key)  # fmt: skip
+    def __init__(
+        self,
+        url: str,
+        model: str,
+        *,
+        api_key: str | None = None,
+        timeout: float = 120.0,
+        workers: int = 8,
+        max_tokens: int = 1024,
+        retries: int = 2,
+        client: ChatClient | None = None,
+    ):
+        self.client = client or ChatClient(
+            url, model, concurrency=workers, timeout=timeout, retries=retries, api_key=api_key
+        )
         self.url = self.client.url + "/chat/completions"
         self.model, self.workers, self.max_tokens = model, workers, max_tokens
         self.down: str | None = None
@@ -187,9 +198,11 @@ def final_text(response: str) -> str:
 def judge_prompt(bench: Benchmark, record: dict[str, Any]) -> str:
     golds = record.get("golds") or [record["gold"]]
     return _ENV.from_string(bench.judge_prompt).render(
-        question=record.get("question", ""), gold=" <OR> ".join(map(str, golds)),
-        response=final_text(record.get("response") or ""), criteria=record.get("criteria") or "",
-    )  # fmt: skip
+        question=record.get("question", ""),
+        gold=" <OR> ".join(map(str, golds)),
+        response=final_text(record.get("response") or ""),
+        criteria=record.get("criteria") or "",
+    )
 
 
 def parse_verdict(bench: Benchmark, reply: str, gold: str) -> float | None:

@@ -42,8 +42,9 @@ def load_items(bench: Benchmark, folder: Path, media_dir: Path) -> Iterator[Item
 def conversation_prompt(sample: Sample) -> Prompt:
     """MultiChallenge: the conversation as it stands; the model writes the next assistant turn
     (no closer: the answer is free text for the judge, not a boxed value)."""
-    messages = [{"role": t["role"], "content": [{"type": "text", "text": t["content"]}]}
-                for t in sample.meta["conversation"]]  # fmt: skip
+    messages = [
+        {"role": t["role"], "content": [{"type": "text", "text": t["content"]}]} for t in sample.meta["conversation"]
+    ]
     return Prompt(sample.uid, "plain", messages)
 
 

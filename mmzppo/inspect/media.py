@@ -143,10 +143,10 @@ def model_media(prompt, vision: VisionSettings) -> list[dict]:
                 idx = meta.get("frames_indices") or list(range(len(frames)))
                 fps = meta.get("fps")
                 captions = [f"#{i}" for i in idx][: len(frames)] + [" (pad)"] * max(0, len(frames) - len(idx))
-                note = (f"{len(frames)} frames of {meta.get('total_num_frames', len(frames))}"
-                        + (f" (source {fps:.2f} fps)" if fps else "")
-                        + f", {frames[0].width}×{frames[0].height} px each, as the model sees them")  # fmt: skip
+                note = (
+                    f"{len(frames)} frames of {meta.get('total_num_frames', len(frames))}"
+                    + (f" (source {fps:.2f} fps)" if fps else "")
+                    + f", {frames[0].width}×{frames[0].height} px each, as the model sees them"
+                )
                 blocks.append({"kind": "video", "frames": frames, "captions": captions, "note": note})
     return blocks
-
-

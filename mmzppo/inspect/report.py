@@ -7,8 +7,9 @@ import html
 import itertools
 import re
 from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from PIL import Image
 
@@ -70,11 +71,18 @@ def record_from_prompt(prompt, sample: Sample, *, vision: VisionSettings | None 
     for m in prompt.messages[1:]:  # a prefix prompt's forced start of the assistant turn
         text += f"\n\n[{m['role']} turn, continued by the student:]\n{text_content(m['content'])}"
     record = {
-        "uid": sample.uid, "kind": prompt.kind, "source": sample.source, "gold": sample.answer,
-        "images": sample.images, "video": sample.video, "video_fps": sample.video_fps, "prompt": text,
+        "uid": sample.uid,
+        "kind": prompt.kind,
+        "source": sample.source,
+        "gold": sample.answer,
+        "images": sample.images,
+        "video": sample.video,
+        "video_fps": sample.video_fps,
+        "prompt": text,
         "candidates": [{"label": c.label, "text": c.text} for c in prompt.candidates],
-        "wrong_answers": prompt.wrong_answers, "responses": responses or [],
-    }  # fmt: skip
+        "wrong_answers": prompt.wrong_answers,
+        "responses": responses or [],
+    }
     if vision is not None:
         record["media"] = model_media(prompt, vision)
     return record
@@ -97,12 +105,24 @@ def shard_records(shards: str | Path, n: int | None = None, vision: VisionSettin
 
     out = []
     for s in itertools.islice(ShardReader(shards, vision=vision), n):
-        out.append({
-            "uid": s.uid, "kind": "plain", "source": s.source, "gold": s.answer, "images": s.images,
-            "video": s.video, "video_fps": s.video_fps, "prompt": plain(s).text, "candidates": [],
-            "wrong_answers": [], "responses": [], "teacher": s.meta.get("teacher") or [],
-            "solution": s.solution, "choices": s.choices,
-        })  # fmt: skip
+        out.append(
+            {
+                "uid": s.uid,
+                "kind": "plain",
+                "source": s.source,
+                "gold": s.answer,
+                "images": s.images,
+                "video": s.video,
+                "video_fps": s.video_fps,
+                "prompt": plain(s).text,
+                "candidates": [],
+                "wrong_answers": [],
+                "responses": [],
+                "teacher": s.meta.get("teacher") or [],
+                "solution": s.solution,
+                "choices": s.choices,
+            }
+        )
     return out
 
 
@@ -150,8 +170,10 @@ def _img(im: Image.Image | None, css: str, caption: str) -> str:
     if im is None:
         return f'<figure><span class="mz-missing">missing</span><figcaption>{clean(caption)}</figcaption></figure>'
     small = " mz-small" if max(im.size) < 200 else ""
-    return (f'<figure><img class="{css}{small}" src="{data_uri(im)}" alt="{clean(caption)}">'
-            f"<figcaption>{clean(caption)}</figcaption></figure>")  # fmt: skip
+    return (
+        f'<figure><img class="{css}{small}" src="{data_uri(im)}" alt="{clean(caption)}">'
+        f"<figcaption>{clean(caption)}</figcaption></figure>"
+    )
 
 
 def render_media(blocks: list[dict]) -> str:
@@ -187,8 +209,10 @@ def render_responses(responses: list[dict], title: str) -> str:
     )
     correct, mean = sum(x >= 1.0 for x in rewards), sum(rewards) / len(rewards)
     head = f"{title}: {correct}/{len(rewards)} correct, mean reward {mean:.2f}"
-    return (f"<h4>{clean(head)}</h4><table class=\"mz-resp\"><tr><th>reward</th><th>parsed</th><th>response</th></tr>"
-            f"{rows}</table>")  # fmt: skip
+    return (
+        f'<h4>{clean(head)}</h4><table class="mz-resp"><tr><th>reward</th><th>parsed</th><th>response</th></tr>'
+        f"{rows}</table>"
+    )
 
 
 def render_record(record: dict, base: Path | None = None, anchor: str | None = None) -> str:
@@ -199,8 +223,10 @@ def render_record(record: dict, base: Path | None = None, anchor: str | None = N
     step = f"step {record['step']} · " if "step" in record else ""
     badge = f'<span class="mz-badge mz-kind-{clean(kind)}">{clean(kind.upper())}</span>'
     source, gold = clean(record.get("source") or "-"), clean(record.get("gold", ""))
-    head = (f'<h3>{badge} {clean(record.get("uid", ""))}</h3>'
-            f'<div class="mz-meta">{clean(step)}source {source} · gold answer <b>{gold}</b></div>')  # fmt: skip
+    head = (
+        f"<h3>{badge} {clean(record.get('uid', ''))}</h3>"
+        f'<div class="mz-meta">{clean(step)}source {source} · gold answer <b>{gold}</b></div>'
+    )
     body = [render_media(media_blocks(record, base))]
     body.append("<h4>prompt (media go before the text; candidate highlights are the inspector's)</h4>")
     body.append(f'<pre class="mz-text mz-prompt">{highlight(record.get("prompt", ""), cands)}</pre>')
@@ -218,8 +244,10 @@ def render_record(record: dict, base: Path | None = None, anchor: str | None = N
         listed = ", ".join(f"<code>{clean(a)}</code>" for a in record["wrong_answers"])
         body.append(f"<h4>final answers listed as wrong</h4><div>{listed}</div>")
     body.append(render_responses(record.get("responses") or [], "student rollouts"))
-    teacher = [{"text": t.get("response", ""), "parsed": t.get("parsed"), "reward": t.get("reward", 0.0)}
-               for t in record.get("teacher") or []]  # fmt: skip
+    teacher = [
+        {"text": t.get("response", ""), "parsed": t.get("parsed"), "reward": t.get("reward", 0.0)}
+        for t in record.get("teacher") or []
+    ]
     body.append(render_responses(teacher, "teacher responses"))
     if record.get("solution"):
         body.append(
@@ -242,9 +270,10 @@ def page(title: str, header: str, cards: list[str]) -> str:
 def _toc(records: list[dict]) -> str:
     items = "".join(
         f'<li><a href="#r{i}">{clean(r.get("kind", "").upper())} {clean(r.get("uid", ""))}'
-        + (f" (step {clean(r['step'])})" if "step" in r else "") + "</a></li>"
+        + (f" (step {clean(r['step'])})" if "step" in r else "")
+        + "</a></li>"
         for i, r in enumerate(records)
-    )  # fmt: skip
+    )
     return f'<ol class="mz-toc">{items}</ol>'
 
 
@@ -257,20 +286,24 @@ def run_header(run_dir: Path, records: list[dict]) -> str:
 
         c = yaml.safe_load(config_path.read_text()) or {}
         teacher = f"<code>{clean(c['teacher'])}</code> " if c.get("teacher") else ""
-        lines.append(f"student <code>{clean(c.get('student'))}</code>, "
-                     f"teacher {teacher}({clean(c.get('teacher_kind'))}); "
-                     f"G_S={clean(c.get('group_size'))}, tau={clean(c.get('tau'))}; "
-                     f"BCQ {clean(c.get('use_bcq'))}, NCQ {clean(c.get('use_ncq'))}, "
-                     f"buffer {clean(c.get('use_buffer'))}")  # fmt: skip
+        lines.append(
+            f"student <code>{clean(c.get('student'))}</code>, "
+            f"teacher {teacher}({clean(c.get('teacher_kind'))}); "
+            f"G_S={clean(c.get('group_size'))}, tau={clean(c.get('tau'))}; "
+            f"BCQ {clean(c.get('use_bcq'))}, NCQ {clean(c.get('use_ncq'))}, "
+            f"buffer {clean(c.get('use_buffer'))}"
+        )
     metrics_path = run_dir / "metrics.jsonl"
     if metrics_path.is_file():
         rows = list(read_jsonl(metrics_path))
         if rows:
             total = lambda k: sum(r.get(k, 0) for r in rows)  # noqa: E731
             last = rows[-1]
-            lines.append(f"{len(rows)} steps; last plain reward {last.get('reward/plain_mean', 0):.3f}; "
-                         f"BCQ groups {total('groups/bcq'):.0f}, NCQ groups {total('groups/ncq'):.0f}; "
-                         f"buffer size {last.get('buffer/size', 0):.0f}")  # fmt: skip
+            lines.append(
+                f"{len(rows)} steps; last plain reward {last.get('reward/plain_mean', 0):.3f}; "
+                f"BCQ groups {total('groups/bcq'):.0f}, NCQ groups {total('groups/ncq'):.0f}; "
+                f"buffer size {last.get('buffer/size', 0):.0f}"
+            )
     kinds = Counter(str(r.get("kind")) for r in records)
     lines.append(
         f"{len(records)} logged prompts shown: " + ", ".join(f"{clean(k)} {n}" for k, n in sorted(kinds.items()))
@@ -299,5 +332,3 @@ def write_report(out: str | Path, *, run_dir=None, shards=None, n: int | None = 
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text, encoding="utf-8")
     return out
-
-

@@ -105,5 +105,3 @@ def tokens_html(runs: list[tuple[str, int]]) -> str:
         css = "mz-run" if n > 1 else f"mz-t{i % 2}"
         spans.append(f'<span class="{css}">{clean(shown)}{f"x{n}" if n > 1 else ""}</span>')
     return f'<div class="mz-tokens mz-report">{"".join(spans)}</div>'
-
-

@@ -57,6 +57,8 @@ def step(t) -> StepResult:
 
     # 6. buffer bookkeeping (dagger rows)
     buffer_counts = t.bookkeep(outcomes)
-    counts = {"distill/sequences": sum(len(g) for g in teacher_groups),
-              "distill/prompts_without_correct": len(batch) - len(teacher_groups)}  # fmt: skip
+    counts = {
+        "distill/sequences": sum(len(g) for g in teacher_groups),
+        "distill/prompts_without_correct": len(batch) - len(teacher_groups),
+    }
     return StepResult(plain_groups + teacher_groups, kinds(c), stats, replay, buffer_counts, counts)

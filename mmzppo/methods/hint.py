@@ -58,6 +58,11 @@ def step(t) -> StepResult:
     t.set_advantages(groups)
     stats = t.update(flat(groups), ClippedPPO(t.clip, t.tis_cap), c.updates_per_step)
     buffer_counts = t.bookkeep(outcomes)
-    counts = {"hard/questions": len(hard), "hard/pre_capped": len(capped),
-              "hard/teacher_has_correct": len(chosen), "hint/written": len(hints), "hint/leaked": leaked}  # fmt: skip
+    counts = {
+        "hard/questions": len(hard),
+        "hard/pre_capped": len(capped),
+        "hard/teacher_has_correct": len(chosen),
+        "hint/written": len(hints),
+        "hint/leaked": leaked,
+    }
     return StepResult(groups, KINDS, stats, replay, buffer_counts, counts)

@@ -40,7 +40,9 @@ def step(t) -> StepResult:
 
     # 6. the first alpha of one correct answer's tokens as the assistant's start
     tokenizer = t.student.tokenizer
-    prompts = [prefix(o.sample, t.rng.choice(a).text, tokenizer, c.prefix_fraction) for o, a in zip(capped, answers) if a]
+    prompts = [
+        prefix(o.sample, t.rng.choice(a).text, tokenizer, c.prefix_fraction) for o, a in zip(capped, answers) if a
+    ]
 
     # 7. G_S continuations per prefix prompt: extra groups
     prefix_groups = t.generate(prompts, c.group_size)

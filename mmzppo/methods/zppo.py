@@ -60,6 +60,9 @@ def step(t) -> StepResult:
     # 10. buffer bookkeeping from the plain accuracies
     buffer_counts = t.bookkeep(outcomes)
 
-    counts = {"hard/questions": len(hard), "hard/pre_capped": len(capped),
-              "hard/teacher_has_correct": sum(bool(o.teacher_correct) for o in capped)}  # fmt: skip
+    counts = {
+        "hard/questions": len(hard),
+        "hard/pre_capped": len(capped),
+        "hard/teacher_has_correct": sum(bool(o.teacher_correct) for o in capped),
+    }
     return StepResult(groups, KINDS, stats, replay, buffer_counts, counts)

@@ -81,10 +81,17 @@ class VLLMSettings:
 
     def engine_kwargs(self, model: str) -> dict[str, Any]:
         kwargs: dict[str, Any] = dict(
-            model=model, tokenizer=model, dtype=self.dtype, seed=self.seed, enforce_eager=self.enforce_eager,
-            max_model_len=self.max_model_len, limit_mm_per_prompt={"image": self.max_images, "video": 1},
-            logprobs_mode="processed_logprobs", mm_device_do_normalize=False, enable_sleep_mode=self.sleep,
-        )  # fmt: skip
+            model=model,
+            tokenizer=model,
+            dtype=self.dtype,
+            seed=self.seed,
+            enforce_eager=self.enforce_eager,
+            max_model_len=self.max_model_len,
+            limit_mm_per_prompt={"image": self.max_images, "video": 1},
+            logprobs_mode="processed_logprobs",
+            mm_device_do_normalize=False,
+            enable_sleep_mode=self.sleep,
+        )
         if self.kv_cache_gb is not None:
             kwargs["kv_cache_memory_bytes"] = int(self.kv_cache_gb * 2**30)
         else:
@@ -112,8 +119,9 @@ def shared_engine(model: str, settings: VLLMSettings):
     if _ENGINE is not None:
         if _ENGINE[0] != kwargs:
             changed = sorted(k for k in kwargs if _ENGINE[0].get(k) != kwargs[k])
-            raise RuntimeError(f"a vLLM engine with other settings already runs in this process ({changed}); "
-                               "one engine per process")  # fmt: skip
+            raise RuntimeError(
+                f"a vLLM engine with other settings already runs in this process ({changed}); one engine per process"
+            )
         return _ENGINE[1]
     if settings.sleep and not torch.cuda.is_available():
         raise ValueError("vllm_sleep: sleep mode needs a GPU (the CPU backend has no sleep mode)")
@@ -126,8 +134,10 @@ def shared_engine(model: str, settings: VLLMSettings):
     from vllm.v1.engine.core_client import InprocClient
 
     if not isinstance(llm.llm_engine.engine_core, InprocClient):
-        raise RuntimeError("the vLLM engine core runs in another process; VLLM_ENABLE_V1_MULTIPROCESSING=0 "
-                           "must be set before vllm is first imported")  # fmt: skip
+        raise RuntimeError(
+            "the vLLM engine core runs in another process; VLLM_ENABLE_V1_MULTIPROCESSING=0 "
+            "must be set before vllm is first imported"
+        )
     _ENGINE = (kwargs, llm)
     return llm
 
@@ -171,8 +181,14 @@ class VLLMRollout:
     min_new_tokens: forbid EOS before this many tokens (benchmarks use it to fix lengths).
     """
 
-    def __init__(self, policy: Policy, settings: VLLMSettings = VLLMSettings(), *, model_path: str | None = None,
-                 min_new_tokens: int = 0):  # fmt: skip
+    def __init__(
+        self,
+        policy: Policy,
+        settings: VLLMSettings = VLLMSettings(),
+        *,
+        model_path: str | None = None,
+        min_new_tokens: int = 0,
+    ):
         self.policy = policy
         self.settings = settings
         self.min_new_tokens = min_new_tokens
@@ -198,11 +214,19 @@ class VLLMRollout:
         if not 0.0 < sampling.top_p <= 1.0:
             raise ValueError(f"top_p must be in (0, 1], got {sampling.top_p}")
         return EngineSampling(
-            n=n, temperature=sampling.temperature, top_p=sampling.top_p, top_k=max(sampling.top_k, 0),
-            presence_penalty=sampling.presence_penalty, max_tokens=min(sampling.max_new_tokens, self.max_model_len - prompt_len),
-            min_tokens=self.min_new_tokens, logprobs=0, stop_token_ids=self.eos, allowed_token_ids=self.allowed,
-            seed=seed, detokenize=False,
-        )  # fmt: skip
+            n=n,
+            temperature=sampling.temperature,
+            top_p=sampling.top_p,
+            top_k=max(sampling.top_k, 0),
+            presence_penalty=sampling.presence_penalty,
+            max_tokens=min(sampling.max_new_tokens, self.max_model_len - prompt_len),
+            min_tokens=self.min_new_tokens,
+            logprobs=0,
+            stop_token_ids=self.eos,
+            allowed_token_ids=self.allowed,
+            seed=seed,
+            detokenize=False,
+        )
 
     def generate(self, prompts: list[Prompt], n: int, sampling: SamplingParams) -> list[list[Completion]]:
         """`n` completions for each prompt, in prompt order."""
@@ -214,8 +238,13 @@ class VLLMRollout:
         for p in prompts:
             request = engine_request(self.policy.processor, self.policy.vision, p)
             if len(request["prompt_token_ids"]) >= self.max_model_len:
-                raise MediaError(p.uid, "prompt", "-", f"{len(request['prompt_token_ids'])} tokens before media "
-                                 f"expansion; the engine's max_model_len is {self.max_model_len} (vllm_max_model_len)")  # fmt: skip
+                raise MediaError(
+                    p.uid,
+                    "prompt",
+                    "-",
+                    f"{len(request['prompt_token_ids'])} tokens before media "
+                    f"expansion; the engine's max_model_len is {self.max_model_len} (vllm_max_model_len)",
+                )
             seed = None if sampling.temperature == 0 else int(torch.randint(0, 2**31 - 1, ()).item())
             requests.append(request)
             params.append(self.sampling_params(sampling, n, seed, len(request["prompt_token_ids"])))
@@ -245,8 +274,9 @@ class VLLMRollout:
         request = engine_request(self.policy.processor, self.policy.vision, prompt)
         request["prompt_token_ids"] = request["prompt_token_ids"] + list(completion)
         self.wake()
-        (out,) = self.llm.generate([request], EngineSampling(max_tokens=1, prompt_logprobs=0, detokenize=False),
-                                   use_tqdm=False)  # fmt: skip
+        (out,) = self.llm.generate(
+            [request], EngineSampling(max_tokens=1, prompt_logprobs=0, detokenize=False), use_tqdm=False
+        )
         self.fall_asleep()
         start = len(out.prompt_token_ids) - len(completion)
         return [out.prompt_logprobs[start + j][t].logprob for j, t in enumerate(completion)]
@@ -265,8 +295,9 @@ class VLLMRollout:
             state.pop("lm_head.weight", None)
         if self.asleep:
             self.llm.wake_up(tags=["weights"])
-        self.llm.collective_rpc("reload_weights", kwargs={"weights_iterator": iter(state.items()),
-                                                          "is_checkpoint_format": True})  # fmt: skip
+        self.llm.collective_rpc(
+            "reload_weights", kwargs={"weights_iterator": iter(state.items()), "is_checkpoint_format": True}
+        )
         self.llm.reset_prefix_cache()
         self.llm.reset_mm_cache()
         self.llm.llm_engine.reset_encoder_cache()
@@ -293,11 +324,15 @@ def tied_embeddings(model) -> bool:
 def settings_from_config(config) -> VLLMSettings:
     """The engine settings of a run config (`mmzppo.config.Config`'s `vllm_*` keys)."""
     return VLLMSettings(
-        dtype=config.vllm_dtype, gpu_memory_utilization=config.vllm_gpu_memory_utilization,
-        kv_cache_gb=config.vllm_kv_cache_gb, max_model_len=config.vllm_max_model_len,
-        max_images=config.vllm_max_images, enforce_eager=config.vllm_enforce_eager, sleep=config.vllm_sleep,
+        dtype=config.vllm_dtype,
+        gpu_memory_utilization=config.vllm_gpu_memory_utilization,
+        kv_cache_gb=config.vllm_kv_cache_gb,
+        max_model_len=config.vllm_max_model_len,
+        max_images=config.vllm_max_images,
+        enforce_eager=config.vllm_enforce_eager,
+        sleep=config.vllm_sleep,
         seed=config.seed,
-    )  # fmt: skip
+    )
 
 
 __all__ = ["VLLMRollout", "VLLMSettings", "engine_request", "settings_from_config", "shared_engine"]

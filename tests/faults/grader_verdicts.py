@@ -39,9 +39,24 @@ def load_pairs(bench: Path) -> list[tuple[str, str, str, list | None]]:
         golds += [r["Short Answer"] for r in csv.DictReader(f)]
     pairs = []
     for i, g in enumerate(golds):
-        variants = [g, f" {g} ", g.replace("\\frac", "\\dfrac"), f"\\text{{{g}}}", g + "^\\circ", g + "\\%", f"${g}$",
-                    g.replace(" ", ""), "x=" + g, g + " cm", "-" + g, g + "+1", g.replace("1", "7"),
-                    g.replace("x", "y"), f"({g})", f"{{{g}}}"]  # fmt: skip
+        variants = [
+            g,
+            f" {g} ",
+            g.replace("\\frac", "\\dfrac"),
+            f"\\text{{{g}}}",
+            g + "^\\circ",
+            g + "\\%",
+            f"${g}$",
+            g.replace(" ", ""),
+            "x=" + g,
+            g + " cm",
+            "-" + g,
+            g + "+1",
+            g.replace("1", "7"),
+            g.replace("x", "y"),
+            f"({g})",
+            f"{{{g}}}",
+        ]
         try:
             v = float(g.replace(",", ""))
             half = int(v * 2) if v == int(v) else v * 2
@@ -56,7 +71,20 @@ def load_pairs(bench: Path) -> list[tuple[str, str, str, list | None]]:
         options = r.get("options")
         if not options:
             continue
-        for p in ["A", "B", "C", "D", "E", "(B)", "b", "Option C", "A.", "\\text{D}", *options, *map(str.lower, options)]:
+        for p in [
+            "A",
+            "B",
+            "C",
+            "D",
+            "E",
+            "(B)",
+            "b",
+            "Option C",
+            "A.",
+            "\\text{D}",
+            *options,
+            *map(str.lower, options),
+        ]:
             pairs.append((p, r["answer"], "choice", options))
         pairs.append((r["answer"], r["answer"], "choice", None))
     for r in rows("video/tempcompass/test.jsonl"):
@@ -67,8 +95,9 @@ def load_pairs(bench: Path) -> list[tuple[str, str, str, list | None]]:
 
 def grader_at(revision: str):
     """`mmzppo/reward.py` as it was at `revision`, imported under another name."""
-    source = subprocess.run(["git", "show", f"{revision}:mmzppo/reward.py"], cwd=REPO, capture_output=True,
-                            text=True, check=True).stdout  # fmt: skip
+    source = subprocess.run(
+        ["git", "show", f"{revision}:mmzppo/reward.py"], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout
     path = Path(tempfile.mkdtemp(prefix="mmzppo-reward-")) / "reward_before.py"
     path.write_text(source, encoding="utf-8")
     spec = importlib.util.spec_from_file_location("reward_before", path)
@@ -95,8 +124,10 @@ def main() -> int:
     old, t_old = verdicts(grader_at(args.before), pairs)
     new, t_new = verdicts(reward, pairs)
     changed = [(pair, a, b) for pair, a, b in zip(pairs, old, new) if a != b]
-    print(f"{len(pairs)} pairs, {sum(old)} correct before ({t_old:.1f} s), {sum(new)} now ({t_new:.1f} s), "
-          f"{len(changed)} verdicts changed")  # fmt: skip
+    print(
+        f"{len(pairs)} pairs, {sum(old)} correct before ({t_old:.1f} s), {sum(new)} now ({t_new:.1f} s), "
+        f"{len(changed)} verdicts changed"
+    )
     for pair, a, b in changed[:50]:
         print(f"  {a} -> {b}: {pair}")
     return 1 if changed else 0

@@ -56,14 +56,37 @@ def with_png(uid: str) -> dict[str, bytes]:
 def zero_mdat(mp4: bytes) -> bytes:
     """The same mp4 with every byte of its media data zeroed: a valid container, no decodable frame."""
     i = mp4.find(b"mdat")
-    size = int.from_bytes(mp4[i - 4:i], "big")
-    return mp4[:i + 4] + bytes(size - 8) + mp4[i - 4 + size:]
+    size = int.from_bytes(mp4[i - 4 : i], "big")
+    return mp4[: i + 4] + bytes(size - 8) + mp4[i - 4 + size :]
 
 
-GOOD = {"good0", "good1", "good2", "good3", "good4", "good5", "good6", "good7", "good8", "good9", "video_ok",
-        "cut0", "cut1", "cut2"}  # fmt: skip
-SKIPS = Counter({"corrupt image": 3, "corrupt video": 2, "bad json": 1, "missing member": 1, "empty answer": 1,
-                 "duplicate key": 2, "truncated tar": 4})  # fmt: skip
+GOOD = {
+    "good0",
+    "good1",
+    "good2",
+    "good3",
+    "good4",
+    "good5",
+    "good6",
+    "good7",
+    "good8",
+    "good9",
+    "video_ok",
+    "cut0",
+    "cut1",
+    "cut2",
+}
+SKIPS = Counter(
+    {
+        "corrupt image": 3,
+        "corrupt video": 2,
+        "bad json": 1,
+        "missing member": 1,
+        "empty answer": 1,
+        "duplicate key": 2,
+        "truncated tar": 4,
+    }
+)
 # (key, reason, words the log line must hold): every skip names its key (or its shard)
 LOGGED = [
     ("corrupt_jpeg", "corrupt image", "img0.jpg (2,000 bytes)"),
@@ -85,22 +108,37 @@ def broken(benchdata, tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("broken")
     jpeg_sample = Sample(uid="x", question="How many?", answer="6", images=[benchdata / "vlm/mathvision/images/4.jpg"])
     mp4 = (benchdata / "video/tgifqa/1.mp4").read_bytes()
-    video = sample_to_record(Sample(uid="video_ok", question="How many licks?", answer="7", video=str(benchdata / "video/tgifqa/1.mp4")))
+    video = sample_to_record(
+        Sample(uid="video_ok", question="How many licks?", answer="7", video=str(benchdata / "video/tgifqa/1.mp4"))
+    )
     jpeg = sample_to_record(jpeg_sample)
     png = with_png("corrupt_png")
     shards = [
-        [text("good0"), {**jpeg, "__key__": "corrupt_jpeg", "img0.jpg": jpeg["img0.jpg"][:2000]}, text("good1"),
-         {**png, "img0.png": png["img0.png"][:40] + b"\x00" * 200}, text("good2")],
-        [text("good3"), {**jpeg, "__key__": "zero_byte", "img0.jpg": b""},
-         {**video, "__key__": "truncated_mp4", "mp4": mp4[: len(mp4) // 2]}, video,
-         {**video, "__key__": "no_frame_mp4", "mp4": zero_mdat(mp4)}],
-        [{"__key__": "bad_json", "json": b'{"question": "q", "answer": '}, text("good4"),
-         {k: v for k, v in jpeg.items() if k != "json"} | {"__key__": "no_json"}, text("empty_answer", answer="x"),
-         text("good5")],
+        [
+            text("good0"),
+            {**jpeg, "__key__": "corrupt_jpeg", "img0.jpg": jpeg["img0.jpg"][:2000]},
+            text("good1"),
+            {**png, "img0.png": png["img0.png"][:40] + b"\x00" * 200},
+            text("good2"),
+        ],
+        [
+            text("good3"),
+            {**jpeg, "__key__": "zero_byte", "img0.jpg": b""},
+            {**video, "__key__": "truncated_mp4", "mp4": mp4[: len(mp4) // 2]},
+            video,
+            {**video, "__key__": "no_frame_mp4", "mp4": zero_mdat(mp4)},
+        ],
+        [
+            {"__key__": "bad_json", "json": b'{"question": "q", "answer": '},
+            text("good4"),
+            {k: v for k, v in jpeg.items() if k != "json"} | {"__key__": "no_json"},
+            text("empty_answer", answer="x"),
+            text("good5"),
+        ],
         [text("good6"), text("good6"), text("good7")],  # the same key twice in a row
         None,  # shard 4: cut inside its 8th member (below)
         [text("good8"), text("good2"), text("good9")],  # good2 again: shard 0 holds it too
-    ]  # fmt: skip
+    ]
     # an empty answer cannot be written through Sample; edit the json as a converter bug would
     info = json.loads(shards[2][3]["json"])
     shards[2][3]["json"] = json.dumps({**info, "answer": ""}).encode()
@@ -176,8 +214,13 @@ def test_truncated_tar_without_index_says_the_count_is_unknown(broken, tmp_path)
 def test_inspect_check_reports_the_damage(broken):
     """`python -m mmzppo.data inspect --check` names each skip, the sample repeated in another
     shard included."""
-    out = subprocess.run([sys.executable, "-m", "mmzppo.data", "inspect", str(broken), "--check", "--n", "0"],
-                         capture_output=True, text=True, timeout=280, cwd=REPO)  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-m", "mmzppo.data", "inspect", str(broken), "--check", "--n", "0"],
+        capture_output=True,
+        text=True,
+        timeout=280,
+        cwd=REPO,
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     check_log(out.stdout)
     assert f"skipped while reading: {sum(SKIPS.values())} " in out.stdout, out.stdout[-1500:]

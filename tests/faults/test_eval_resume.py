@@ -22,8 +22,19 @@ from mmzppo.eval.__main__ import main
 from mmzppo.eval.runner import item_seed
 
 REPO = Path(__file__).resolve().parents[2]
-SAMPLED = ["--suite", "synthetic", "--tasks", "synthetic_text", "--seed", "0", "--max-new-tokens", "24",
-           "--vision", "tiny", "--no-progress"]  # fmt: skip
+SAMPLED = [
+    "--suite",
+    "synthetic",
+    "--tasks",
+    "synthetic_text",
+    "--seed",
+    "0",
+    "--max-new-tokens",
+    "24",
+    "--vision",
+    "tiny",
+    "--no-progress",
+]
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -56,8 +67,20 @@ def test_sampled_eval_killed_and_resumed_draws_the_same_samples(tiny_xs_dir, tmp
     killed = tmp_path / "killed"
     log = killed / "synthetic_text.samples.jsonl"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
-    cmd = [sys.executable, "-m", "mmzppo.eval", *SAMPLED, "--model", str(tiny_xs_dir), "--limit", "20",
-           "--output", str(killed), "--batch-size", "3"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "mmzppo.eval",
+        *SAMPLED,
+        "--model",
+        str(tiny_xs_dir),
+        "--limit",
+        "20",
+        "--output",
+        str(killed),
+        "--batch-size",
+        "3",
+    ]
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.time() + 300
     while time.time() < deadline and proc.poll() is None:
@@ -90,9 +113,14 @@ def test_item_seed_depends_on_the_run_seed_and_the_uid_only():
 
 @pytest.mark.parametrize("model", ["/no/such/model/dir", "./no-such-model", "runs/no-such-run"])
 def test_missing_model_is_one_line_naming_the_path(model, tmp_path):
-    out = subprocess.run([sys.executable, "-m", "mmzppo.eval", *SAMPLED, "--limit", "1", "--model", model],
-                         cwd=tmp_path, env={**os.environ, "HF_HUB_OFFLINE": "1"}, capture_output=True,
-                         text=True, timeout=300)  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-m", "mmzppo.eval", *SAMPLED, "--limit", "1", "--model", model],
+        cwd=tmp_path,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == 2, out.stderr[-2000:]
     lines = [ln for ln in out.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: --model ") and model in lines[0], out.stderr[-2000:]
@@ -108,13 +136,27 @@ def test_full_disk_during_eval_then_resume(tiny_xs_dir, tmp_path):
     size = (whole / "synthetic_text.samples.jsonl").stat().st_size
     mount = tmp_path / "small"
     mount.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={max(size // 2, 8192)}", "tmpfs", str(mount)],
-                      capture_output=True).returncode != 0:  # fmt: skip
+    if (
+        subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={max(size // 2, 8192)}", "tmpfs", str(mount)], capture_output=True
+        ).returncode
+        != 0
+    ):
         pytest.skip("cannot mount a tmpfs here (needs root)")
     try:
         env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
-        cmd = [sys.executable, "-m", "mmzppo.eval", *SAMPLED, "--model", str(tiny_xs_dir), "--limit", "12",
-               "--output", str(mount / "out")]  # fmt: skip
+        cmd = [
+            sys.executable,
+            "-m",
+            "mmzppo.eval",
+            *SAMPLED,
+            "--model",
+            str(tiny_xs_dir),
+            "--limit",
+            "12",
+            "--output",
+            str(mount / "out"),
+        ]
         r = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
         assert r.returncode == 2 and "could not write" in r.stderr and "Traceback" not in r.stderr, r.stderr[-2000:]
         subprocess.run(["cp", "-a", str(mount / "out"), str(tmp_path / "out")], check=True)

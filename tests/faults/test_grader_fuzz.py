@@ -23,29 +23,106 @@ HANG_S = 10.0  # wall seconds per call, whatever the machine's load
 GOLDS: dict[str, list[tuple[str, list[str] | None]]] = {
     "number": [("5", None), ("3.5", None), ("-2", None), ("1,000", None), (r"\frac{1}{3}", None)],
     "latex": [(r"\frac{1}{2}", None), ("x^2+1", None), (r"\{1,2\}", None), (r"\sqrt{2}", None), (r"45^\circ", None)],
-    "choice": [("B", ["red", "blue", "green"]), ("2", ["1", "2", "3"]),
-               ("D", [r"$90^{\circ}$", r"$100^{\circ}$", r"$110^{\circ}$", r"$120^{\circ}$"]),
-               ("D. A person picks up the pineapple", None)],
+    "choice": [
+        ("B", ["red", "blue", "green"]),
+        ("2", ["1", "2", "3"]),
+        ("D", [r"$90^{\circ}$", r"$100^{\circ}$", r"$110^{\circ}$", r"$120^{\circ}$"]),
+        ("D. A person picks up the pineapple", None),
+    ],
     "yesno": [("yes", None), ("no", None)],
     "text": [("put head down", None), ("7", None), ("3.25", None)],
 }
 
 # The answers that stalled the grader for seconds to minutes before it had limits (issue 14).
 KNOWN_HOSTILE = [
-    "4659123677!", "1e999999", "9**9**9", "10**10000", "1" * 10_000, "7" * 50_000, "1e999999+1",
-    "10^{10^{10}}", "9^{9^{9}}", "2^{2^{2^{2^{2}}}}", "((10^{99})^{99})^{99}", "9!!!!", "(5!)!",
-    r"\frac{1}{1e999999}", r"\binom{1000000}{500000}", "(10**10000)!", "10**10**10-1", "9**9**9**9",
-    "(9**99)**99", "factorial(4659123677)", "0." + "3" * 20_000, "1" * 5_000 + "/" + "3" * 5_000,
-    "x^{99999999}", r"\Gamma(4659123677)", "1e-999999", "-1e999999", "1E+999999", "2**-99999999",
-    " " * 100_000 + "5", r"\text{" * 20_000 + "5" + "}" * 20_000, "(" * 30_000 + "1" + ")" * 30_000,
-    "9" * 4_300, "9" * 4_301, "1," * 20_000 + "000",
+    "4659123677!",
+    "1e999999",
+    "9**9**9",
+    "10**10000",
+    "1" * 10_000,
+    "7" * 50_000,
+    "1e999999+1",
+    "10^{10^{10}}",
+    "9^{9^{9}}",
+    "2^{2^{2^{2^{2}}}}",
+    "((10^{99})^{99})^{99}",
+    "9!!!!",
+    "(5!)!",
+    r"\frac{1}{1e999999}",
+    r"\binom{1000000}{500000}",
+    "(10**10000)!",
+    "10**10**10-1",
+    "9**9**9**9",
+    "(9**99)**99",
+    "factorial(4659123677)",
+    "0." + "3" * 20_000,
+    "1" * 5_000 + "/" + "3" * 5_000,
+    "x^{99999999}",
+    r"\Gamma(4659123677)",
+    "1e-999999",
+    "-1e999999",
+    "1E+999999",
+    "2**-99999999",
+    " " * 100_000 + "5",
+    r"\text{" * 20_000 + "5" + "}" * 20_000,
+    "(" * 30_000 + "1" + ")" * 30_000,
+    "9" * 4_300,
+    "9" * 4_301,
+    "1," * 20_000 + "000",
 ]
 
 LATEX_TOKENS = [
-    r"\frac", r"\dfrac", r"\sqrt", "^", "_", "!", "**", "{", "}", "(", ")", "[", "]", r"\{", r"\}",
-    r"\left(", r"\right)", r"\sum", r"\prod", r"\int", r"\lim", r"\infty", r"\pi", r"\binom", r"\text{",
-    r"\begin{pmatrix}", r"\end{pmatrix}", "&", r"\\", r"\cdot", r"\times", "+", "-", "/", "=", ",", ".",
-    "x", "y", "n", "e", "E", "i", "%", r"\%", "$", r"^\circ", r"\boxed{", r"\fbox{", " ", "\n",
+    r"\frac",
+    r"\dfrac",
+    r"\sqrt",
+    "^",
+    "_",
+    "!",
+    "**",
+    "{",
+    "}",
+    "(",
+    ")",
+    "[",
+    "]",
+    r"\{",
+    r"\}",
+    r"\left(",
+    r"\right)",
+    r"\sum",
+    r"\prod",
+    r"\int",
+    r"\lim",
+    r"\infty",
+    r"\pi",
+    r"\binom",
+    r"\text{",
+    r"\begin{pmatrix}",
+    r"\end{pmatrix}",
+    "&",
+    r"\\",
+    r"\cdot",
+    r"\times",
+    "+",
+    "-",
+    "/",
+    "=",
+    ",",
+    ".",
+    "x",
+    "y",
+    "n",
+    "e",
+    "E",
+    "i",
+    "%",
+    r"\%",
+    "$",
+    r"^\circ",
+    r"\boxed{",
+    r"\fbox{",
+    " ",
+    "\n",
 ]
 
 
@@ -70,7 +147,14 @@ def _tower(rng: random.Random) -> str:
     """Nested powers and factorials in LaTeX bracing: 9^{9^{9}}, ((10^{99})^{99})^{99}, (n!)!."""
     s = str(rng.randint(2, 99))
     for _ in range(rng.randint(2, 6)):
-        s = rng.choice([f"{rng.randint(2, 99)}^{{{s}}}", f"({s})^{{{rng.randint(2, 999)}}}", f"({s})!", f"{{{s}}}^{rng.randint(2, 9)}"])
+        s = rng.choice(
+            [
+                f"{rng.randint(2, 99)}^{{{s}}}",
+                f"({s})^{{{rng.randint(2, 999)}}}",
+                f"({s})!",
+                f"{{{s}}}^{rng.randint(2, 9)}",
+            ]
+        )
     return s
 
 
@@ -80,8 +164,18 @@ def _soup(rng: random.Random, n: int) -> str:
 
 def _unicode(rng: random.Random, n: int) -> str:
     """Arbitrary code points: control characters, combining marks, RTL, CJK, emoji, lone surrogates."""
-    ranges = [(0, 0x1F), (0x20, 0x7E), (0x300, 0x36F), (0x590, 0x6FF), (0x2000, 0x2BFF), (0x4E00, 0x9FFF),
-              (0xD800, 0xDFFF), (0xFE00, 0xFFFF), (0x1F300, 0x1FAFF), (0xE0000, 0x10FFFF)]
+    ranges = [
+        (0, 0x1F),
+        (0x20, 0x7E),
+        (0x300, 0x36F),
+        (0x590, 0x6FF),
+        (0x2000, 0x2BFF),
+        (0x4E00, 0x9FFF),
+        (0xD800, 0xDFFF),
+        (0xFE00, 0xFFFF),
+        (0x1F300, 0x1FAFF),
+        (0xE0000, 0x10FFFF),
+    ]
     out = []
     for _ in range(n):
         lo, hi = rng.choice(ranges)
@@ -114,12 +208,36 @@ def expression(rng: random.Random, depth: int = 0) -> str:
     if depth >= 4 or rng.random() < 0.25:
         return _leaf(rng)
     a, b = expression(rng, depth + 1), expression(rng, depth + 1)
-    return rng.choice([
-        f"{a}+{b}", f"{a}-{b}", f"{a}*{b}", f"{a} {b}", f"{a}\\cdot {b}", rf"\frac{{{a}}}{{{b}}}", rf"\sqrt{{{a}}}",
-        f"{a}^{{{b}}}", f"{a}^{b}", f"{a}**{b}", f"({a})**({b})", f"({a})!", f"{a}!", f"({a})^{{{b}}}",
-        f"{{{a}}}^{{{b}}}", rf"\binom{{{a}}}{{{b}}}", rf"\Gamma({a})", rf"\sqrt[{b}]{{{a}}}", rf"\left({a}\right)",
-        f"{a}!!", rf"{a}\times 10^{{{b}}}", f"-{a}", f"{a}/{b}", rf"\exp({a})", rf"\log({a})", rf"\sin({a})",
-    ])
+    return rng.choice(
+        [
+            f"{a}+{b}",
+            f"{a}-{b}",
+            f"{a}*{b}",
+            f"{a} {b}",
+            f"{a}\\cdot {b}",
+            rf"\frac{{{a}}}{{{b}}}",
+            rf"\sqrt{{{a}}}",
+            f"{a}^{{{b}}}",
+            f"{a}^{b}",
+            f"{a}**{b}",
+            f"({a})**({b})",
+            f"({a})!",
+            f"{a}!",
+            f"({a})^{{{b}}}",
+            f"{{{a}}}^{{{b}}}",
+            rf"\binom{{{a}}}{{{b}}}",
+            rf"\Gamma({a})",
+            rf"\sqrt[{b}]{{{a}}}",
+            rf"\left({a}\right)",
+            f"{a}!!",
+            rf"{a}\times 10^{{{b}}}",
+            f"-{a}",
+            f"{a}/{b}",
+            rf"\exp({a})",
+            rf"\log({a})",
+            rf"\sin({a})",
+        ]
+    )
 
 
 def hostile_answer(rng: random.Random) -> str:
@@ -172,7 +290,9 @@ def _timed(fn, *args):
 
 def _check(response: str, gold: str, answer_type: str, choices, slow: list) -> None:
     g, took = _timed(grade, response, gold, answer_type, choices)
-    assert isinstance(g, Grade) and g.reward in (0.0, 1.0) and g.reason in ("correct", "wrong", "no_boxed", "grader_error")
+    assert (
+        isinstance(g, Grade) and g.reward in (0.0, 1.0) and g.reason in ("correct", "wrong", "no_boxed", "grader_error")
+    )
     if took > PER_CALL_LIMIT_S:
         slow.append((round(took, 2), answer_type, gold, response[:120]))
 

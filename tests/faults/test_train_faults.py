@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from conftest import REPO
+
 from mmzppo.config import load_config
 from mmzppo.models import TINY_VISION
 
@@ -29,11 +29,25 @@ STEPS = 6
 
 def overrides(student, shards, out, name, *extra):
     return [
-        f"student={student}", "teacher_kind=reference", f"train_shards={shards}", "prompts_per_step=4",
-        "group_size=4", "max_new_tokens=24", f"steps={STEPS}", "updates_per_step=2", "micro_batch_size=16",
-        "lr=1e-3", "dtype=float32", f"output_dir={out}", f"name={name}", "save_every=2", "rho_aug=0.5",
-        "candidate_max_words=20", *TINY, *extra,
-    ]  # fmt: skip
+        f"student={student}",
+        "teacher_kind=reference",
+        f"train_shards={shards}",
+        "prompts_per_step=4",
+        "group_size=4",
+        "max_new_tokens=24",
+        f"steps={STEPS}",
+        "updates_per_step=2",
+        "micro_batch_size=16",
+        "lr=1e-3",
+        "dtype=float32",
+        f"output_dir={out}",
+        f"name={name}",
+        "save_every=2",
+        "rho_aug=0.5",
+        "candidate_max_words=20",
+        *TINY,
+        *extra,
+    ]
 
 
 def train_cmd(args, resume=False):
@@ -78,8 +92,14 @@ def kill_when(proc: subprocess.Popen, moment, timeout: float = 600) -> bool:
 @pytest.fixture(scope="module")
 def uninterrupted(tiny_xs_dir, synth_shards, tmp_path_factory):
     out = tmp_path_factory.mktemp("faults")
-    r = subprocess.run(train_cmd(overrides(tiny_xs_dir, synth_shards, out, "clean")), env=ENV, cwd=REPO,
-                       capture_output=True, text=True, timeout=900)  # fmt: skip
+    r = subprocess.run(
+        train_cmd(overrides(tiny_xs_dir, synth_shards, out, "clean")),
+        env=ENV,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     return out / "clean"
 
@@ -97,12 +117,17 @@ def test_kill_9_at_chosen_moments_then_resume(uninterrupted, tiny_xs_dir, synth_
         ("after the row of step 2, before checkpoint step-4", lambda: len(rows(run / "metrics.jsonl")) >= 3),
         ("while checkpoint step-4 is written", lambda: (ckpt / ".step-4.tmp").exists()),
         ("inside step 4", lambda: len(rows(run / "metrics.jsonl")) >= 5 and time.sleep(rng.uniform(0, 1.0)) is None),
-        ("at a random moment after start", lambda: (time.sleep(rng.uniform(3, 12)) is None)),
+        ("at a random moment after start", lambda: time.sleep(rng.uniform(3, 12)) is None),
     ]
     killed = []
     for i, (name, moment) in enumerate(moments):
-        proc = subprocess.Popen(train_cmd(args, resume=i > 0 and (ckpt / "step-2").exists()), env=ENV, cwd=REPO,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+        proc = subprocess.Popen(
+            train_cmd(args, resume=i > 0 and (ckpt / "step-2").exists()),
+            env=ENV,
+            cwd=REPO,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         if kill_when(proc, moment):
             killed.append(name)
         elif proc.returncode == 0:
@@ -125,8 +150,12 @@ def test_full_disk_names_the_checkpoint_and_keeps_the_previous_one(uninterrupted
     mount = tmp_path / "small"
     mount.mkdir()
     size_mb = 1 + sum(f.stat().st_size for f in (uninterrupted / "checkpoints/step-2").iterdir()) * 1.5 / 2**20
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={int(size_mb)}m", "tmpfs", str(mount)],
-                      capture_output=True).returncode != 0:  # fmt: skip
+    if (
+        subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={int(size_mb)}m", "tmpfs", str(mount)], capture_output=True
+        ).returncode
+        != 0
+    ):
         pytest.skip("cannot mount a tmpfs here (needs root)")
     try:
         args = overrides(tiny_xs_dir, synth_shards, mount, "full")
@@ -196,11 +225,26 @@ def test_config_errors_name_the_field_and_the_range():
         else:
             bad = {f.name: wrong_type[type(default)]}
         with pytest.raises(ConfigError, match=f.name):
-            load_config(None, [f"{k}={json.dumps(v) if not isinstance(v, str) else v}" for k, v in bad.items()]
-                        + (["teacher=t"] if f.name != "teacher" else []))  # fmt: skip
-    out_of_range = {"steps": 0, "tau": 1.5, "rho_aug": -0.1, "lr": float("inf"), "lr_nan": float("nan"),
-                    "group_size": 1, "top_p": 0.0, "eps_low": 1.0, "dual_clip": 0.5, "distill_beta": 2.0,
-                    "prefix_fraction": 1.0, "micro_batch_size": 0, "grad_clip": float("inf")}  # fmt: skip
+            load_config(
+                None,
+                [f"{k}={json.dumps(v) if not isinstance(v, str) else v}" for k, v in bad.items()]
+                + (["teacher=t"] if f.name != "teacher" else []),
+            )
+    out_of_range = {
+        "steps": 0,
+        "tau": 1.5,
+        "rho_aug": -0.1,
+        "lr": float("inf"),
+        "lr_nan": float("nan"),
+        "group_size": 1,
+        "top_p": 0.0,
+        "eps_low": 1.0,
+        "dual_clip": 0.5,
+        "distill_beta": 2.0,
+        "prefix_fraction": 1.0,
+        "micro_batch_size": 0,
+        "grad_clip": float("inf"),
+    }
     for key, value in out_of_range.items():
         field = key.split("_nan")[0]
         with pytest.raises(ConfigError, match=rf"^{field}: invalid value .*; allowed: "):

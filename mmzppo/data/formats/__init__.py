@@ -10,44 +10,44 @@ Every name is importable from `mmzppo.data.formats` as before.
 """
 
 from mmzppo.data.formats.common import (  # noqa: F401
-    LETTERS,
     DEFAULT_BENCHDATA,
-    read_jsonl,
+    LETTERS,
+    RecordError,
+    gif_frames,
+    gsm8k_sample,
+    infer_answer,
     mathvision_sample,
     mmlu_sample,
-    gsm8k_sample,
-    tempcompass_sample,
-    RecordError,
+    read_jsonl,
     safe_uid,
+    tempcompass_sample,
     with_boxed,
-    infer_answer,
-    gif_frames,
-)
-from mmzppo.data.formats.text import (  # noqa: F401
-    aime_sample,
-    aime25_sample,
-    clean_short_answer,
-    imo_answerbench_sample,
-    redux_error_type,
-    mmlu_redux_sample,
-    math500_sample,
-    mmlu_pro_sample,
 )
 from mmzppo.data.formats.image import (  # noqa: F401
-    logicvista_sample,
-    puzzlevqa_sample,
     DYNAMATH_ANSWER_TYPES,
     dynamath_sample,
+    logicvista_sample,
+    mmmu_sample,
     mmvet_golds,
     mmvet_sample,
+    puzzlevqa_sample,
     wemath_options,
     wemath_sample,
     write_embedded,
-    mmmu_sample,
+)
+from mmzppo.data.formats.text import (  # noqa: F401
+    aime25_sample,
+    aime_sample,
+    clean_short_answer,
+    imo_answerbench_sample,
+    math500_sample,
+    mmlu_pro_sample,
+    mmlu_redux_sample,
+    redux_error_type,
 )
 from mmzppo.data.formats.video import (  # noqa: F401
-    tgifqa_sample,
     GENERIC_FIELDS,
-    pick,
     generic_sample,
+    pick,
+    tgifqa_sample,
 )

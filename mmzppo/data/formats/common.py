@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from mmzppo.data.sample import Sample
 
@@ -161,5 +162,3 @@ def gif_frames(path: str | Path) -> tuple[list, float]:
             frames.append(frame.convert("RGB"))
             durations.append(frame.info.get("duration") or 100)
     return frames, 1000.0 / (sum(durations) / len(durations))
-
-

@@ -10,7 +10,6 @@ from typing import Any
 from mmzppo.data.formats.common import LETTERS, RecordError, infer_answer, safe_uid, with_boxed
 from mmzppo.data.sample import Sample
 
-
 # --------------------------------------------------------------------------- image benchmarks
 
 
@@ -74,9 +73,14 @@ def dynamath_sample(record: dict[str, Any], variant: str, image: str | None) -> 
         answer_type=DYNAMATH_ANSWER_TYPES[kind],
         images=[image] if image else [],
         source="dynamath",
-        meta={"group": str(record["id"]), "variant": int(variant), "subject": record.get("subject"),
-              "knowledge_level": record.get("knowledge_level"), "dynamath_type": kind},
-    )  # fmt: skip
+        meta={
+            "group": str(record["id"]),
+            "variant": int(variant),
+            "subject": record.get("subject"),
+            "knowledge_level": record.get("knowledge_level"),
+            "dynamath_type": kind,
+        },
+    )
 
 
 def mmvet_golds(answer: str) -> list[list[str]]:
@@ -195,8 +199,11 @@ def mmmu_sample(record: dict[str, Any], media_dir: str | Path, subject: str = ""
         choices=choices,
         solution=with_boxed(record.get("explanation"), answer),
         source="mmmu",
-        meta={"subject": subject, "split": split, "subfield": record.get("subfield"),
-              "difficulty": record.get("topic_difficulty"), "img_type": record.get("img_type")},
-    )  # fmt: skip
-
-
+        meta={
+            "subject": subject,
+            "split": split,
+            "subfield": record.get("subfield"),
+            "difficulty": record.get("topic_difficulty"),
+            "img_type": record.get("img_type"),
+        },
+    )

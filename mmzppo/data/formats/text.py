@@ -9,7 +9,6 @@ from typing import Any
 from mmzppo.data.formats.common import RecordError, infer_answer, safe_uid, with_boxed
 from mmzppo.data.sample import Sample
 
-
 # --------------------------------------------------------------------------- text benchmarks
 
 
@@ -19,8 +18,13 @@ def aime_sample(record: dict[str, Any], index: int, source: str = "aime25") -> S
     question = record.get("question") or record.get("problem")
     if not question:
         raise RecordError("question", "missing (neither `question` nor `problem`)")
-    return Sample(uid=f"{source}-{index}", question=str(question), answer=str(record["answer"]),
-                  answer_type="number", source=source)  # fmt: skip
+    return Sample(
+        uid=f"{source}-{index}",
+        question=str(question),
+        answer=str(record["answer"]),
+        answer_type="number",
+        source=source,
+    )
 
 
 def aime25_sample(record: dict[str, Any], index: int) -> Sample:
@@ -119,5 +123,3 @@ def mmlu_pro_sample(record: dict[str, Any], index: int) -> Sample:
         source="mmlu_pro",
         meta={"category": record.get("category"), "src": record.get("src")},
     )
-
-

@@ -8,7 +8,6 @@ from typing import Any
 from mmzppo.data.formats.common import RecordError, gif_frames, infer_answer, safe_uid, with_boxed
 from mmzppo.data.sample import Sample
 
-
 # --------------------------------------------------------------------------- video benchmarks
 
 
@@ -74,8 +73,9 @@ def generic_sample(
     if answer is None:
         raise RecordError("answer", "missing")
     raw_id = pick(record, "id", fields)
-    answer, answer_type, choices = infer_answer(answer, pick(record, "options", fields), free_type,
-                                                pick(record, "answer_index", fields))  # fmt: skip
+    answer, answer_type, choices = infer_answer(
+        answer, pick(record, "options", fields), free_type, pick(record, "answer_index", fields)
+    )
     given_type = pick(record, "answer_type", fields)
     images = pick(record, "images", fields) or []
     images = [str(Path(root) / p) for p in ([images] if isinstance(images, str) else images)]

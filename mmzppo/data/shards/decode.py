@@ -17,6 +17,7 @@ from mmzppo.data.shards.writer import check_teacher
 
 _BYTES_IO = re.compile(r"<_io\.BytesIO object at 0x[0-9a-f]+>")
 
+
 def parse_info(raw: RawSample) -> dict[str, Any]:
     """The sample's json member, checked against the members present (cheap, no media decoded)."""
     if "json" not in raw.members:
@@ -185,10 +186,17 @@ def decode_sample(raw: RawSample, vision: VisionSettings | None = None, info: di
         meta["teacher"] = info["teacher"]
     try:
         return Sample(
-            uid=uid, question=info["question"], answer=info["answer"],
-            answer_type=info.get("answer_type") or "latex", images=images, video=video, video_fps=video_fps,
-            choices=info.get("choices"), solution=info.get("solution"), source=info.get("source") or "", meta=meta,
-        )  # fmt: skip
+            uid=uid,
+            question=info["question"],
+            answer=info["answer"],
+            answer_type=info.get("answer_type") or "latex",
+            images=images,
+            video=video,
+            video_fps=video_fps,
+            choices=info.get("choices"),
+            solution=info.get("solution"),
+            source=info.get("source") or "",
+            meta=meta,
+        )
     except (SampleError, TypeError) as e:
         raise SkipSample("invalid sample", str(e)) from None
-

@@ -8,8 +8,9 @@ from __future__ import annotations
 import functools
 import glob
 import json
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 SHARD_PATTERN = "shard-%06d.tar"
 INDEX_NAME = "index.json"
@@ -54,8 +55,10 @@ def resolve_shards(urls: str | Path | Iterable[str | Path]) -> list[str]:
     path = Path(text)
     if path.is_dir():
         index = read_index(path)
-        names = [s["name"] for s in index["shards"]] if index else sorted(
-            p.name for p in path.iterdir() if p.name.endswith((".tar", ".tar.gz", ".tgz"))
+        names = (
+            [s["name"] for s in index["shards"]]
+            if index
+            else sorted(p.name for p in path.iterdir() if p.name.endswith((".tar", ".tar.gz", ".tgz")))
         )
         found = [str(path / n) for n in names]
     elif "{" in text:

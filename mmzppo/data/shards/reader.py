@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 import random
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import torch
 
@@ -220,8 +220,10 @@ class ShardReader(torch.utils.data.IterableDataset):
                 return
             for item in self._raw_stream(me, readers, rank, worker):
                 if self.resample and bad_run > bad_limit:  # resampling only bad samples would never end
-                    raise RuntimeError(f"resampling: {bad_run} unusable samples in a row and none usable; "
-                                       f"see the warnings above ({dict(self.skipped)})")  # fmt: skip
+                    raise RuntimeError(
+                        f"resampling: {bad_run} unusable samples in a row and none usable; "
+                        f"see the warnings above ({dict(self.skipped)})"
+                    )
                 if isinstance(item, SkipEvent):
                     bad_run += 1
                     self._skip(worker, item.reason, item.key, item.shard, item.detail)
@@ -250,5 +252,6 @@ class ShardReader(torch.utils.data.IterableDataset):
             new = (self._counts[worker] - before).tolist()
             if any(new):
                 summary = ", ".join(f"{r}: {n}" for r, n in zip(SKIP_REASONS, new) if n)
-                log.warning("ShardReader rank %d worker %d: %d sample(s) read, skipped %s",
-                            rank, worker, handed, summary)  # fmt: skip
+                log.warning(
+                    "ShardReader rank %d worker %d: %d sample(s) read, skipped %s", rank, worker, handed, summary
+                )

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import tarfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 from mmzppo.data.shards.layout import shard_count
 
@@ -115,8 +115,9 @@ def _complete(key: str, members: dict[str, bytes], shard: str, seen: set[str]) -
     return RawSample(key, members, shard)
 
 
-def _lost(shard: str, key: str, expected: int | None, read: int, reason: str, detail: str,
-          partial: bool = True) -> Iterator[SkipEvent]:  # fmt: skip
+def _lost(
+    shard: str, key: str, expected: int | None, read: int, reason: str, detail: str, partial: bool = True
+) -> Iterator[SkipEvent]:
     """One event per sample lost at the damage (the one being read, if any, names its key)."""
     partial = partial and bool(key)
     if expected is None:

@@ -6,9 +6,10 @@ import io
 import json
 import re
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from PIL import Image
 
@@ -54,8 +55,13 @@ def check_teacher(teacher: Any, uid: str) -> list[dict]:
         if not isinstance(t, dict) or not isinstance(t.get("response"), str):
             raise SampleError(uid, f"teacher[{i}]", "needs a 'response' string")
         parsed = t.get("parsed")
-        out.append({"response": t["response"], "reward": float(t.get("reward", 0.0)),
-                    "parsed": None if parsed is None else str(parsed)})  # fmt: skip
+        out.append(
+            {
+                "response": t["response"],
+                "reward": float(t.get("reward", 0.0)),
+                "parsed": None if parsed is None else str(parsed),
+            }
+        )
     return out
 
 
@@ -86,10 +92,19 @@ def sample_to_record(sample: Sample, teacher: list[dict] | None = None) -> dict[
     teacher = meta.pop("teacher", None) if teacher is None else teacher
     meta.pop("teacher", None)
     info = dict(
-        uid=uid, question=sample.question, answer=sample.answer, answer_type=sample.answer_type,
-        choices=sample.choices, solution=sample.solution, source=sample.source, meta=meta,
-        video_fps=sample.video_fps, n_images=len(images), images=images, video=video,
-    )  # fmt: skip
+        uid=uid,
+        question=sample.question,
+        answer=sample.answer,
+        answer_type=sample.answer_type,
+        choices=sample.choices,
+        solution=sample.solution,
+        source=sample.source,
+        meta=meta,
+        video_fps=sample.video_fps,
+        n_images=len(images),
+        images=images,
+        video=video,
+    )
     try:
         record["json"] = json.dumps(info, ensure_ascii=False).encode()
     except TypeError as e:
@@ -149,9 +164,14 @@ class ShardWriter:
         self._uids.add(sample.uid)
         if self._writer is None:
             self._writer = wds.ShardWriter(
-                str(self.out / SHARD_PATTERN), maxcount=self.maxcount, maxsize=self.maxsize, verbose=0,
-                encoder=False, mtime=0, format="PAX_FORMAT",
-            )  # fmt: skip
+                str(self.out / SHARD_PATTERN),
+                maxcount=self.maxcount,
+                maxsize=self.maxsize,
+                verbose=0,
+                encoder=False,
+                mtime=0,
+                format="PAX_FORMAT",
+            )
         self._writer.write(record)
         s = self.stats
         s.shards[Path(self._writer.fname).name] = s.shards.get(Path(self._writer.fname).name, 0) + 1
@@ -200,7 +220,7 @@ class ShardWriter:
         (self.out / INDEX_NAME).write_text(json.dumps(index, indent=2, ensure_ascii=False))
         return index
 
-    def __enter__(self) -> "ShardWriter":
+    def __enter__(self) -> ShardWriter:
         return self
 
     def __exit__(self, exc_type, *exc) -> None:
@@ -237,4 +257,3 @@ def write_shards(
 def _quiet(progress: bool | None) -> bool | None:
     """tqdm's `disable`: None lets tqdm decide (off when stderr is not a terminal)."""
     return None if progress is None else not progress
-

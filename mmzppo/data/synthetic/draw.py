@@ -4,9 +4,9 @@ placement without overlap, PNG / mp4 files, and the `Sample` every task returns.
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
@@ -23,7 +23,6 @@ PALETTE = {  # saturated and far apart, so they survive yuv420p and are easy to 
 }
 SHAPES = ("square", "circle", "triangle")
 WHITE, BLACK, GRID_GRAY = (255, 255, 255), (0, 0, 0), (215, 215, 215)
-
 
 
 def _join(items: Sequence[str], last: str = "and") -> str:
@@ -123,9 +122,15 @@ def _save_mp4(frames: list[Image.Image], path: Path, fps: int) -> str:
 
 def _sample(uid, task, level, modality, question, answer, answer_type, solution, scene, **kw) -> Sample:
     return Sample(
-        uid=uid, question=question, answer=str(answer), answer_type=answer_type, solution=solution,
-        source=task, meta={"task": task, "level": level, "modality": modality, "scene": scene}, **kw,
-    )  # fmt: skip
+        uid=uid,
+        question=question,
+        answer=str(answer),
+        answer_type=answer_type,
+        solution=solution,
+        source=task,
+        meta={"task": task, "level": level, "modality": modality, "scene": scene},
+        **kw,
+    )
 
 
 def _lettered(rng: random.Random, options: list[str], correct: str) -> tuple[list[str], str]:
@@ -133,4 +138,3 @@ def _lettered(rng: random.Random, options: list[str], correct: str) -> tuple[lis
     options = list(options)
     rng.shuffle(options)
     return options, LETTERS[options.index(correct)]
-

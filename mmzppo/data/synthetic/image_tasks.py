@@ -5,6 +5,10 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+from PIL import Image, ImageDraw
+
+from mmzppo.data.formats import LETTERS
+from mmzppo.data.sample import Sample
 from mmzppo.data.synthetic.draw import (
     BLACK,
     GRID_GRAY,
@@ -21,10 +25,6 @@ from mmzppo.data.synthetic.draw import (
     _shape,
     text_size,
 )
-from PIL import Image, ImageDraw
-
-from mmzppo.data.formats import LETTERS
-from mmzppo.data.sample import Sample
 
 _COUNT_COLOR = {
     1: (3, 64, (1, 3), (0, 2)),
@@ -79,12 +79,17 @@ def count_color(rng: random.Random, level: int, media_dir: Path, uid: str) -> Sa
     else:
         solution = f"No shape is a {name}.\nThat is 0 {name}s.\n"
     return _sample(
-        uid, "count_color", level, "image",
+        uid,
+        "count_color",
+        level,
+        "image",
         question=f"How many {name}s are there in the picture?",
-        answer=len(hits), answer_type="number", solution=solution + f"\\boxed{{{len(hits)}}}",
+        answer=len(hits),
+        answer_type="number",
+        solution=solution + f"\\boxed{{{len(hits)}}}",
         scene={"grid": g, "target": [color, shape], "objects": objects},
         images=[_save_png(im, media_dir / f"{uid}.png")],
-    )  # fmt: skip
+    )
 
 
 # level: (bars, max height, min margin of the asked extreme, question kinds)
@@ -154,11 +159,18 @@ def bar_compare(rng: random.Random, level: int, media_dir: Path, uid: str) -> Sa
             f"{heights[hi]} - {heights[lo]} = {answer}.\n"
         )
     return _sample(
-        uid, "bar_compare", level, "image", question=question, answer=answer, answer_type=answer_type,
-        solution=solution + f"\\boxed{{{answer}}}", choices=choices,
+        uid,
+        "bar_compare",
+        level,
+        "image",
+        question=question,
+        answer=answer,
+        answer_type=answer_type,
+        solution=solution + f"\\boxed{{{answer}}}",
+        choices=choices,
         scene={"kind": kind, "bars": bars, "color": bar_color, "unit_px": unit},
         images=[_save_png(im, media_dir / f"{uid}.png")],
-    )  # fmt: skip
+    )
 
 
 # level: (canvas px, object px, distractor shapes, min gap px along the axis, question kinds)
@@ -221,12 +233,24 @@ def spatial(rng: random.Random, level: int, media_dir: Path, uid: str) -> Sample
         answer, answer_type = ("yes", "yesno") if asked == relation else ("no", "yesno")
         solution += ".\n" if asked == relation else f", not {_RELATIONS[asked]} it.\n"
     return _sample(
-        uid, "spatial", level, "image", question=question, answer=answer, answer_type=answer_type,
-        solution=solution + f"\\boxed{{{answer}}}", choices=choices,
-        scene={"circle": {"color": circle_color, "x": cx, "y": cy}, "square": {"color": square_color, "x": sx, "y": sy},
-               "size": s, "relation": relation, "distractors": distractors},
+        uid,
+        "spatial",
+        level,
+        "image",
+        question=question,
+        answer=answer,
+        answer_type=answer_type,
+        solution=solution + f"\\boxed{{{answer}}}",
+        choices=choices,
+        scene={
+            "circle": {"color": circle_color, "x": cx, "y": cy},
+            "square": {"color": square_color, "x": sx, "y": sy},
+            "size": s,
+            "relation": relation,
+            "distractors": distractors,
+        },
         images=[_save_png(im, media_dir / f"{uid}.png")],
-    )  # fmt: skip
+    )
 
 
 # level: (numbers, largest value, canvas px)
@@ -256,9 +280,14 @@ def digit_arith(rng: random.Random, level: int, media_dir: Path, uid: str) -> Sa
         total += v
     solution = f"The numbers shown are {_join([str(v) for v in shown])}.\n" + "".join(f"{ln}\n" for ln in lines)
     return _sample(
-        uid, "digit_arith", level, "image", question="What is the sum of the numbers shown in the picture?",
-        answer=total, answer_type="number", solution=solution + f"\\boxed{{{total}}}",
+        uid,
+        "digit_arith",
+        level,
+        "image",
+        question="What is the sum of the numbers shown in the picture?",
+        answer=total,
+        answer_type="number",
+        solution=solution + f"\\boxed{{{total}}}",
         scene={"numbers": numbers, "scale": DIGIT_SCALE},
         images=[_save_png(im, media_dir / f"{uid}.png")],
-    )  # fmt: skip
-
+    )

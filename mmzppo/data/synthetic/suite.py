@@ -8,15 +8,14 @@ import hashlib
 import json
 import random
 import re
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
 
+from mmzppo.data.sample import Sample
 from mmzppo.data.synthetic.image_tasks import bar_compare, count_color, digit_arith, spatial
 from mmzppo.data.synthetic.text_tasks import arith_chain, choose_option, word_problem
 from mmzppo.data.synthetic.video_tasks import count_events, first_appearance, motion_direction
-
-from mmzppo.data.sample import Sample
 
 SPLITS = ("train", "validation", "test")
 LEVELS = (1, 2, 3, 4, 5)
@@ -131,7 +130,6 @@ def generate_suite(
     names = list(TASKS) if tasks is None else [tasks] if isinstance(tasks, str) else list(tasks)
     streams = [generate(t, n, seed, split, media_dir, levels) for t in names]  # checks every task now
     return (sample for group in zip(*streams) for sample in group)
-
 
 
 # --------------------------------------------------------------------------- registry

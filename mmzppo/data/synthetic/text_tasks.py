@@ -5,10 +5,9 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from mmzppo.data.synthetic.draw import _lettered, _sample
-
 from mmzppo.data.formats import LETTERS
 from mmzppo.data.sample import Sample
+from mmzppo.data.synthetic.draw import _lettered, _sample
 
 _ARITH = {1: ("+-", 9, 0), 2: ("+-", 20, 0), 3: ("+-*", 30, 5), 4: ("+-*/", 50, 6), 5: ("+-*/", 99, 9)}
 _OP_WORDS = {"+": "add {k}", "-": "subtract {k}", "*": "multiply by {k}", "/": "divide by {k}"}
@@ -49,9 +48,16 @@ def arith_chain(rng: random.Random, level: int, media_dir: Path | None, uid: str
     then = "".join(f", then {w}" for w in words[1:])
     question = f"Start with {start}. {words[0].capitalize()}{then}. What is the result?"
     return _sample(
-        uid, "arith_chain", level, "text", question=question, answer=value, answer_type="number",
-        solution="\n".join(lines) + f"\n\\boxed{{{value}}}", scene={"start": start, "steps": steps},
-    )  # fmt: skip
+        uid,
+        "arith_chain",
+        level,
+        "text",
+        question=question,
+        answer=value,
+        answer_type="number",
+        solution="\n".join(lines) + f"\n\\boxed{{{value}}}",
+        scene={"start": start, "steps": steps},
+    )
 
 
 # level: (events, event kinds, largest number)
@@ -105,9 +111,16 @@ def word_problem(rng: random.Random, level: int, media_dir: Path | None, uid: st
         value = new
     question = " ".join(sentences) + f" How many {item} does {n} have now?"
     return _sample(
-        uid, "word_problem", level, "text", question=question, answer=value, answer_type="number",
-        solution="\n".join(lines) + f"\n\\boxed{{{value}}}", scene={"events": events},
-    )  # fmt: skip
+        uid,
+        "word_problem",
+        level,
+        "text",
+        question=question,
+        answer=value,
+        answer_type="number",
+        solution="\n".join(lines) + f"\n\\boxed{{{value}}}",
+        scene={"events": events},
+    )
 
 
 def _fact(rng: random.Random, level: int) -> tuple[str, int]:
@@ -152,9 +165,14 @@ def choose_option(rng: random.Random, level: int, media_dir: Path | None, uid: s
         for i, o in enumerate(choices)
     ]
     return _sample(
-        uid, "choose_option", level, "text", question="Which of these statements is true?",
-        answer=answer, answer_type="choice", choices=choices,
+        uid,
+        "choose_option",
+        level,
+        "text",
+        question="Which of these statements is true?",
+        answer=answer,
+        answer_type="choice",
+        choices=choices,
         solution="\n".join(lines) + f"\nOnly {answer} is true.\n\\boxed{{{answer}}}",
         scene={"options": choices},
-    )  # fmt: skip
-
+    )

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from itertools import groupby
 from pathlib import Path
-from typing import Sequence
 
+from PIL import Image, ImageDraw
+
+from mmzppo.data.sample import Sample
 from mmzppo.data.synthetic.draw import (
     PALETTE,
     SHAPES,
@@ -19,14 +22,17 @@ from mmzppo.data.synthetic.draw import (
     _save_mp4,
     _shape,
 )
-from PIL import Image, ImageDraw
-
-from mmzppo.data.sample import Sample
 
 DIRECTIONS = {
-    "left": (-1, 0), "right": (1, 0), "up": (0, -1), "down": (0, 1),
-    "up-left": (-1, -1), "up-right": (1, -1), "down-left": (-1, 1), "down-right": (1, 1),
-}  # fmt: skip
+    "left": (-1, 0),
+    "right": (1, 0),
+    "up": (0, -1),
+    "down": (0, 1),
+    "up-left": (-1, -1),
+    "up-right": (1, -1),
+    "down-left": (-1, 1),
+    "down-right": (1, 1),
+}
 _FOUR = ("left", "right", "up", "down")
 
 # level: (frames, frame px, dot radius, step px per frame, directions, static and moving distractor dots)
@@ -86,11 +92,18 @@ def motion_direction(rng: random.Random, level: int, media_dir: Path, uid: str) 
         f"\\boxed{{{answer}}}"
     )
     return _sample(
-        uid, "motion_direction", level, "video", question="In which direction does the red dot move?",
-        answer=answer, answer_type="choice", solution=solution, choices=choices,
+        uid,
+        "motion_direction",
+        level,
+        "video",
+        question="In which direction does the red dot move?",
+        answer=answer,
+        answer_type="choice",
+        solution=solution,
+        choices=choices,
         scene={"frames": frames_n, "fps": fps, "size": size, "radius": r, "dots": dots},
         video=_save_mp4(frames, media_dir / f"{uid}.mp4", fps),
-    )  # fmt: skip
+    )
 
 
 # level: (shapes, frames, frame px, min frames between the two earliest (or latest), asked)
@@ -136,12 +149,18 @@ def first_appearance(rng: random.Random, level: int, media_dir: Path, uid: str) 
         f"The {which} to appear is {name[id(pick)]}: option {answer}.\n\\boxed{{{answer}}}"
     )
     return _sample(
-        uid, "first_appearance", level, "video",
+        uid,
+        "first_appearance",
+        level,
+        "video",
         question=f"Shapes appear one after another and stay. Which shape appears {which}?",
-        answer=answer, answer_type="choice", solution=solution, choices=choices,
+        answer=answer,
+        answer_type="choice",
+        solution=solution,
+        choices=choices,
         scene={"frames": frames_n, "fps": EVENT_FPS, "size": size, "asked": which, "objects": objects},
         video=_save_mp4(frames, media_dir / f"{uid}.mp4", EVENT_FPS),
-    )  # fmt: skip
+    )
 
 
 # level: (frames, most flashes, distractor lights)
@@ -183,10 +202,14 @@ def count_events(rng: random.Random, level: int, media_dir: Path, uid: str) -> S
         f"That is {_plural(k, 'time')}.\n\\boxed{{{k}}}"
     )
     return _sample(
-        uid, "count_events", level, "video",
+        uid,
+        "count_events",
+        level,
+        "video",
         question="A red light turns on and off during the video. How many times does it turn on?",
-        answer=k, answer_type="number", solution=solution,
+        answer=k,
+        answer_type="number",
+        solution=solution,
         scene={"frames": frames_n, "fps": EVENT_FPS, "size": size, "radius": r, "lights": lights},
         video=_save_mp4(frames, media_dir / f"{uid}.mp4", EVENT_FPS),
-    )  # fmt: skip
-
+    )
