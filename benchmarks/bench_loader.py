@@ -5,7 +5,7 @@
 Loader: shards converted from ../shared/benchdata (MathVision images; TempCompass + TGIF-QA
 mp4 videos), read by `ShardReader` under TINY_VISION (resampling, so `--limit` samples are
 spread evenly over the workers however few videos there are) and turned into model inputs
-by `mmzppo.inputs.encode` with the tiny `s` model's processor, all inside the DataLoader
+by `mmzppo.policy.encoding.encode` with the tiny `s` model's processor, all inside the DataLoader
 workers (0, 1, 2 of them). Timed from the first sample to the last, so worker start-up is
 left out. Rollout: the tiny `s` model generating 8 rollouts x 32 new tokens for one prompt of
 the same kind (as benchmarks/bench_tiny_models.py), i.e. 1 / (fastest generate time)
@@ -27,9 +27,11 @@ import torch
 from mmzppo.data.convert import convert
 from mmzppo.data.formats import DEFAULT_BENCHDATA
 from mmzppo.data.shards import ShardReader
-from mmzppo.inputs import encode
-from mmzppo.models import TINY_VISION, build_tiny, load_policy, suppressed_token_ids
-from mmzppo.prompts import plain
+from mmzppo.data.vision import TINY_VISION
+from mmzppo.policy.encoding import encode
+from mmzppo.policy.loading import load_policy, suppressed_token_ids
+from mmzppo.prompting.builders import plain
+from mmzppo.tools.models import build_tiny
 
 
 class Encoded(torch.utils.data.IterableDataset):

@@ -22,11 +22,13 @@ from pathlib import Path
 import torch
 
 from mmzppo.data.formats import DEFAULT_BENCHDATA, mathvision_sample, read_jsonl
-from mmzppo.inputs import encode
-from mmzppo.models import TINY_VISION, build_tiny, load_policy, suppressed_token_ids
-from mmzppo.prompts import plain
-from mmzppo.rollout.base import SamplingParams
-from mmzppo.rollout.hf import HFRollout
+from mmzppo.data.vision import TINY_VISION
+from mmzppo.policy.encoding import encode
+from mmzppo.policy.generation.base import SamplingParams
+from mmzppo.policy.generation.hf import HFRollout
+from mmzppo.policy.loading import load_policy, suppressed_token_ids
+from mmzppo.prompting.builders import plain
+from mmzppo.tools.models import build_tiny
 
 
 def timed(fn) -> float:

@@ -32,9 +32,11 @@ def child(repeats: int) -> None:
     import torch
 
     from mmzppo.data.synthetic import generate_suite
-    from mmzppo.models import TINY_VISION, build_tiny, load_policy
-    from mmzppo.prompts import plain
-    from mmzppo.scoring import score
+    from mmzppo.data.vision import TINY_VISION
+    from mmzppo.policy.loading import load_policy
+    from mmzppo.policy.logprobs import score
+    from mmzppo.prompting.builders import plain
+    from mmzppo.tools.models import build_tiny
 
     with tempfile.TemporaryDirectory() as tmp:
         policy = load_policy(build_tiny(Path(tmp) / "s", "s"), vision=TINY_VISION)

@@ -18,9 +18,11 @@ from pathlib import Path
 import torch
 
 from mmzppo.data.formats import DEFAULT_BENCHDATA, mathvision_sample, read_jsonl
-from mmzppo.inputs import encode
-from mmzppo.models import TINY_VISION, build_tiny, count_parameters, load_policy, suppressed_token_ids
-from mmzppo.prompts import plain
+from mmzppo.data.vision import TINY_VISION
+from mmzppo.policy.encoding import encode
+from mmzppo.policy.loading import count_parameters, load_policy, suppressed_token_ids
+from mmzppo.prompting.builders import plain
+from mmzppo.tools.models import build_tiny
 
 
 def median_time(fn, repeats: int) -> float:

@@ -30,8 +30,9 @@ from pathlib import Path
 
 import torch
 
-from mmzppo.config import load_config
-from mmzppo.models import TINY_VISION, build_tiny
+from mmzppo.data.vision import TINY_VISION
+from mmzppo.tools.models import build_tiny
+from mmzppo.train.config import load_config
 
 TINY = [f"vision.{k}={v}" for k, v in TINY_VISION.to_dict().items() if k not in ("fps", "nframes")]
 
@@ -52,7 +53,7 @@ class SolutionBackend:
         self.tokenizer, self.current = policy.tokenizer, current
 
     def generate(self, prompts, n, sampling):
-        from mmzppo.rollout.base import Completion
+        from mmzppo.policy.generation.base import Completion
 
         out = []
         for p in prompts:
@@ -92,7 +93,7 @@ def trainer(
 ):
     """A Trainer of `method` on 8 questions x 8 rollouts of exactly `tokens` tokens, I = `updates`
     (`extra`: more key=value overrides, applied last)."""
-    from mmzppo.train import Trainer
+    from mmzppo.train.loop import Trainer
 
     config = load_config(
         None,

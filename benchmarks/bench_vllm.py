@@ -51,18 +51,21 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16)
     args = parser.parse_args()
 
-    from mmzppo.config import config_from_dict
     from mmzppo.data.formats import DEFAULT_BENCHDATA, mathvision_sample, read_jsonl
     from mmzppo.data.shards import write_shards
     from mmzppo.data.synthetic import generate_suite
-    from mmzppo.models import TINY_VISION, build_tiny, load_policy
-    from mmzppo.prompts import plain
-    from mmzppo.rollout.base import SamplingParams
-    from mmzppo.rollout.hf import HFRollout
-    from mmzppo.rollout.vllm import VLLMRollout, settings_from_config
-    from mmzppo.served_teacher import ServerTeacher
-    from mmzppo.serving import ChatClient, LocalServer, tiny_server_args
-    from mmzppo.train import Trainer
+    from mmzppo.data.vision import TINY_VISION
+    from mmzppo.policy.generation.base import SamplingParams
+    from mmzppo.policy.generation.hf import HFRollout
+    from mmzppo.policy.generation.vllm import VLLMRollout, settings_from_config
+    from mmzppo.policy.loading import load_policy
+    from mmzppo.prompting.builders import plain
+    from mmzppo.teachers.client import ChatClient
+    from mmzppo.teachers.served import ServerTeacher
+    from mmzppo.tools.models import build_tiny
+    from mmzppo.tools.servers import LocalServer, tiny_server_args
+    from mmzppo.train.config import config_from_dict
+    from mmzppo.train.loop import Trainer
 
     tmp = Path(tempfile.mkdtemp(prefix="bench_vllm_"))
     model_dir = build_tiny(tmp / "s", "s")

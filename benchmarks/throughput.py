@@ -50,9 +50,11 @@ import bench_rollout
 import bench_train_step
 import torch
 
-from mmzppo.config import load_config
 from mmzppo.data.formats import DEFAULT_BENCHDATA
-from mmzppo.models import TINY_VISION, build_tiny, load_policy, suppressed_token_ids
+from mmzppo.data.vision import TINY_VISION
+from mmzppo.policy.loading import load_policy, suppressed_token_ids
+from mmzppo.tools.models import build_tiny
+from mmzppo.train.config import load_config
 
 REPO = Path(__file__).resolve().parents[1]
 TRL_WORKER = Path(__file__).with_name("_trl_worker.py")
@@ -205,8 +207,8 @@ def mmzppo_prompt_ids(policy, shards: Path) -> tuple[list[str], list[tuple[int, 
     """The exact chat-templated prompt strings the trainer renders for these questions, and
     the token ids its encoder gives them."""
     from mmzppo.data.shards import ShardReader
-    from mmzppo.inputs import chat_text, encode
-    from mmzppo.prompts import plain
+    from mmzppo.policy.encoding import chat_text, encode
+    from mmzppo.prompting.builders import plain
 
     samples = list(ShardReader(shards, vision=TINY_VISION))
     texts = [chat_text(policy.processor, plain(s), policy.vision, s.uid) for s in samples]
@@ -513,7 +515,7 @@ def trl_differences(config, trl: dict | None) -> list[str]:
         f"loss: mmzppo's token-level clip-higher PPO with dual-clip c={config.dual_clip} and its advantage "
         f"normalisation ({config.adv_norm}); TRL's {trl['loss_type'] if trl else 'dapo'} loss, advantages scaled "
         f"per {trl['scale_rewards'] if trl else 'group'}, no dual clip",
-        "reward: mmzppo grades each answer against the gold (mmzppo.reward); TRL gets a trivial function of the "
+        "reward: mmzppo grades each answer against the gold (mmzppo.grading.grader); TRL gets a trivial function of the "
         "text (it cannot import mmzppo), both negligible next to a step",
         "old log-probs: mmzppo takes the sampler's recorded log-probs (old_logprobs auto); TRL needs none when "
         "the update follows its own generation (it detaches the current ones)"

@@ -13,6 +13,18 @@ with `torch.library`, and does nothing when
 
 It runs on `import mmzppo`; a subprocess that imports transformers before mmzppo (a vLLM
 engine process, say) must call it itself first.
+
+The same file also holds the import hook that `scripts/setup.sh` installs into every Python
+process of the environment (a one-line `mmzppo-torchvision.pth` in site-packages runs this
+file by path): some processes import transformers, and so torchvision, before any project
+code (vLLM inspects a model's architecture in a subprocess of its own, its engine core may
+be another process, and `vllm serve` is a command of its own). Run by path (`runpy.run_path`,
+which names the module "<run_path>"), the file only registers a meta-path finder, so a
+process that never imports torchvision (pip, say) pays nothing and does not import torch;
+the first `import torchvision` of a process runs the compat step first. Importing the file
+as `mmzppo._compat` would import the package, and the package imports torch: about 2 s
+added to every Python start. On GPU builds the compat step does nothing, so the hook is
+harmless there.
 """
 
 from __future__ import annotations
@@ -55,3 +67,30 @@ def define_missing_torchvision_ops() -> bool:
     _library.define("nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
     _library.define("qnms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
     return True
+
+
+class TorchvisionCompatHook:
+    """A meta-path finder that never finds anything: it only runs the compat step once,
+    when `torchvision` is first looked up, and then removes itself."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name != "torchvision" or self not in sys.meta_path:
+            return None
+        sys.meta_path.remove(self)  # before the compat step, which looks torchvision up itself
+        try:
+            from mmzppo._compat import define_missing_torchvision_ops
+        except ImportError:  # mmzppo uninstalled: torchvision fails with its own message
+            return None
+        define_missing_torchvision_ops()
+        return None  # the regular finders load torchvision
+
+
+def install_import_hook() -> None:
+    if not any(
+        isinstance(f, TorchvisionCompatHook) or type(f).__name__ == "TorchvisionCompatHook" for f in sys.meta_path
+    ):
+        sys.meta_path.insert(0, TorchvisionCompatHook())
+
+
+if __name__ == "<run_path>":  # the .pth line of scripts/setup.sh
+    install_import_hook()

@@ -10,7 +10,7 @@
 # after. MMZPPO_VLLM=0 skips the extra. On GPU machines install vLLM's own CUDA wheel instead
 # (README, "vLLM and a served teacher").
 #
-# Every Python process of .venv gets the torchvision compat step (mmzppo/_torchvision_hook.py)
+# Every Python process of .venv gets the torchvision compat step (the import hook at the end of mmzppo/_compat.py)
 # through a one-line .pth file: vLLM imports torchvision in processes that never import
 # mmzppo (its model-registry subprocess, `vllm serve`). The hook only acts on the first
 # `import torchvision`, so other processes (pip) pay nothing.
@@ -39,4 +39,4 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 site=$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
-echo "import runpy; runpy.run_path('$PWD/mmzppo/_torchvision_hook.py')" > "$site/mmzppo-torchvision.pth"
+echo "import runpy; runpy.run_path('$PWD/mmzppo/_compat.py')" > "$site/mmzppo-torchvision.pth"

@@ -26,7 +26,7 @@ def benchdata() -> Path:
 
 
 def _tiny(tmp_path_factory, size: str, seed: int = 0) -> Path:
-    from mmzppo.models import build_tiny
+    from mmzppo.tools.models import build_tiny
 
     return build_tiny(tmp_path_factory.mktemp(f"tiny_{size}_{seed}"), size=size, seed=seed)
 
@@ -43,7 +43,8 @@ def tiny_s_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_xs(tiny_xs_dir):
-    from mmzppo.models import TINY_VISION, load_policy
+    from mmzppo.data.vision import TINY_VISION
+    from mmzppo.policy.loading import load_policy
 
     return load_policy(tiny_xs_dir, vision=TINY_VISION)
 
@@ -51,7 +52,7 @@ def tiny_xs(tiny_xs_dir):
 @pytest.fixture(scope="session")
 def smollm2_dir(tmp_path_factory) -> Path:
     """The real SmolLM2-135M-Instruct exported once per session (about 50 s)."""
-    from mmzppo.models import export_smollm2, smollm2_gguf
+    from mmzppo.tools.models import export_smollm2, smollm2_gguf
 
     if smollm2_gguf() is None:
         if os.environ.get("CI"):
@@ -77,8 +78,9 @@ def warm_xs(tiny_xs_dir, synth_shards, tmp_path_factory):
     import torch
 
     from mmzppo.data.shards import ShardReader
-    from mmzppo.models import TINY_VISION, load_policy
-    from mmzppo.warmup import warmup
+    from mmzppo.data.vision import TINY_VISION
+    from mmzppo.policy.loading import load_policy
+    from mmzppo.tools.warmup import warmup
 
     torch.manual_seed(0)
     policy = load_policy(tiny_xs_dir, vision=TINY_VISION)

@@ -8,16 +8,12 @@ import random
 import pytest
 import torch
 
-from mmzppo.algos.grpo import (
-    ClipConfig,
-    advantages,
-    group_advantages,
-    minibatches,
-    normalise_advantages,
-    ppo_token_loss,
-)
-from mmzppo.algos.zppo import PlainOutcome, build_prompts, hard_questions, plan, pre_cap, slots
+from mmzppo.core.advantages import advantages, group_advantages, normalise_advantages
+from mmzppo.core.ppo import ClipConfig, ppo_token_loss
+from mmzppo.core.reformulation import build_prompts
+from mmzppo.core.selection import PlainOutcome, hard_questions, plan, pre_cap, slots
 from mmzppo.data import Sample
+from mmzppo.train.update import minibatches
 
 # --------------------------------------------------------------------------- advantage
 

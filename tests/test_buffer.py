@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pickle
 
-from mmzppo.buffer import ReplayBuffer
 from mmzppo.data import Sample
+from mmzppo.train.buffer import ReplayBuffer
 
 
 def samples(*uids):
@@ -40,7 +40,7 @@ def test_replay_is_uniform_without_replacement():
 
 
 def test_replay_fraction_of_a_batch():
-    from mmzppo.algos.zppo import slots
+    from mmzppo.core.selection import slots
 
     assert slots(0.25, 384) == 96  # |X_replay| = rho_replay * |X_new|
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from conftest import REPO
 
-from mmzppo.config import Config, ConfigError, describe, load_config, save_config
+from mmzppo.train.config import Config, ConfigError, describe, load_config, save_config
 
 
 def test_paper_defaults():
@@ -119,7 +119,7 @@ def test_local_teacher_needs_a_model_and_help_lists_every_key():
 
 
 def test_candidate_compression_resolves_against_the_teacher():
-    from mmzppo.train import truncation
+    from mmzppo.train.loop import truncation
 
     assert load_config(None, ["teacher=t"]).compress_with_teacher  # 'auto' + a local teacher: the paper's rewrite
     assert not load_config(None, ["teacher_kind=reference"]).compress_with_teacher

@@ -18,8 +18,8 @@ from PIL import Image
 
 from mmzppo.data.convert import FORMATS, convert
 from mmzppo.data.shards import ShardReader, read_index
-from mmzppo.models import TINY_VISION
-from mmzppo.reward import grade
+from mmzppo.data.vision import TINY_VISION
+from mmzppo.grading.grader import grade
 
 REPO = Path(__file__).resolve().parents[1]
 FOLDERS = [

@@ -10,8 +10,8 @@ import sys
 
 from conftest import REPO
 
-from mmzppo.demo import DEMO_QUICK
-from mmzppo.reproduce import cell_name
+from mmzppo.tools.demo import DEMO_QUICK
+from mmzppo.tools.reproduce import cell_name
 
 
 def test_demo_quick(tmp_path):
@@ -20,7 +20,7 @@ def test_demo_quick(tmp_path):
         [
             sys.executable,
             "-m",
-            "mmzppo.demo",
+            "mmzppo.tools.demo",
             "--quick",
             "--workdir",
             str(tmp_path / "work"),

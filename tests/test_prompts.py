@@ -8,9 +8,10 @@ import re
 import pytest
 
 from mmzppo.data.formats import mathvision_sample, mmlu_sample, read_jsonl, tempcompass_sample
-from mmzppo.inputs import encode
-from mmzppo.prompts import bcq, hint, load_templates, ncq, plain, prefix, render, truncate_candidates
-from mmzppo.reward import extract_last_boxed
+from mmzppo.grading.boxed import extract_last_boxed
+from mmzppo.policy.encoding import encode
+from mmzppo.prompting.builders import bcq, hint, load_templates, ncq, plain, prefix, render
+from mmzppo.prompting.compress import truncate_candidates
 
 CLOSER = render("plain", question="Q").split("\n\n")[-1]
 TEACHER = "<think>\nThe picture shows the digits 1, 2, 3, 4, 5 and 6.\nEach is different.\n</think>\nSo there are six distinct digits.\n\\boxed{6}"

@@ -9,9 +9,10 @@ import random
 import numpy as np
 import pytest
 
-from mmzppo.config import ConfigError, load_config
-from mmzppo.models import TINY_VISION
-from mmzppo.reward import extract_last_boxed, grade
+from mmzppo.data.vision import TINY_VISION
+from mmzppo.grading.boxed import extract_last_boxed
+from mmzppo.grading.grader import grade
+from mmzppo.train.config import ConfigError, load_config
 
 TINY = [f"vision.{k}={v}" for k, v in TINY_VISION.to_dict().items() if k not in ("fps", "nframes")]
 
@@ -24,7 +25,7 @@ def items(synth_shards):
 
 
 def test_wrong_solutions_are_wrong_and_reading_prompts_show_them(items):
-    from mmzppo.warmup import reading_prompt, wrong_solution
+    from mmzppo.tools.warmup import reading_prompt, wrong_solution
 
     rng = random.Random(0)
     kinds = set()
@@ -44,8 +45,8 @@ def test_wrong_solutions_are_wrong_and_reading_prompts_show_them(items):
 def test_warmup_with_reading_examples(tiny_xs_dir, items):
     import torch
 
-    from mmzppo.models import load_policy
-    from mmzppo.warmup import warmup
+    from mmzppo.policy.loading import load_policy
+    from mmzppo.tools.warmup import warmup
 
     torch.manual_seed(0)
     policy = load_policy(tiny_xs_dir, vision=TINY_VISION)
@@ -58,8 +59,8 @@ def test_warmup_with_reading_examples(tiny_xs_dir, items):
 
 
 def test_candidate_use_diagnostic(warm_xs, items):
-    from mmzppo.diagnose import candidate_use
-    from mmzppo.models import load_policy
+    from mmzppo.policy.loading import load_policy
+    from mmzppo.tools.diagnose import candidate_use
 
     policy = load_policy(warm_xs, vision=TINY_VISION)
     d = candidate_use(policy, items[:6], group_size=4, max_new_tokens=32)
@@ -70,7 +71,7 @@ def test_candidate_use_diagnostic(warm_xs, items):
 
 
 def test_rollout_budget_stops_and_resumes(warm_xs, synth_shards, tmp_path):
-    from mmzppo.train import Trainer
+    from mmzppo.train.loop import Trainer
 
     def run(budget, resume=False):
         config = load_config(
@@ -112,7 +113,7 @@ def test_rollout_budget_stops_and_resumes(warm_xs, synth_shards, tmp_path):
 
 
 def test_bootstrap_intervals():
-    from mmzppo.results import bootstrap, bootstrap_difference
+    from mmzppo.tools.results import bootstrap, bootstrap_difference
 
     ones = [{f"i{k}": 1.0 for k in range(10)}] * 3
     zeros = [{f"i{k}": 0.0 for k in range(10)}] * 3
@@ -129,8 +130,8 @@ def test_bootstrap_intervals():
 
 def test_report_tables_and_plots(tmp_path):
     """docs/results.md from finished cells: every suite's table, the difference row and the plots."""
-    from mmzppo.reproduce import QUICK, report_stem
-    from mmzppo.results import report
+    from mmzppo.tools.reproduce import QUICK, report_stem
+    from mmzppo.tools.results import report
 
     rng = np.random.default_rng(1)
 
@@ -165,7 +166,9 @@ def test_report_tables_and_plots(tmp_path):
         "ncq": 0.1,
         "ncq_repeat": 0.4,
     }
-    md = report(tmp_path / "cache", QUICK, [student], results, tmp_path / "docs", "python -m mmzppo.reproduce --quick")
+    md = report(
+        tmp_path / "cache", QUICK, [student], results, tmp_path / "docs", "python -m mmzppo.tools.reproduce --quick"
+    )
     text = md.read_text()
     for heading in (
         "### synthetic_image",

@@ -1,4 +1,4 @@
-"""Tests for mmzppo.reward: real benchmark answers must grade themselves correct, near misses wrong."""
+"""Tests for mmzppo.grading.grader: real benchmark answers must grade themselves correct, near misses wrong."""
 
 from __future__ import annotations
 
@@ -9,15 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from mmzppo.reward import (
-    ANSWER_TYPES,
-    Grade,
-    count_distinct_boxed,
-    extract_boxed_all,
-    extract_last_boxed,
-    grade,
-    grade_answer,
-)
+from mmzppo.grading.boxed import count_distinct_boxed, extract_boxed_all, extract_last_boxed
+from mmzppo.grading.grader import ANSWER_TYPES, Grade, grade, grade_answer
 
 BENCH = Path(__file__).resolve().parents[2] / "shared" / "benchdata"
 
@@ -317,7 +310,7 @@ def test_unknown_answer_type_raises_naming_it():
 
 
 def test_grader_exception_is_wrong_not_raised(monkeypatch):
-    import mmzppo.reward as reward
+    import mmzppo.grading.grader as reward
 
     def broken(*args, **kwargs):
         raise RuntimeError("sympy blew up")

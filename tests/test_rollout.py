@@ -11,12 +11,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from mmzppo.inputs import encode
-from mmzppo.models import TINY_VISION, load_policy, suppressed_token_ids
-from mmzppo.prompts import plain, prefix
-from mmzppo.rollout.base import SamplingParams
-from mmzppo.rollout.hf import HFRollout, PresencePenalty
-from mmzppo.scoring import score
+from mmzppo.data.vision import TINY_VISION
+from mmzppo.policy.encoding import encode
+from mmzppo.policy.generation.base import SamplingParams
+from mmzppo.policy.generation.hf import HFRollout, PresencePenalty
+from mmzppo.policy.loading import load_policy, suppressed_token_ids
+from mmzppo.policy.logprobs import score
+from mmzppo.prompting.builders import plain, prefix
 
 SHORT = SamplingParams(temperature=1.0, top_p=1.0, top_k=0, max_new_tokens=10)
 GREEDY = SamplingParams(temperature=0.0, max_new_tokens=10)
@@ -220,7 +221,7 @@ def test_text_only_policy(tiny_xs_dir, tmp_path, items):
     score equality, and media rejected."""
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-    from mmzppo.inputs import MediaError
+    from mmzppo.data.media import MediaError
 
     tok = AutoTokenizer.from_pretrained(tiny_xs_dir)
     config = LlamaConfig(

@@ -23,9 +23,11 @@ import torch
 
 pytest.importorskip("vllm", reason="the vllm extra is not installed (scripts/setup.sh installs it)")
 
-from mmzppo.models import TINY_VISION, load_policy  # noqa: E402
-from mmzppo.prompts import plain, truncate_candidates  # noqa: E402
-from mmzppo.rollout.base import SamplingParams  # noqa: E402
+from mmzppo.data.vision import TINY_VISION
+from mmzppo.policy.generation.base import SamplingParams  # noqa: E402
+from mmzppo.policy.loading import load_policy  # noqa: E402
+from mmzppo.prompting.builders import plain
+from mmzppo.prompting.compress import truncate_candidates  # noqa: E402
 
 pytestmark = pytest.mark.vllm
 SERVED = "tiny-teacher"
@@ -39,7 +41,7 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def server(tiny_s_dir, tmp_path_factory):
-    from mmzppo.serving import LocalServer, tiny_server_args
+    from mmzppo.tools.servers import LocalServer, tiny_server_args
 
     s = LocalServer(
         tiny_s_dir,
@@ -60,7 +62,7 @@ def items(mixed_items):
 
 
 def client_for(server, **kw):
-    from mmzppo.serving import ChatClient
+    from mmzppo.teachers.client import ChatClient
 
     return ChatClient(
         server.url, **{"model": SERVED, "concurrency": 4, "timeout": 60.0, "retries": 1, "backoff": 0.2, **kw}
@@ -68,13 +70,13 @@ def client_for(server, **kw):
 
 
 def teacher_for(client, **kw):
-    from mmzppo.served_teacher import ServerTeacher
+    from mmzppo.teachers.served import ServerTeacher
 
     return ServerTeacher(client, TINY_VISION, SamplingParams(max_new_tokens=16), **kw)
 
 
 def test_sample_rewrite_hint_and_judge(server, items):
-    from mmzppo.eval.scoring import Judge
+    from mmzppo.eval.metrics import Judge
 
     client = client_for(server)
     teacher = teacher_for(client)
@@ -97,7 +99,7 @@ def test_sample_rewrite_hint_and_judge(server, items):
 
 
 def test_top_k_scores_match_the_local_model(server, items, tiny_s_dir):
-    from mmzppo.scoring import score
+    from mmzppo.policy.logprobs import score
 
     local = load_policy(tiny_s_dir, vision=TINY_VISION, dtype="float32")
     teacher = teacher_for(client_for(server), tokenizer=local.tokenizer)
@@ -126,10 +128,10 @@ def shard_members(folder: Path) -> dict[str, dict[str, bytes]]:
 
 
 def test_annotate_then_precomputed_teacher(server, tmp_path, tiny_s_dir):
-    from mmzppo.annotate import main as annotate_main
     from mmzppo.data.shards import ShardReader, write_shards
     from mmzppo.data.synthetic import generate_suite
-    from mmzppo.teacher import PrecomputedTeacher
+    from mmzppo.teachers.annotate import main as annotate_main
+    from mmzppo.teachers.text import PrecomputedTeacher
 
     samples = list(
         generate_suite(
@@ -183,7 +185,7 @@ def test_annotate_then_precomputed_teacher(server, tmp_path, tiny_s_dir):
     answers = teacher.sample([plain(samples[0])], 4)[0]
     assert [a.text for a in answers] == [g["response"] for g in read[samples[0].uid].meta["teacher"]]
     # and a training step takes its answers from the shards (teacher_kind: precomputed)
-    from mmzppo.train import Trainer
+    from mmzppo.train.loop import Trainer
 
     trainer = Trainer(run_config(tmp_path, "pre", tmp_path / "out", tiny_s_dir, teacher_kind="precomputed"))
     metrics, _ = trainer.step()
@@ -191,7 +193,7 @@ def test_annotate_then_precomputed_teacher(server, tmp_path, tiny_s_dir):
 
 
 def run_config(tmp_path, name, synth_shards, tiny_s_dir, **over):
-    from mmzppo.config import config_from_dict
+    from mmzppo.train.config import config_from_dict
 
     values = dict(
         name=name,
@@ -220,8 +222,8 @@ def run_config(tmp_path, name, synth_shards, tiny_s_dir, **over):
 
 
 def test_zppo_with_vllm_and_server_survives_a_dead_teacher(server, synth_shards, tiny_s_dir, tmp_path):
-    from mmzppo.served_teacher import TeacherUnavailable
-    from mmzppo.train import Trainer, make_teacher
+    from mmzppo.teachers.served import TeacherUnavailable
+    from mmzppo.train.loop import Trainer, make_teacher
 
     served = dict(
         rollout_backend="vllm",

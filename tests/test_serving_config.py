@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import torch
 
-from mmzppo.serving import ChatClient, ServerError, base_url
+from mmzppo.teachers.client import ChatClient, ServerError, base_url
 
 REPO_CONFIGS = __import__("pathlib").Path(__file__).resolve().parents[1] / "configs"
 
@@ -125,12 +125,12 @@ def test_refused_connection_names_the_endpoint():
 
 
 def test_tis_weights_the_ppo_terms_and_caps_them():
-    from mmzppo.algos.grpo import ClipConfig
-    from mmzppo.prompts import Prompt
-    from mmzppo.records import Rollout
-    from mmzppo.rollout.base import Completion
-    from mmzppo.scoring import ScoredBatch
-    from mmzppo.update import ClippedPPO
+    from mmzppo.core.ppo import ClipConfig
+    from mmzppo.policy.generation.base import Completion
+    from mmzppo.policy.logprobs import ScoredBatch
+    from mmzppo.prompting.builders import Prompt
+    from mmzppo.train.objectives import ClippedPPO
+    from mmzppo.train.rollout import Rollout
 
     old = torch.tensor([[-1.0, -2.0, -0.5]])
     sampler = [-1.0 - math.log(5.0), -2.0 + math.log(2.0), -0.5]  # pi_old / pi_sampler = 5, 0.5, 1
@@ -149,7 +149,7 @@ def test_tis_weights_the_ppo_terms_and_caps_them():
 
 @pytest.mark.parametrize("size", ["0.8b", "2b", "4b", "9b"])
 def test_gpu_configs_inherit_the_paper_and_select_vllm_and_a_served_teacher(size):
-    from mmzppo.config import load_config
+    from mmzppo.train.config import load_config
 
     c = load_config(REPO_CONFIGS / f"gpu/zppo_qwen3.5-{size}.yaml")
     base = load_config(REPO_CONFIGS / f"zppo_qwen3.5-{size}.yaml")
@@ -160,7 +160,7 @@ def test_gpu_configs_inherit_the_paper_and_select_vllm_and_a_served_teacher(size
 
 
 def test_serving_config_errors_name_the_key():
-    from mmzppo.config import ConfigError, load_config
+    from mmzppo.train.config import ConfigError, load_config
 
     with pytest.raises(ConfigError, match="^teacher_endpoint: "):
         load_config(None, ["teacher_kind=server"])
@@ -171,10 +171,10 @@ def test_serving_config_errors_name_the_key():
 
 
 def test_annotate_with_a_local_model(tiny_xs_dir, tmp_path):
-    from mmzppo.annotate import main as annotate_main
     from mmzppo.data.shards import ShardReader, write_shards
     from mmzppo.data.synthetic import generate_suite
-    from mmzppo.models import TINY_VISION
+    from mmzppo.data.vision import TINY_VISION
+    from mmzppo.teachers.annotate import main as annotate_main
 
     samples = list(generate_suite(["count_color", "arith_chain"], 2, 0, "train", tmp_path / "media", levels=[1]))
     write_shards(samples, tmp_path / "in", maxcount=2, progress=False)

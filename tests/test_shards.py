@@ -22,7 +22,7 @@ from mmzppo.data.shards import (
     sample_to_record,
     write_shards,
 )
-from mmzppo.models import TINY_VISION
+from mmzppo.data.vision import TINY_VISION
 
 TEACHER = [
     {"response": "<think>six digits</think> \\boxed{6}", "reward": 1.0, "parsed": "6"},
@@ -120,8 +120,8 @@ def test_round_trip_fields_pixels_and_video(media_samples, tmp_path):
 
 def test_video_frames_follow_vision_settings(media_samples, tmp_path, tiny_xs):
     """Frames sampled at read time give the model the same video grid as the mp4 file would."""
-    from mmzppo.inputs import encode
-    from mmzppo.prompts import plain
+    from mmzppo.policy.encoding import encode
+    from mmzppo.prompting.builders import plain
 
     write_shards(media_samples, tmp_path / "s")
     read = {s.uid: s for s in ShardReader(tmp_path / "s", vision=TINY_VISION)}

@@ -11,10 +11,10 @@ import json
 import pytest
 import torch
 
-from mmzppo.config import load_config
-from mmzppo.inputs import encode
-from mmzppo.models import load_policy
-from mmzppo.prompts import plain
+from mmzppo.policy.encoding import encode
+from mmzppo.policy.loading import load_policy
+from mmzppo.prompting.builders import plain
+from mmzppo.train.config import load_config
 
 
 @pytest.fixture(scope="module")
@@ -36,8 +36,8 @@ def logits_of(policy, prompt) -> torch.Tensor:
 
 @pytest.mark.slow
 def test_smollm2_warmup_train_save_reload(smollm2_dir, text_shards, tmp_path):
-    from mmzppo.train import Trainer
-    from mmzppo.warmup import main as warmup_main
+    from mmzppo.tools.warmup import main as warmup_main
+    from mmzppo.train.loop import Trainer
 
     shards, samples = text_shards
     assert "quantization_config" not in json.loads((smollm2_dir / "config.json").read_text())  # plain floats

@@ -19,7 +19,7 @@ from PIL import Image, ImageDraw
 
 from mmzppo.data import synthetic
 from mmzppo.data.synthetic import LEVELS, PALETTE, SPLITS, TASKS, content_hash, generate, generate_suite, split_of
-from mmzppo.reward import grade
+from mmzppo.grading.grader import grade
 
 PER_LEVEL = 8  # items per task and level in the main checks
 VECTORS = {  # direction words as (dx, dy) in image coordinates (y grows downward)
@@ -358,8 +358,8 @@ def test_bad_arguments_raise_naming_the_value(tmp_path, call, named):
 
 
 def test_image_and_video_items_encode_with_the_real_processor(tiny_xs, tmp_path):
-    from mmzppo.inputs import encode
-    from mmzppo.prompts import plain
+    from mmzppo.policy.encoding import encode
+    from mmzppo.prompting.builders import plain
 
     image = next(generate("bar_compare", 1, 0, "train", tmp_path))
     video = next(generate("count_events", 1, 0, "train", tmp_path))  # 4 frames at 2 fps

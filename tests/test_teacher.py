@@ -6,11 +6,15 @@ import pytest
 import torch
 
 from mmzppo.data.formats import gsm8k_sample, mathvision_sample, read_jsonl
-from mmzppo.models import TINY_VISION, load_policy
-from mmzppo.prompts import plain
-from mmzppo.reward import extract_last_boxed, grade
-from mmzppo.rollout.base import SamplingParams
-from mmzppo.teacher import LocalTeacher, ReferenceTeacher, Teacher, enforce_summary
+from mmzppo.data.vision import TINY_VISION
+from mmzppo.grading.boxed import extract_last_boxed
+from mmzppo.grading.grader import grade
+from mmzppo.policy.generation.base import SamplingParams
+from mmzppo.policy.loading import load_policy
+from mmzppo.prompting.builders import plain
+from mmzppo.teachers.base import Teacher, enforce_summary
+from mmzppo.teachers.local import LocalTeacher
+from mmzppo.teachers.text import ReferenceTeacher
 
 LONG_RESPONSE = "\n".join(
     ["<think>", *(f"Step {i}: add {i} apples to the basket and count again." for i in range(9)), "</think>"]
@@ -65,7 +69,7 @@ def test_local_teacher_scores_tokens_full_and_top_k(local_teacher, samples):
 
 
 def test_hints_from_the_reference_teacher_leave_the_answer_out(samples):
-    from mmzppo.algos.guidance import leaks_answer
+    from mmzppo.core.guidance import leaks_answer
 
     gsm = samples["gsm8k"]
     teacher = ReferenceTeacher.from_samples(gsm)
@@ -121,7 +125,7 @@ def test_reference_teacher_returns_gold_solutions(samples):
 
 def test_local_teacher_writes_one_hint_per_question(local_teacher, samples):
     """The model teacher's hint request carries the question's image; one hint text per question."""
-    from mmzppo.teacher import hint_request
+    from mmzppo.teachers.base import hint_request
 
     questions = [samples["image"], samples["gsm8k"][0]]
     request = hint_request(questions[0], "It is \\boxed{3}.")

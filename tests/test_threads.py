@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 
-PRINT = "from mmzppo.parallel import pick_threads; print(pick_threads())"
+PRINT = "from mmzppo.policy.threads import pick_threads; print(pick_threads())"
 
 
 def spin(stop) -> None:

@@ -11,8 +11,9 @@ import pytest
 import torch
 from conftest import REPO
 
-from mmzppo.config import load_config
-from mmzppo.models import TINY_VISION, load_policy
+from mmzppo.data.vision import TINY_VISION
+from mmzppo.policy.loading import load_policy
+from mmzppo.train.config import load_config
 
 TINY = [f"vision.{k}={v}" for k, v in TINY_VISION.to_dict().items() if k not in ("fps", "nframes")]
 
@@ -51,7 +52,7 @@ def without_times(rows):
 
 
 def test_zppo_run_folder_and_resume(warm_xs, synth_shards, tmp_path):
-    from mmzppo.train import Trainer
+    from mmzppo.train.loop import Trainer
 
     Trainer(load_config(None, overrides(warm_xs, synth_shards, tmp_path, "full", 3))).train()
     run = tmp_path / "full"
@@ -101,7 +102,7 @@ def test_zppo_run_folder_and_resume(warm_xs, synth_shards, tmp_path):
 
 
 def test_grpo_baseline_has_no_reformulations(warm_xs, synth_shards, tmp_path):
-    from mmzppo.train import Trainer
+    from mmzppo.train.loop import Trainer
 
     extra = ("use_bcq=false", "use_ncq=false", "use_buffer=false", "teacher_kind=none")
     Trainer(load_config(None, overrides(warm_xs, synth_shards, tmp_path, "grpo", 2, extra))).train()
@@ -134,7 +135,7 @@ def test_two_processes_same_loss_as_one(tiny_xs_dir, objective):
     one process shards nothing)."""
 
     def check(layout: str, nproc: int) -> dict:
-        r = accelerate([str(REPO / "tests/dist_loss_check.py"), str(tiny_xs_dir), layout, objective], nproc)
+        r = accelerate([str(REPO / "mmzppo/tools/dist_check.py"), str(tiny_xs_dir), layout, objective], nproc)
         assert r.returncode == 0, r.stderr[-3000:]
         return json.loads(r.stdout.strip().splitlines()[-1])
 

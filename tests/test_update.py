@@ -5,12 +5,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from mmzppo.algos.grpo import ClipConfig
+from mmzppo.core.ppo import ClipConfig
 from mmzppo.data.sample import Sample
-from mmzppo.prompts import plain
-from mmzppo.records import Rollout, set_advantages
-from mmzppo.rollout.base import Completion
-from mmzppo.update import ClippedPPO, MicroBatching, accumulate, micro_batches, old_logprobs
+from mmzppo.policy.generation.base import Completion
+from mmzppo.prompting.builders import plain
+from mmzppo.train.objectives import ClippedPPO
+from mmzppo.train.rollout import Rollout, set_advantages
+from mmzppo.train.update import MicroBatching, accumulate, micro_batches, old_logprobs
 
 
 def rollout(prompt_tokens: int, length: int, reward: float = 0.0, q: int = 0) -> Rollout:
@@ -62,9 +63,9 @@ def test_ppo_old_logprobs_come_from_the_sampler_when_they_are_exact(warm_xs, syn
     """`old_logprobs: auto` takes the transformers sampler's log-probs at top-p 1 (no extra
     pass, the first ratio is 1), and recomputes at top-p < 1, where the sampled distribution
     is truncated and no longer the one the loss scores."""
-    from mmzppo.config import load_config
-    from mmzppo.models import TINY_VISION
-    from mmzppo.train import Trainer
+    from mmzppo.data.vision import TINY_VISION
+    from mmzppo.train.config import load_config
+    from mmzppo.train.loop import Trainer
 
     vision = [f"vision.{k}={v}" for k, v in TINY_VISION.to_dict().items() if k not in ("fps", "nframes")]
     base = [
@@ -94,10 +95,10 @@ def test_ppo_old_logprobs_come_from_the_sampler_when_they_are_exact(warm_xs, syn
 def test_a_step_reads_each_questions_media_once(warm_xs, synth_shards, tmp_path, monkeypatch):
     """G_S rollouts, the BCQ / NCQ prompts, the teacher and every update of one step encode
     the same images: inside the step they are read and resized once per question."""
-    import mmzppo.inputs as inputs
-    from mmzppo.config import load_config
-    from mmzppo.models import TINY_VISION
-    from mmzppo.train import Trainer
+    import mmzppo.policy.encoding as inputs
+    from mmzppo.data.vision import TINY_VISION
+    from mmzppo.train.config import load_config
+    from mmzppo.train.loop import Trainer
 
     calls = []
     original = inputs.load_media
@@ -133,7 +134,7 @@ def test_a_step_reads_each_questions_media_once(warm_xs, synth_shards, tmp_path,
     assert metrics["groups/bcq"] + metrics["groups/ncq"] > 0  # the media also went into reformulated prompts
     assert calls and len(calls) == len(set(calls))  # every (question, image) read exactly once
     calls.clear()
-    from mmzppo.prompts import plain
+    from mmzppo.prompting.builders import plain
 
     sample = next(iter(trainer.current.values()))
     inputs.encode(trainer.student.processor, [plain(sample)] * 3, trainer.student.vision)

@@ -24,11 +24,12 @@ import torch
 
 pytest.importorskip("vllm", reason="the vllm extra is not installed (scripts/setup.sh installs it)")
 
-from mmzppo.inputs import encode  # noqa: E402
-from mmzppo.models import TINY_VISION, load_policy, suppressed_token_ids  # noqa: E402
-from mmzppo.prompts import plain  # noqa: E402
-from mmzppo.rollout.base import SamplingParams  # noqa: E402
-from mmzppo.scoring import score  # noqa: E402
+from mmzppo.data.vision import TINY_VISION
+from mmzppo.policy.encoding import encode  # noqa: E402
+from mmzppo.policy.generation.base import SamplingParams  # noqa: E402
+from mmzppo.policy.loading import load_policy, suppressed_token_ids  # noqa: E402
+from mmzppo.policy.logprobs import score  # noqa: E402
+from mmzppo.prompting.builders import plain  # noqa: E402
 
 pytestmark = pytest.mark.vllm
 TOL = 0.03
@@ -49,7 +50,7 @@ def student(tiny_s_dir):
 
 @pytest.fixture(scope="module")
 def rollout(student, tiny_s_dir):
-    from mmzppo.rollout.vllm import VLLMRollout, VLLMSettings
+    from mmzppo.policy.generation.vllm import VLLMRollout, VLLMSettings
 
     start = time.perf_counter()
     backend = VLLMRollout(student, VLLMSettings(**ENGINE), model_path=str(tiny_s_dir))
@@ -88,7 +89,7 @@ def test_generates_image_video_text(rollout, student, items):
 def test_engine_gets_the_trainer_processor_pixels_frames_and_ids(rollout, student, items):
     from vllm import SamplingParams as EngineSampling
 
-    from mmzppo.rollout.vllm import engine_request
+    from mmzppo.policy.generation.vllm import engine_request
 
     seen = []
     handles = rollout.llm.apply_model(
@@ -142,7 +143,7 @@ def test_logprobs_equal_before_and_after_a_step(rollout, student, items):
 
 
 def test_settings_errors_name_the_key(student, tiny_s_dir):
-    from mmzppo.rollout.vllm import VLLMSettings, shared_engine
+    from mmzppo.policy.generation.vllm import VLLMSettings, shared_engine
 
     with pytest.raises(RuntimeError, match="one engine per process"):
         shared_engine(str(tiny_s_dir), VLLMSettings(**{**ENGINE, "max_model_len": 512}))

@@ -18,7 +18,6 @@ from collections import Counter
 from pathlib import Path
 
 from mmzppo.data.convert import FORMATS, convert
-from mmzppo.data.sample import VisionSettings
 from mmzppo.data.shards import (
     RawSample,
     SkipSample,
@@ -30,6 +29,7 @@ from mmzppo.data.shards import (
     resolve_shards,
     write_shards,
 )
+from mmzppo.data.vision import VisionSettings
 
 
 def print_index_summary(index: dict, out: str | Path) -> None:

@@ -5,14 +5,14 @@
     python -m mmzppo.eval --list [--data-root DIR]
     python -m mmzppo.eval --rescore OUTPUT_DIR [--judge URL --judge-model NAME]
 
-Benchmarks are declared in `mmzppo/eval_suites/<suite>/<name>.yaml` (`suites`), read by the loaders
-of `tasks`, generated with `mmzppo.rollout.hf.HFRollout` under the paper's evaluation
+Benchmarks are declared in `mmzppo/eval/definitions/<suite>/<name>.yaml` (`suites`), read by the loaders
+of `tasks`, generated with `mmzppo.policy.generation.hf.HFRollout` under the paper's evaluation
 decoding and scored by `scoring` (the training grader first; ANLS; an optional LLM judge).
 `runner` writes per-sample logs as it goes, results per benchmark and a summary, and resumes.
 """
 
+from mmzppo.eval.metrics import Judge, anls, ocr_match
 from mmzppo.eval.runner import EVAL_SAMPLING, EvalConfig, evaluate, rescore
-from mmzppo.eval.scoring import Judge, anls, ocr_match
 from mmzppo.eval.suites import Benchmark, load_benchmarks, locate, select
 from mmzppo.eval.tasks import LOADERS, Failed, load_items
 

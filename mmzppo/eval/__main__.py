@@ -17,20 +17,20 @@ import os
 import sys
 from pathlib import Path
 
-from mmzppo.data.sample import VisionSettings
+from mmzppo.data.vision import VisionSettings
+from mmzppo.eval.metrics import Judge
 from mmzppo.eval.runner import EVAL_SAMPLING, EvalConfig, evaluate, rescore
-from mmzppo.eval.scoring import Judge
 from mmzppo.eval.suites import PAPER_COUNTS, SUITES, expected_path, load_benchmarks, locate
 
 
 def parse_vision(items: list[str]) -> VisionSettings:
-    """`--vision` values: the preset `tiny` (mmzppo.models.TINY_VISION) and/or key=value
+    """`--vision` values: the preset `tiny` (mmzppo.data.vision.TINY_VISION) and/or key=value
     overrides of VisionSettings fields, applied in order to the paper's defaults."""
     base = VisionSettings()
     names = {f.name for f in dataclasses.fields(VisionSettings)}
     for item in items:
         if item == "tiny":
-            from mmzppo.models import TINY_VISION
+            from mmzppo.data.vision import TINY_VISION
 
             base = TINY_VISION
             continue
@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     what.add_argument("--suite", choices=["all", *SUITES], help="benchmarks to run")
     what.add_argument("--list", action="store_true", help="list every benchmark and whether its data is found")
     what.add_argument("--rescore", type=Path, metavar="OUTPUT_DIR", help="re-grade saved responses, no generation")
-    p.add_argument("--model", help="hub id or local folder (loaded with mmzppo.models.load_policy)")
+    p.add_argument("--model", help="hub id or local folder (loaded with mmzppo.policy.loading.load_policy)")
     p.add_argument("--revision", default=None, help="model revision (hub)")
     p.add_argument("--data-root", type=Path, default=None, help="folder with one subfolder per benchmark")
     p.add_argument("--tasks", default=None, help="comma-separated benchmark names within the suite")

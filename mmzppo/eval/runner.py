@@ -35,12 +35,13 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from mmzppo.data.sample import Sample, VisionSettings
+from mmzppo.data.sample import Sample
+from mmzppo.data.vision import VisionSettings
 from mmzppo.eval import tasks
-from mmzppo.eval.scoring import Judge, rule_score, score_records
+from mmzppo.eval.metrics import Judge, rule_score, score_records
 from mmzppo.eval.suites import PAPER_COUNTS, Benchmark, data_files, expected_path, load_benchmarks, locate, select
-from mmzppo.prompts import PROMPT_TEMPLATES, plain, question_text
-from mmzppo.rollout.base import SamplingParams
+from mmzppo.policy.generation.base import SamplingParams
+from mmzppo.prompting.builders import PROMPT_TEMPLATES, plain, question_text
 
 # The paper's evaluation decoding (App. B.2); the response budget is the training one
 # (12,288 tokens), since the paper does not state an evaluation budget.
@@ -51,7 +52,7 @@ EVAL_SAMPLING = SamplingParams(temperature=0.6, top_p=0.95, top_k=20, presence_p
 class EvalConfig:
     """One evaluation run (the CLI's flags)."""
 
-    model: str  # hub id or local folder, loaded with mmzppo.models.load_policy
+    model: str  # hub id or local folder, loaded with mmzppo.policy.loading.load_policy
     data_root: Path | None = None  # benchmark folders: <root>/<path> or <root>/<suite>/<path>
     output: Path | None = None  # results folder (None: print only)
     suite: str = "all"  # vlm | llm | video | synthetic | all
@@ -189,7 +190,7 @@ class Generator:
     item per call under its own seed (see the module docstring)."""
 
     def __init__(self, policy, cfg: EvalConfig):
-        from mmzppo.rollout.hf import HFRollout
+        from mmzppo.policy.generation.hf import HFRollout
 
         self.rollout = HFRollout(policy, batch_size=cfg.batch_size, seed=cfg.seed if cfg.greedy else None)
         self.sampling, self.seed = cfg.sampling, cfg.seed
@@ -197,7 +198,7 @@ class Generator:
     def _rng(self, prompts: list):
         import contextlib
 
-        from mmzppo.rollout.hf import seeded_rng
+        from mmzppo.policy.generation.hf import seeded_rng
 
         if self.sampling.temperature <= 0:
             return contextlib.nullcontext()
@@ -430,7 +431,7 @@ def _entry(result: dict) -> dict:
 def load_model(cfg: EvalConfig):
     import torch
 
-    from mmzppo.models import load_policy
+    from mmzppo.policy.loading import load_policy
 
     device = cfg.device or ("cuda" if torch.cuda.is_available() else "cpu")
     dtype = cfg.dtype or ("bfloat16" if str(device).startswith("cuda") else "float32")

@@ -1,4 +1,4 @@
-"""Benchmark definitions: one small YAML file per benchmark in `mmzppo/eval_suites/<suite>/`.
+"""Benchmark definitions: one small YAML file per benchmark in `mmzppo/eval/definitions/<suite>/`.
 
 The definitions are package data, so an installed (non-editable) mmzppo finds them as well as
 a checkout; `eval_suites/` at the repository root is a link to the same folder, and
@@ -28,7 +28,7 @@ from typing import Any
 
 import yaml
 
-EVAL_SUITES = Path(os.environ.get("MMZPPO_EVAL_SUITES") or Path(__file__).resolve().parents[1] / "eval_suites")
+EVAL_SUITES = Path(os.environ.get("MMZPPO_EVAL_SUITES") or Path(__file__).resolve().parent / "definitions")
 SUITES = ("vlm", "llm", "video", "synthetic")
 PAPER_COUNTS = {"vlm": 16, "llm": 10, "video": 5}  # benchmarks per suite in the paper's macro averages
 METRICS = ("accuracy", "anls", "ocr", "and_or", "judge_only")
@@ -36,7 +36,7 @@ METRICS = ("accuracy", "anls", "ocr", "and_or", "judge_only")
 
 @dataclass(frozen=True)
 class Benchmark:
-    """One benchmark as declared in its YAML file (field meanings in mmzppo/eval_suites/README.md)."""
+    """One benchmark as declared in its YAML file (field meanings in mmzppo/eval/definitions/README.md)."""
 
     name: str  # short id, also the output file name
     title: str  # the name the paper uses
@@ -47,10 +47,10 @@ class Benchmark:
     files: tuple[str, ...] = ()  # glob patterns inside the folder, in order of preference
     split: str = "test"  # the split the paper's number is on
     hf: str = ""  # the official Hugging Face dataset (or repository) the layout follows
-    metric: str = "accuracy"  # accuracy (mmzppo.reward.grade) | anls | ocr | and_or | judge_only
+    metric: str = "accuracy"  # accuracy (mmzppo.grading.grader.grade) | anls | ocr | and_or | judge_only
     answer_type: str | None = None  # fixed answer type for every item; None: per item
     aggregate: str = "mean"  # mean | worst_case (mmzppo.eval.tasks.AGGREGATES)
-    prompt: str = "plain"  # plain (mmzppo.prompts.plain) | conversation
+    prompt: str = "plain"  # plain (mmzppo.prompting.builders.plain) | conversation
     judge: bool = False  # graded by an LLM judge when one is given (rule-only otherwise)
     judge_output: str = "yes_no"  # how the judge answers: yes_no | score | criteria
     judge_prompt: str = ""  # Jinja template: question, gold, response, criteria

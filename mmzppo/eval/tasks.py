@@ -3,7 +3,7 @@
 `load_items(bench, folder, media_dir)` runs the benchmark's loader (`LOADERS[bench.loader]`;
 the shared pieces and the table layout are in `items`, the benchdata layouts in
 `benchdata_layouts`, the other official layouts in `official_layouts`) and makes uids unique.
-`PROMPTS` holds prompt builders other than `mmzppo.prompts.plain`; `AGGREGATES` holds
+`PROMPTS` holds prompt builders other than `mmzppo.prompting.builders.plain`; `AGGREGATES` holds
 benchmark scores other than the mean of per-item scores (DynaMath's worst case).
 """
 
@@ -18,7 +18,7 @@ from mmzppo.data.sample import Sample
 from mmzppo.eval import benchdata_layouts, official_layouts  # noqa: F401  (they register their loaders)
 from mmzppo.eval.items import LOADERS, Failed, Item
 from mmzppo.eval.suites import Benchmark
-from mmzppo.prompts import Prompt
+from mmzppo.prompting.builders import Prompt
 
 __all__ = ["AGGREGATES", "LOADERS", "PROMPTS", "Failed", "Item", "conversation_prompt", "load_items", "worst_case"]
 

@@ -27,7 +27,7 @@ from PIL import Image
 
 from mmzppo.data import Sample
 from mmzppo.data.shards import ShardReader, iter_shard, sample_to_record
-from mmzppo.models import TINY_VISION
+from mmzppo.data.vision import TINY_VISION
 
 REPO = Path(__file__).resolve().parents[2]
 

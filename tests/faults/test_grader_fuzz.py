@@ -14,7 +14,8 @@ import time
 
 import pytest
 
-from mmzppo.reward import ANSWER_TYPES, Grade, count_distinct_boxed, grade, grade_answer
+from mmzppo.grading.boxed import count_distinct_boxed
+from mmzppo.grading.grader import ANSWER_TYPES, Grade, grade, grade_answer
 
 PER_CALL_LIMIT_S = 1.0  # CPU seconds per grade() call
 HANG_S = 10.0  # wall seconds per call, whatever the machine's load

@@ -20,8 +20,8 @@ import pytest
 import torch
 from conftest import REPO
 
-from mmzppo.config import load_config
-from mmzppo.models import TINY_VISION
+from mmzppo.data.vision import TINY_VISION
+from mmzppo.train.config import load_config
 
 TINY = [f"vision.{k}={v}" for k, v in TINY_VISION.to_dict().items() if k not in ("fps", "nframes")]
 STEPS = 6
@@ -179,8 +179,8 @@ def test_nonfinite_loss_is_skipped_or_stops(policy, tiny_xs_dir, synth_shards, t
     """A NaN loss in one mini-batch (injected into the PPO objective): 'skip' leaves the
     weights finite and counts it; 'stop' saves the mini-batch and stops before any checkpoint
     of that step. Never a checkpoint with NaN weights."""
-    from mmzppo.train import NonFiniteError, Trainer
-    from mmzppo.update import ClippedPPO
+    from mmzppo.train.loop import NonFiniteError, Trainer
+    from mmzppo.train.objectives import ClippedPPO
 
     original, calls = ClippedPPO.loss, []
 
@@ -211,7 +211,7 @@ def test_config_errors_name_the_field_and_the_range():
     ConfigError naming the field (and, for ranges, what is allowed)."""
     import dataclasses
 
-    from mmzppo.config import Config, ConfigError
+    from mmzppo.train.config import Config, ConfigError
 
     wrong_type = {int: "many", float: "fast", bool: "perhaps", str: 3}
     for f in dataclasses.fields(Config):

@@ -21,7 +21,7 @@ the frames of the in-memory mp4 as `encode` counts a video file, the same rule p
 frames Qwen-VL would sample, and only those are converted, with PyAV, pixel-identical to
 decord and faster), and hands out `Sample`s whose images are PIL images and whose video is a
 list of PIL frames (resized to the video pixel budget) with `video_fps` = the sampled rate,
-which `mmzppo.inputs.encode` takes through its frame-list path. Teacher responses go to
+which `mmzppo.policy.encoding.encode` takes through its frame-list path. Teacher responses go to
 `sample.meta["teacher"]`.
 
 Why a reader of our own rather than webdataset's pipeline: the failure policy must be exact.

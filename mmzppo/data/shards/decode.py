@@ -10,10 +10,11 @@ from typing import Any
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from mmzppo.data.sample import Sample, SampleError, VisionSettings
+from mmzppo.data.sample import Sample, SampleError
 from mmzppo.data.shards.layout import SkipSample
 from mmzppo.data.shards.tar import RawSample
 from mmzppo.data.shards.writer import check_teacher
+from mmzppo.data.vision import VisionSettings
 
 _BYTES_IO = re.compile(r"<_io\.BytesIO object at 0x[0-9a-f]+>")
 
@@ -65,11 +66,11 @@ def decode_image(data: bytes, what: str) -> Image.Image:
 def sampled_frames(total: int, native_fps: float, vision: VisionSettings | None, uid: str) -> tuple[list[int], float]:
     """Frame indices to decode and the rate they represent.
 
-    The same rule as a video file given to `mmzppo.inputs.encode`: `frame_plan` clamps the
+    The same rule as a video file given to `mmzppo.policy.encoding.encode`: `frame_plan` clamps the
     settings to the clip, qwen-vl-utils' `smart_nframes` picks the count, indices are evenly
     spaced (rounded linspace). Without settings every frame is kept at the native rate.
     """
-    from mmzppo.inputs import MediaError, frame_plan
+    from mmzppo.data.media import MediaError, frame_plan
 
     if vision is None:
         if total < 1:

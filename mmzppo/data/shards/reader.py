@@ -10,11 +10,12 @@ from pathlib import Path
 
 import torch
 
-from mmzppo.data.sample import Sample, VisionSettings
+from mmzppo.data.sample import Sample
 from mmzppo.data.shards.decode import decode_sample
 from mmzppo.data.shards.layout import SKIP_REASONS, SkipSample, read_index, resolve_shards, shard_count
 from mmzppo.data.shards.seen import SeenKeys
 from mmzppo.data.shards.tar import RawSample, SkipEvent, iter_shard
+from mmzppo.data.vision import VisionSettings
 
 log = logging.getLogger(__name__)
 

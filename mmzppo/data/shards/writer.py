@@ -13,8 +13,9 @@ from typing import Any
 
 from PIL import Image
 
-from mmzppo.data.sample import Sample, SampleError, VisionSettings
+from mmzppo.data.sample import Sample, SampleError
 from mmzppo.data.shards.layout import FORMAT_VERSION, IMAGE_EXTS, INDEX_NAME, SHARD_PATTERN, VIDEO_EXTS
+from mmzppo.data.vision import VisionSettings
 
 _UID_OK = re.compile(r"[A-Za-z0-9_\-]+")
 _MAX_UID = 200

@@ -1,0 +1,24 @@
+"""TODO docstring"""
+
+from __future__ import annotations
+
+import random
+
+from mmzppo.core.selection import PlainOutcome
+from mmzppo.prompting.builders import Prompt, bcq, ncq
+from mmzppo.prompting.compress import Compressor, truncate_candidates
+
+
+def build_prompts(
+    planned: list[tuple[str, PlainOutcome]], rng: random.Random, compress: Compressor = truncate_candidates
+) -> list[Prompt]:
+    """The BCQ/NCQ prompts of a plan. A BCQ takes one correct teacher answer and one wrong
+    student answer, each drawn with `rng`; an NCQ takes every wrong student answer."""
+    prompts = []
+    for kind, o in planned:
+        if kind == "bcq":
+            correct, wrong = rng.choice(o.teacher_correct), rng.choice(o.wrong)
+            prompts.append(bcq(o.sample, correct, wrong, rng, compress=compress))
+        else:
+            prompts.append(ncq(o.sample, o.wrong, compress=compress))
+    return prompts

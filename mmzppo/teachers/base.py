@@ -1,0 +1,92 @@
+"""TODO docstring"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+import torch
+
+from mmzppo.data.sample import Sample
+from mmzppo.grading.boxed import extract_last_boxed
+from mmzppo.policy.generation.base import Completion
+from mmzppo.prompting.builders import Prompt, question_text, user_message
+from mmzppo.prompting.compress import MAX_LINES
+
+HINT_MAX_TOKENS = 256
+
+THINK_BLOCK = re.compile(r"<think>.*?(</think>|$)", re.DOTALL)
+
+REWRITE_INSTRUCTION = (
+    "Rewrite the response below into at most 5 lines. Keep only the essential reasoning steps "
+    "and end with its final answer in \\boxed{{}}, unchanged. Do not solve the problem again "
+    "and do not say whether the response is correct.\n\n<response>\n{response}\n</response>"
+)
+
+# Our wording of the hint request (the paper's Alg. 5 says only "an answer-free hint").
+HINT_INSTRUCTION = (
+    "{question}\n\nA correct solution of this problem:\n<solution>\n{solution}\n</solution>\n\n"
+    "Write a short hint, at most three sentences, that points a student to the key idea of this "
+    "solution. Do not state the final answer or any number that gives it away, and do not use \\boxed{{}}."
+)
+
+
+@dataclass
+class TokenScores:
+    """A teacher's view of B completions, right padded to T tokens (as `mmzppo.policy.logprobs`)."""
+
+    token_logprobs: torch.Tensor  # (B, T) log T(y_t) of each completion token
+    logprobs: torch.Tensor  # (B, T, V) every token's log-prob, or (B, T, k) the top-k ones
+    indices: torch.Tensor | None  # (B, T, k) token ids of the top-k log-probs; None = full vocabulary
+    mask: torch.Tensor  # (B, T) True on real completion tokens
+
+
+@runtime_checkable
+class Teacher(Protocol):
+    counts: Counter  # calls made, by kind ("sampled", "rewrites", "hints", "scored")
+
+    def sample(self, prompts: list[Prompt], n: int) -> list[list[Completion]]:
+        """`n` responses for each prompt (fewer, possibly none, if the teacher has none)."""
+        ...
+
+    def compress(self, responses: list[str]) -> list[str]:
+        """One summary per response, compressed together (same procedure for all)."""
+        ...
+
+    def write_hints(self, samples: list[Sample], answers: list[str]) -> list[str]:
+        """One answer-free hint per question, written from its correct answer."""
+        ...
+
+
+def enforce_summary(summary: str, original: str, max_lines: int = MAX_LINES) -> str:
+    """Make a model-written summary obey the rules whatever the model wrote: at most
+    `max_lines` non-empty lines, ending with the ORIGINAL response's final \\boxed{} answer.
+
+    A rewrite must never change which answer a candidate gives (its correct/wrong label
+    depends on it), so a summary whose last boxed answer differs, or that has none, keeps
+    its first lines and gets the original answer as its last line.
+    """
+    answer = extract_last_boxed(original)
+    summary = THINK_BLOCK.sub("", summary)  # a thinking teacher's reasoning about the rewrite
+    lines = [ln.rstrip() for ln in summary.strip().splitlines() if ln.strip()]
+    if answer is None:
+        return "\n".join(lines[:max_lines]) or "(empty response)"
+    if extract_last_boxed("\n".join(lines[:max_lines])) == answer and len(lines) <= max_lines:
+        return "\n".join(lines)
+    body = [ln for ln in lines if "\\boxed" not in ln][: max_lines - 1]
+    return "\n".join(body + [f"Final answer: \\boxed{{{answer}}}"])
+
+
+def hint_request(sample: Sample, answer: str) -> Prompt:
+    """The prompt asking the teacher for a hint: the question with its media, and the answer."""
+    text = HINT_INSTRUCTION.format(question=question_text(sample), solution=answer.strip())
+    return Prompt(uid=sample.uid, kind="plain", messages=[user_message(sample, text)])
+
+
+def rewrite_prompt(response: str, index: int = 0) -> Prompt:
+    """The text-only prompt asking the teacher to compress one response."""
+    text = REWRITE_INSTRUCTION.format(response=response.strip())
+    message = {"role": "user", "content": [{"type": "text", "text": text}]}
+    return Prompt(uid=f"compress-{index}", kind="plain", messages=[message])

@@ -1,0 +1,204 @@
+"""The built-in demo: `python -m mmzppo.tools.demo` (offline, CPU, under 10 minutes on 2 cores).
+
+ZPPO against GRPO with buffer, from the same tiny student, for the same student-rollout budget
+(one size and one seed of `python -m mmzppo.tools.reproduce`, whose functions it calls):
+
+1. writes the synthetic suite as WebDataset shards: the image tasks' training split (the RL
+   set), every task's training split (the warm-up) and the video and text tasks' (reading),
+2. builds the start: a tiny Qwen3.5 (`xs`) warmed up on worked solutions, part of them shown
+   as BCQ/NCQ prompts of the reading family (cached), and measures whether it reads the
+   candidates (`mmzppo.tools.diagnose`: BCQ vs plain accuracy on its hard questions),
+3. trains ZPPO and GRPO with buffer from that start (`configs/demo.yaml`; the reference
+   solutions as the teacher), in two processes side by side when two cores are idle,
+4. prints greedy accuracy on the held-out test split per modality for the start and both
+   runs, their BCQ/NCQ and buffer counts and one BCQ prompt as the student saw it, and
+   writes a plot of both runs' curves (`runs/demo/comparison.png`).
+
+The start ships with the repo (`data/starts/xs`: 2.4 MB of bf16 weights and the tokenizer),
+because its warm-up takes longer than the whole demo may (1,500 steps, about 15 minutes on 2
+cores). It is the xs start of `python -m mmzppo.tools.reproduce` (`--sizes xs --diagnose-only` builds
+it), written with `--export-start`; `--rebuild-start` warms one up here instead.
+
+`--quick` shrinks every stage (used by the tests; it always builds its own small start).
+Extra `key=value` arguments override the run config, e.g. `lr=3e-4`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import shutil
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from mmzppo.data.formats import read_jsonl
+from mmzppo.tools.reproduce import (
+    CONFIGS,
+    QUICK,
+    Grid,
+    _diag_line,
+    _mean,
+    make_data,
+    make_student,
+    parallel_map,
+    run_cell,
+    run_start,
+)
+
+DEMO = Grid(
+    sizes=("xs",),
+    seeds=(0,),
+    methods=("zppo", "grpo_buffer"),
+    rollout_budget=1280,
+    train_n=40,
+    warmup_steps=1500,
+    diag_n=48,
+    eval_n=12,
+    real_limit=0,
+    config=CONFIGS / "demo.yaml",
+)
+DEMO_QUICK = dataclasses.replace(QUICK, seeds=(0,), methods=("zppo", "grpo_buffer"), config=DEMO.config)
+SHIPPED_START = Path(__file__).resolve().parent / "starts" / "xs"  # package data
+MODALITIES = ("image", "video", "text")
+NAMES = {"zppo": "ZPPO", "grpo_buffer": "GRPO with buffer"}
+
+
+def run_counts(run_dir: Path) -> str:
+    rows = list(read_jsonl(run_dir / "metrics.jsonl"))
+    k = max(1, len(rows) // 4)
+    first = _mean(r["reward/plain_mean"] for r in rows[:k])
+    last = _mean(r["reward/plain_mean"] for r in rows[-k:])
+    return (
+        f"{len(rows)} steps, {rows[-1]['rollouts/student_total']:.0f} student rollouts; plain-group reward "
+        f"{first:.3f} (first {k}) -> {last:.3f} (last {k}); BCQ groups {sum(r['groups/bcq'] for r in rows):.0f}, "
+        f"NCQ groups {sum(r['groups/ncq'] for r in rows):.0f}; buffer admitted "
+        f"{rows[-1]['buffer/admitted_total']:.0f}, graduated {rows[-1]['buffer/graduated_total']:.0f}"
+    )
+
+
+def export_start(src: Path, dst: Path = SHIPPED_START) -> Path:
+    """Write a start as the repo ships it: bf16 weights (half the bytes; the demo trains in
+    float32 from them) and its processor."""
+    import torch
+
+    from mmzppo.data.vision import TINY_VISION
+    from mmzppo.policy.loading import load_policy
+
+    policy = load_policy(src, vision=TINY_VISION)
+    shutil.rmtree(dst, ignore_errors=True)
+    policy.model.to(torch.bfloat16).save_pretrained(dst)
+    policy.processor.save_pretrained(dst)
+    for name in ("warmup.json",):  # how it was made
+        if (Path(src) / name).is_file():
+            shutil.copy(Path(src) / name, dst / name)
+    return dst
+
+
+def use_shipped_start(work: Path) -> bool:
+    """Copy the repo's start into the cache as the demo's start, unless one is there."""
+    target = work / "students" / "xs"
+    if (target / "config.json").is_file() or not (SHIPPED_START / "config.json").is_file():
+        return False
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(SHIPPED_START, target)
+    return True
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m mmzppo.tools.demo", description=__doc__.split("\n")[0])
+    parser.add_argument("--workdir", type=Path, default=Path(".cache/mmzppo/demo"), help="cache of data and the start")
+    parser.add_argument("--output-dir", type=Path, default=Path("runs"), help="the runs go to <output-dir>/demo/")
+    parser.add_argument("--quick", action="store_true", help="tiny everything (seconds; for tests)")
+    parser.add_argument("--rebuild-start", action="store_true", help="warm the start up here (about 15 min)")
+    parser.add_argument("--export-start", type=Path, metavar="START", help="write START to data/starts/xs and exit")
+    parser.add_argument("overrides", nargs="*", help="key=value overrides of configs/demo.yaml")
+    args = parser.parse_args(argv)
+    if args.export_start:
+        print(f"wrote {export_start(args.export_start)}")
+        return
+    console = Console()
+    start = time.perf_counter()
+    import torch
+
+    from mmzppo.policy.threads import idle_cores
+
+    grid = DEMO_QUICK if args.quick else DEMO
+    grid = dataclasses.replace(grid, overrides=(*grid.overrides, *args.overrides))
+    jobs = 2 if idle_cores(2) >= 1.5 else 1
+    threads = int(os.environ.get("OMP_NUM_THREADS", "1"))
+    torch.set_num_threads(threads)  # every process at the same count: the numbers do not depend on the load
+    console.print(
+        f"{jobs} run(s) at a time, {threads} torch thread(s) each (OMP_NUM_THREADS; torch's float "
+        "sums, and with them the numbers, depend on the count, not on how busy the machine is)"
+    )
+    work = args.workdir.resolve()
+    runs = (args.output_dir / "demo").resolve()
+
+    console.rule("1. synthetic shards")
+    data = make_data(work, grid)
+    console.print(
+        f"RL set: the 4 image tasks' training split ({4 * grid.train_n} questions, levels 1-3); "
+        f"warm-up and reading examples: all 10 tasks"
+    )
+
+    console.rule("2. the start: tiny xs, warmed up on worked solutions and reading examples")
+    if args.quick or args.rebuild_start:
+        if args.rebuild_start:
+            shutil.rmtree(work / "students" / "xs", ignore_errors=True)
+        console.print(f"warming up {grid.warmup_steps} steps (cached in {work / 'students' / 'xs'}) ...")
+    elif use_shipped_start(work):
+        console.print(
+            f"the start that ships with the repo ({SHIPPED_START}, "
+            f"{grid.warmup_steps} warm-up steps; --rebuild-start makes it here)"
+        )
+    student = make_student(work, "xs", grid, data)
+    console.print(f"does it read the candidates? {_diag_line(student)}")
+
+    console.rule("3. ZPPO and GRPO with buffer from that start, same budget")
+    shutil.rmtree(runs, ignore_errors=True)
+    calls = [(run_cell, m, "xs", grid.seeds[0], grid, work, data, runs) for m in grid.methods]
+    results = parallel_map([*calls, (run_start, "xs", grid, work)], jobs)  # the runs first: they take longest
+    trained, before = {r["method"]: r for r in results[:-1]}, results[-1]
+
+    console.rule("4. results")
+    table = Table(
+        "modality",
+        "items",
+        "start",
+        *(NAMES[m] for m in grid.methods),
+        title=f"greedy accuracy on the held-out synthetic test split, {grid.rollout_budget} student rollouts per run",
+    )
+    for m in MODALITIES:
+        key = f"synthetic_{m}"
+        n = len(before["scores"].get(key, {}))
+        accs = [_mean(before["scores"].get(key, {}).values())]
+        accs += [_mean(trained[k]["scores"].get(key, {}).values()) for k in grid.methods]
+        table.add_row(m, str(n), *(f"{a:.3f}" for a in accs))
+    console.print(table)
+    for m in grid.methods:
+        console.print(f"{NAMES[m]}: {run_counts(Path(trained[m]['run_dir']))}")
+    samples = list(read_jsonl(Path(trained["zppo"]["run_dir"]) / "samples.jsonl"))
+    shown = next((s for s in samples if s["kind"] == "bcq"), None)
+    if shown:
+        labels = ", ".join(c["label"] for c in shown["candidates"])
+        console.print(f"\na BCQ prompt from step {shown['step']} ({shown['uid']}; candidates in order: {labels}):")
+        console.print(shown["prompt"], markup=False, highlight=False)
+        console.print(f"student rewards on it: {[r['reward'] for r in shown['responses']]}")
+    from mmzppo.tools.plot import figure
+
+    plot = runs / "comparison.png"
+    figure([Path(trained[m]["run_dir"]) for m in grid.methods], [NAMES[m] for m in grid.methods]).savefig(plot, dpi=80)
+    console.print(f"\nruns: {runs} (metrics.jsonl, samples.jsonl, tb/, checkpoints/, eval/); curves: {plot}")
+    console.print(
+        "At this scale one seed's differences are mostly noise: `python -m mmzppo.tools.reproduce` runs the "
+        "seeds and sizes with intervals (docs/results.md)."
+    )
+    console.print(f"demo took {time.perf_counter() - start:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,83 @@
+"""Run under `accelerate launch --num_processes N`: the loss and gradient of one fixed global
+mini-batch, computed with the trainer's own functions. With 2 ranks, rank 0 takes 11 of the
+16 rollouts and rank 1 the other 5 (so, at 3 per micro-batch, 4 micro-batches against 2:
+under FSDP rank 1 pads with dummy ones). Prints one JSON line (rank 0) with the loss and
+the gradient norm; tests compare N = 1 and N = 2, replicated and FSDP-sharded, for the PPO
+objective and for the distillation objective (JSD to a perturbed copy of the model).
+
+    accelerate launch --num_processes N mmzppo/tools/dist_check.py MODEL_DIR [none|fsdp] [ppo|jsd]"""
+
+import json
+import sys
+
+import torch
+from accelerate import Accelerator
+
+from mmzppo.core.ppo import ClipConfig
+from mmzppo.data.sample import Sample
+from mmzppo.data.vision import TINY_VISION
+from mmzppo.policy.generation.base import Completion
+from mmzppo.policy.loading import load_policy
+from mmzppo.policy.parallel import clip_grad_norm, shard, sync_gradients
+from mmzppo.prompting.builders import plain
+from mmzppo.teachers.local import LocalTeacher
+from mmzppo.train.objectives import ClippedPPO, Distillation
+from mmzppo.train.rollout import Rollout, set_advantages
+from mmzppo.train.update import MicroBatching, accumulate
+
+
+def perturbed_teacher(model_dir: str) -> LocalTeacher:
+    """The same model with seeded noise on its weights: a teacher that differs from the student."""
+    policy = load_policy(model_dir, vision=TINY_VISION)
+    with torch.no_grad(), torch.random.fork_rng():
+        torch.manual_seed(1)
+        for p in policy.model.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    return LocalTeacher(policy)
+
+
+def main(model_dir: str, layout: str, objective_name: str) -> None:
+    acc = Accelerator(cpu=True)
+    torch.manual_seed(0)
+    policy = load_policy(model_dir, vision=TINY_VISION)
+    model = policy.model
+    groups = []
+    for q in range(4):  # 4 questions x 4 rollouts, lengths 3..9, rewards make some groups trivial
+        s = Sample(uid=f"q{q}", question=f"What is {q} + {q}?", answer=str(2 * q), answer_type="number")
+        group = []
+        for k in range(4):
+            tokens = [(7 * q + 3 * k + j) % 200 + 10 for j in range(3 + (q + k) % 7)]
+            reward = float((q + k) % 2) if q < 3 else 1.0
+            group.append(Rollout(plain(s), Completion(tokens, [0.0] * len(tokens), "", True), reward, None))
+        groups.append(group)
+    set_advantages(groups, 1e-6)  # same on every rank: all rollouts known here
+    rollouts = [r for g in groups for r in g]
+    if acc.num_processes not in (1, 2):
+        raise SystemExit("run with 1 or 2 processes")
+    mine = [rollouts[i] for i in range(len(rollouts)) if acc.num_processes == 1 or (i < 11) == (acc.process_index == 0)]
+    if layout == "fsdp":
+        shard(model)
+    if objective_name == "jsd":
+        objective, old = Distillation(perturbed_teacher(model_dir), beta=0.5), None
+    else:
+        objective = ClippedPPO(ClipConfig())
+        old = [torch.full((len(r.token_ids),), -9.0) for r in mine]  # ratios well above 1: clipping is exercised
+    stats = accumulate(model, policy, mine, old, objective, MicroBatching(3), 1.0)
+    sync_gradients(model)
+    grad_norm = clip_grad_norm(model, float("inf"))  # the global norm, sharded or not (nothing clipped)
+    if acc.is_main_process:
+        print(
+            json.dumps(
+                {
+                    "loss": stats["loss"],
+                    "grad_norm": float(grad_norm),
+                    "clip_high": stats.get("clip_ratio/high"),
+                    "divergence": stats.get("distill/divergence"),
+                }
+            )
+        )
+    acc.end_training()  # destroy the process group: gloo threads left at exit can abort a rank
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else "none", sys.argv[3] if len(sys.argv) > 3 else "ppo")

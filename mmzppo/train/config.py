@@ -1,0 +1,519 @@
+"""The run config: one typed object per run, every field documented, saved with the run.
+
+`load_config("configs/run.yaml", ["tau=0.3", "vision.max_pixels=16384"])` reads a YAML file,
+applies `key=value` overrides (values parsed as YAML), and validates: unknown keys and
+invalid values raise `ConfigError` naming the key. Defaults are the paper's values
+(arXiv:2606.18216, section 4 and App. D) where the paper gives one.
+
+`method` picks the algorithm (one file each in mmzppo/methods/): zppo, distill_off,
+distill_on, hint, prefix. Switches make every other baseline and ablation row a config, not
+code: GRPO = `method: zppo` with `use_buffer=false use_bcq=false use_ncq=false`;
+GRPO-dagger = `use_buffer=true use_bcq=false use_ncq=false`; ZPPO = all three on.
+
+A YAML file may start from another one: `base: ../zppo_qwen3.5-0.8b.yaml` (a path relative
+to the file) loads that file first, and the keys written here replace its keys.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mmzppo.data.vision import VisionSettings
+
+METHOD_NAMES = ("zppo", "distill_off", "distill_on", "hint", "prefix")
+TEACHER_KINDS = ("local", "server", "precomputed", "reference", "none")
+
+
+class ConfigError(ValueError):
+    """A config key is unknown or its value is invalid; the message names the key."""
+
+
+def doc(help_text: str, default: Any = dataclasses.MISSING, **kw) -> Any:
+    """A dataclass field with a help text (shown by `python -m mmzppo.train --help-config`)."""
+    if default is not dataclasses.MISSING:
+        kw["default"] = default
+    return field(metadata={"help": help_text}, **kw)
+
+
+@dataclass
+class Config:
+    # --- run --------------------------------------------------------------------------
+    name: str = doc("run name; the run folder is <output_dir>/<name>", "zppo")
+    output_dir: str = doc("parent folder of run folders", "runs")
+    seed: int = doc("seed of every RNG (torch, python, data order, buffer, candidate shuffles)", 0)
+    steps: int = doc("rollout steps to run (paper: 200)", 200)
+    rollout_budget: int = doc(
+        "stop once this many student rollouts were sampled, summed over processes "
+        "(0 = off; the run then ends after `steps`): the equal budget of method "
+        "comparisons, which counts plain, BCQ, NCQ, hint and prefix rollouts alike",
+        0,
+    )
+    save_every: int = doc("checkpoint every N steps (0 = only at the end)", 50)
+    log_samples: int = doc("prompts per step written in full to samples.jsonl (with BCQ/NCQ ones first)", 2)
+
+    # --- models -----------------------------------------------------------------------
+    student: str = doc("student model: hub id or local folder (e.g. Qwen/Qwen3.5-0.8B)", "Qwen/Qwen3.5-0.8B")
+    teacher: str | None = doc("teacher model for kind 'local': hub id or folder", None)
+    teacher_kind: str = doc(
+        "'local' (a transformers model samples), 'server' (an OpenAI-compatible server: "
+        "teacher_endpoint), 'precomputed' (answers stored in the shards by `python -m "
+        "mmzppo.teacher annotate`, re-used on every visit; a deviation), 'reference' (the "
+        "dataset's worked solutions; a deviation from the paper), or 'none'",
+        "local",
+    )
+    dtype: str = doc("model dtype: float32, bfloat16 or float16", "bfloat16")
+    attn_implementation: str = doc("attention kernel: sdpa (CPU) or flash_attention_2 (GPU extra)", "sdpa")
+    vision: VisionSettings = doc(
+        "pixel and frame budgets for every image/video (see VisionSettings)", default_factory=VisionSettings
+    )
+
+    # --- data -------------------------------------------------------------------------
+    train_shards: str = doc("training shards: a folder, a glob, or a brace pattern of .tar files", "data/train")
+    prompts_per_step: int = doc("|X_new|: new questions per rollout step (paper: 384)", 384)
+
+    # --- method -----------------------------------------------------------------------
+    method: str = doc(
+        "the algorithm: 'zppo' (Alg. 1; GRPO and GRPO-dagger are its switches), 'distill_off' "
+        "(Alg. 2), 'distill_on' (Alg. 3), 'hint' (Alg. 5) or 'prefix' (Alg. 6)",
+        "zppo",
+    )
+
+    # --- ZPPO (paper, Algorithm 1) ----------------------------------------------------
+    group_size: int = doc("G_S: student rollouts per prompt (paper: 8)", 8)
+    teacher_group_size: int = doc("G_T: teacher rollouts per hard question (paper: 4)", 4)
+    tau: float = doc("hard if plain-group accuracy < tau (paper: 0.5)", 0.5)
+    rho_replay: float = doc("|X_replay| = rho_replay * |X_new| (paper: 0.25)", 0.25)
+    rho_aug: float = doc("pre- and post-cap of reformulated prompts, times |X_new| (paper: 0.25)", 0.25)
+    buffer_capacity: int = doc("replay buffer size, FIFO eviction (paper: 10,000)", 10_000)
+    use_buffer: bool = doc("prompt replay buffer on/off", True)
+    use_bcq: bool = doc("BCQ reformulation on/off", True)
+    use_ncq: bool = doc("NCQ reformulation on/off", True)
+    candidate_compression: str = doc(
+        "how each BCQ/NCQ candidate is shortened before it enters a prompt: 'teacher' (the teacher "
+        "model rewrites it greedily into <= 5 lines and <= min(512, max_new_tokens) tokens, the paper's "
+        "method; needs teacher_kind 'local' or 'server'), 'truncate' "
+        "(deterministic truncation that keeps the final answer, lengths matched; a deviation), or "
+        "'auto' ('teacher' when teacher_kind is 'local' or 'server', else 'truncate')",
+        "auto",
+    )
+    candidate_max_words: int = doc(
+        "reasoning words kept per candidate by 'truncate' compression (the paper's rewrite allows up to 512 tokens)",
+        300,
+    )
+
+    # --- baselines (paper, App. D.2) ---------------------------------------------------
+    distill_beta: float = doc(
+        "beta of the generalised JSD of the distillation methods: 0 = forward KL(teacher || "
+        "student), 0.5 = symmetric JSD, 1 = reverse KL(student || teacher)",
+        0.5,
+    )
+    distill_loss: str = doc(
+        "distill_on's per-token loss: 'jsd' (JSD_beta over next-token distributions) or "
+        "'reverse_kl_sampled' (log S - log T of the sampled token only; cheap)",
+        "jsd",
+    )
+    distill_top_k: int = doc(
+        "0 = the teacher's full distribution; k > 0 = its top-k log-probs + one tail bucket "
+        "(what a served teacher returns; an approximation)",
+        0,
+    )
+    prefix_fraction: float = doc(
+        "alpha of the prefix method: the share of a correct teacher answer's tokens "
+        "forced as the start of the answer (paper: 0.4)",
+        0.4,
+    )
+
+    # --- rollout ----------------------------------------------------------------------
+    temperature: float = doc("training rollout temperature (paper: 1.0)", 1.0)
+    top_p: float = doc("training rollout top-p (paper: 1.0)", 1.0)
+    max_new_tokens: int = doc("max response tokens (paper: 12,288)", 12_288)
+    rollout_batch_size: int = doc("sequences per generate call (bounds memory)", 64)
+
+    # --- update (paper, Eqs. 4-6) -----------------------------------------------------
+    updates_per_step: int = doc("I: gradient updates per rollout step over equal mini-batches (paper: 4)", 4)
+    micro_batch_size: int = doc("sequences per forward/backward (gradient accumulation inside a mini-batch)", 8)
+    micro_batch_tokens: int = doc(
+        "padded tokens per forward/backward (sequences x (longest prompt + longest "
+        "completion)); 0 = no budget, only micro_batch_size",
+        0,
+    )
+    old_logprobs: str = doc(
+        "PPO's log pi_old: 'sampler' (the log-probs the rollout recorded), 'recompute' (a "
+        "no-grad pass of the policy before the updates) or 'auto' (sampler with the "
+        "transformers backend at top_p 1, where the two are equal; else recompute)",
+        "auto",
+    )
+    lr: float = doc("AdamW learning rate, constant (paper: 1e-6)", 1e-6)
+    weight_decay: float = doc("AdamW weight decay (paper: 0.1)", 0.1)
+    betas: tuple[float, float] = doc("AdamW betas (paper: 0.9, 0.999)", (0.9, 0.999))
+    grad_clip: float = doc("gradient norm clip (paper: 1.0)", 1.0)
+    eps_low: float = doc("lower ratio clip 1 - eps_low (paper: 0.20)", 0.20)
+    eps_high: float = doc("upper ratio clip 1 + eps_high, clip-higher (paper: 0.28)", 0.28)
+    dual_clip: float | None = doc("dual-clip c for negative advantages (paper: 10); null = off", 10.0)
+    adv_eps: float = doc("epsilon of the advantage normalisation", 1e-6)
+    nonfinite: str = doc(
+        "a NaN/inf loss or gradient norm: 'skip' that update (counted as update/skipped_nonfinite; "
+        "the weights stay finite) or 'stop' the run, saving the offending mini-batch under "
+        "<run>/nonfinite/",
+        "skip",
+    )
+    adv_norm: str = doc(
+        "Eq. 3's batch statistics (paper Fig. 6): 'nontrivial' (over groups whose rewards differ; "
+        "the paper), 'all' (every group), or 'none' (A = r - group mean)",
+        "nontrivial",
+    )
+
+    # --- several processes ------------------------------------------------------------
+    sharding: str = doc(
+        "model layout over processes: 'none' (replicated, gradients summed: DDP), 'fsdp' "
+        "(FSDP2: decoder layers and the language model sharded, vision tower replicated), "
+        "or 'auto' ('fsdp' when accelerate was launched with an FSDP config)",
+        "auto",
+    )
+
+    # --- vLLM rollout and the served teacher (the paper's deployment) -----------------
+    rollout_backend: str = doc(
+        "who samples the student: 'hf' (transformers generate in the training process; the "
+        "reference backend) or 'vllm' (a vLLM engine colocated in the training process, the "
+        "trainer's weights loaded into it in memory after every step; the `vllm` extra)",
+        "hf",
+    )
+    vllm_dtype: str = doc(
+        "the vLLM engine's dtype (bfloat16: what vLLM's CPU kernels need for Qwen3.5's "
+        "Gated-DeltaNet layers; the trainer keeps `dtype`)",
+        "bfloat16",
+    )
+    vllm_gpu_memory_utilization: float = doc(
+        "share of the GPU the engine may take for weights and KV cache (on the CPU backend: of host RAM)", 0.5
+    )
+    vllm_kv_cache_gb: float | None = doc(
+        "an explicit engine KV-cache size in GiB, overriding "
+        "vllm_gpu_memory_utilization (CPU runs on shared machines: 0.25)",
+        None,
+    )
+    vllm_max_model_len: int | None = doc("prompt + answer tokens per engine sequence; null = the model's maximum", None)
+    vllm_max_images: int = doc("images per prompt the engine plans memory for (video: 1)", 8)
+    vllm_enforce_eager: bool = doc(
+        "engine without torch.compile / CUDA graphs: starts fast, decodes slower (GPU runs: false)", True
+    )
+    vllm_sleep: bool = doc(
+        "GPU only: the engine sleeps between generates (weights to host memory, KV cache "
+        "freed), so the update has the GPU's memory",
+        False,
+    )
+    tis: str = doc(
+        "truncated importance sampling (Yao et al. 2025, on the sampler/trainer mismatch): each token's "
+        "PPO term weighted by min(pi_old / pi_sampler, tis_cap), pi_old being the trainer's recomputed "
+        "log-probs. 'auto' = on with rollout_backend vllm (the bf16 engine's log-probs differ from the "
+        "trainer's by ~1e-2), off with hf (they agree to ~1e-5: the weight would be 1); 'on'; 'off'",
+        "auto",
+    )
+    tis_cap: float = doc("upper bound C of the TIS weight (Yao et al.: 2)", 2.0)
+    teacher_endpoint: str | None = doc(
+        "teacher_kind 'server': the OpenAI-compatible server "
+        "(http://host:8000, e.g. `vllm serve Qwen/Qwen3.5-27B-FP8`)",
+        None,
+    )
+    teacher_served_model: str | None = doc("model name sent to the teacher server; null = the first it lists", None)
+    teacher_concurrency: int = doc("teacher-server requests in flight at most", 16)
+    teacher_timeout: float = doc(
+        "seconds per teacher-server request (a 12,288-token answer of a 27B model takes minutes)", 600.0
+    )
+    teacher_retries: int = doc("retries of a failed teacher-server request (exponential backoff from 0.5 s)", 3)
+    teacher_failure: str = doc(
+        "the teacher server still failing after its retries: 'stop' the run with a message "
+        "naming the endpoint, or 'skip' that question's teacher part and go on (counted as "
+        "teacher/failed)",
+        "stop",
+    )
+
+    def __post_init__(self):
+        if isinstance(self.vision, dict):
+            try:
+                self.vision = VisionSettings.from_dict(self.vision)
+            except (TypeError, ValueError) as e:
+                raise ConfigError(f"vision: {e}") from e
+        self.betas = tuple(self.betas)
+        # key: (is the value allowed, what is allowed): the error names both
+        checks = {
+            "steps": (self.steps >= 1, ">= 1"),
+            "rollout_budget": (self.rollout_budget >= 0, ">= 0 (0 = off)"),
+            "save_every": (self.save_every >= 0, ">= 0 (0 = only at the end)"),
+            "log_samples": (self.log_samples >= 0, ">= 0"),
+            "student": (bool(self.student), "a hub id or a local folder"),
+            "teacher_kind": (self.teacher_kind in TEACHER_KINDS, f"one of {', '.join(TEACHER_KINDS)}"),
+            "teacher": (
+                self.teacher_kind != "local" or bool(self.teacher),
+                "a hub id or folder when teacher_kind is local",
+            ),
+            "dtype": (self.dtype in ("float32", "bfloat16", "float16"), "one of float32, bfloat16, float16"),
+            "prompts_per_step": (self.prompts_per_step >= 1, ">= 1"),
+            "method": (self.method in METHOD_NAMES, f"one of {', '.join(METHOD_NAMES)}"),
+            "group_size": (self.group_size >= 2, ">= 2 (a group needs two rollouts to compare)"),
+            "teacher_group_size": (self.teacher_group_size >= 1, ">= 1"),
+            "candidate_compression": (
+                self.candidate_compression in ("auto", "teacher", "truncate")
+                and not (self.candidate_compression == "teacher" and self.teacher_kind not in ("local", "server")),
+                "one of auto, teacher, truncate; 'teacher' needs teacher_kind local or server",
+            ),
+            "candidate_max_words": (self.candidate_max_words >= 1, ">= 1"),
+            "tau": (0.0 < self.tau <= 1.0, "in (0, 1]"),
+            "rho_replay": (0.0 <= self.rho_replay <= 1.0, "in [0, 1]"),
+            "rho_aug": (0.0 <= self.rho_aug <= 1.0, "in [0, 1]"),
+            "buffer_capacity": (self.buffer_capacity >= 1, ">= 1"),
+            "distill_beta": (0.0 <= self.distill_beta <= 1.0, "in [0, 1]"),
+            "distill_loss": (
+                self.distill_loss in ("jsd", "reverse_kl_sampled")
+                and not (self.distill_loss == "reverse_kl_sampled" and self.method == "distill_off"),
+                "jsd, or reverse_kl_sampled with method distill_on",
+            ),
+            "distill_top_k": (self.distill_top_k >= 0, ">= 0 (0 = the full vocabulary)"),
+            "prefix_fraction": (0.0 < self.prefix_fraction < 1.0, "in (0, 1)"),
+            "temperature": (self.temperature > 0.0, "> 0"),
+            "top_p": (0.0 < self.top_p <= 1.0, "in (0, 1]"),
+            "max_new_tokens": (self.max_new_tokens >= 1, ">= 1"),
+            "rollout_batch_size": (self.rollout_batch_size >= 1, ">= 1"),
+            "updates_per_step": (self.updates_per_step >= 1, ">= 1"),
+            "micro_batch_size": (self.micro_batch_size >= 1, ">= 1"),
+            "micro_batch_tokens": (self.micro_batch_tokens >= 0, ">= 0 (0 = no token budget)"),
+            "old_logprobs": (self.old_logprobs in ("auto", "sampler", "recompute"), "one of auto, sampler, recompute"),
+            "lr": (0.0 < self.lr < 1.0, "in (0, 1)"),
+            "weight_decay": (0.0 <= self.weight_decay < 1.0, "in [0, 1)"),
+            "betas": (len(self.betas) == 2 and all(0.0 <= b < 1.0 for b in self.betas), "two numbers in [0, 1)"),
+            "grad_clip": (0.0 < self.grad_clip < math.inf, "> 0 and finite"),
+            "eps_low": (0.0 < self.eps_low < 1.0, "in (0, 1)"),
+            "eps_high": (0.0 < self.eps_high < math.inf, "> 0 and finite"),
+            "dual_clip": (self.dual_clip is None or 1.0 < self.dual_clip < math.inf, "> 1 and finite, or null (off)"),
+            "adv_eps": (0.0 < self.adv_eps < 1.0, "in (0, 1)"),
+            "adv_norm": (self.adv_norm in ("nontrivial", "all", "none"), "one of nontrivial, all, none"),
+            "nonfinite": (self.nonfinite in ("skip", "stop"), "one of skip, stop"),
+            "sharding": (self.sharding in ("auto", "none", "fsdp"), "one of auto, none, fsdp"),
+        }
+        for key, (ok, allowed) in checks.items():
+            if not ok:
+                raise ConfigError(f"{key}: invalid value {getattr(self, key)!r}; allowed: {allowed} ({help_of(key)})")
+        self._check_serving()
+        if self.method.startswith("distill") and self.teacher_kind not in ("local", "reference"):
+            raise ConfigError(
+                f"teacher_kind: method {self.method!r} needs a teacher model's distributions "
+                f"(teacher_kind: local, or reference for distill_off), got {self.teacher_kind!r}"
+            )
+        if self.method == "distill_on" and self.teacher_kind == "reference":
+            raise ConfigError(
+                "teacher_kind: 'reference' gives no distributions over the student's own tokens; "
+                "distill_on needs teacher_kind: local"
+            )
+        if self.method in ("hint", "prefix") and self.teacher_kind == "none":
+            raise ConfigError(
+                f"teacher_kind: method {self.method!r} needs a teacher's correct answers "
+                "(teacher_kind: local or reference), got 'none'"
+            )
+        if self.method == "zppo" and self.use_bcq and self.teacher_kind == "none":
+            raise ConfigError("teacher_kind: 'none' but use_bcq is true (BCQ needs a teacher's correct answer)")
+
+    @property
+    def needs_teacher(self) -> bool:
+        """Whether any part of the method calls the teacher: BCQ answers, candidate rewrites
+        (also for NCQ-only runs), hints, prefixes, distillation."""
+        if self.method != "zppo":
+            return True
+        return self.use_bcq or (self.use_ncq and self.compress_with_teacher)
+
+    @property
+    def compress_with_teacher(self) -> bool:
+        """True when the teacher model rewrites candidates (resolves 'auto')."""
+        return self.candidate_compression == "teacher" or (
+            self.candidate_compression == "auto" and self.teacher_kind in ("local", "server")
+        )
+
+    @property
+    def tis_on(self) -> bool:
+        """Whether the TIS correction applies (resolves 'auto': on with the vLLM backend)."""
+        return self.tis == "on" or (self.tis == "auto" and self.rollout_backend == "vllm")
+
+    def _check_serving(self) -> None:
+        """The vLLM / served-teacher keys (one block, kept apart from the paper's keys)."""
+
+        def number(value, low, high=math.inf, integer=False):
+            kind = int if integer else (int, float)
+            return isinstance(value, kind) and not isinstance(value, bool) and low <= value < high
+
+        checks = {
+            "rollout_backend": (self.rollout_backend in ("hf", "vllm"), "one of hf, vllm"),
+            "vllm_dtype": (
+                self.vllm_dtype in ("bfloat16", "float16", "float32", "auto"),
+                "one of bfloat16, float16, float32, auto",
+            ),
+            "vllm_gpu_memory_utilization": (number(self.vllm_gpu_memory_utilization, 1e-6, 1.000001), "in (0, 1]"),
+            "vllm_kv_cache_gb": (
+                self.vllm_kv_cache_gb is None or number(self.vllm_kv_cache_gb, 1e-6),
+                "a number of GiB > 0, or null",
+            ),
+            "vllm_max_model_len": (
+                self.vllm_max_model_len is None or number(self.vllm_max_model_len, 2, integer=True),
+                "an integer >= 2, or null (the model's maximum)",
+            ),
+            "vllm_max_images": (number(self.vllm_max_images, 1, integer=True), "an integer >= 1"),
+            "tis": (self.tis in ("auto", "on", "off"), "one of auto, on, off"),
+            "tis_cap": (number(self.tis_cap, 1.0), ">= 1 and finite"),
+            "teacher_endpoint": (
+                self.teacher_kind != "server"
+                or (
+                    isinstance(self.teacher_endpoint, str) and self.teacher_endpoint.startswith(("http://", "https://"))
+                ),
+                "an http(s):// URL when teacher_kind is server",
+            ),
+            "teacher_concurrency": (number(self.teacher_concurrency, 1, integer=True), "an integer >= 1"),
+            "teacher_timeout": (number(self.teacher_timeout, 1e-3), "> 0 seconds and finite"),
+            "teacher_retries": (number(self.teacher_retries, 0, integer=True), "an integer >= 0"),
+            "teacher_failure": (self.teacher_failure in ("stop", "skip"), "one of stop, skip"),
+        }
+        for key, (ok, allowed) in checks.items():
+            if not ok:
+                raise ConfigError(f"{key}: invalid value {getattr(self, key)!r}; allowed: {allowed} ({help_of(key)})")
+        if (
+            self.vllm_max_model_len is not None
+            and self.rollout_backend == "vllm"
+            and self.vllm_max_model_len <= self.max_new_tokens
+        ):
+            raise ConfigError(
+                f"vllm_max_model_len: {self.vllm_max_model_len} leaves no room for prompts with "
+                f"max_new_tokens {self.max_new_tokens}; make it larger"
+            )
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.output_dir) / self.name
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["betas"] = list(self.betas)
+        return d
+
+
+def help_of(key: str) -> str:
+    return next(f.metadata.get("help", "") for f in dataclasses.fields(Config) if f.name == key)
+
+
+def _field_types() -> dict[str, Any]:
+    return {f.name: f for f in dataclasses.fields(Config)}
+
+
+def _coerce(key: str, value: Any, default: Any) -> Any:
+    """Check a value against the field's default type (YAML already parsed it)."""
+    if isinstance(default, bool) and not isinstance(value, bool):
+        raise ConfigError(f"{key}: expected true/false, got {value!r}")
+    if isinstance(default, int) and not isinstance(default, bool):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{key}: expected an integer, got {value!r}")
+    if isinstance(default, float) and isinstance(value, str):
+        try:  # YAML 1.1 reads 1e-4 (no dot) as a string
+            value = float(value)
+        except ValueError:
+            raise ConfigError(f"{key}: expected a number, got {value!r}") from None
+    if isinstance(default, float) and (isinstance(value, bool) or not isinstance(value, (int, float))):
+        raise ConfigError(f"{key}: expected a number, got {value!r}")
+    if isinstance(default, float):
+        return float(value)
+    if isinstance(default, str) and not isinstance(value, str):
+        raise ConfigError(f"{key}: expected a string, got {value!r}")
+    return value
+
+
+def _unknown(key: str, known: list[str]) -> ConfigError:
+    close = difflib.get_close_matches(key, known, n=1)
+    return ConfigError(f"unknown config key {key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+
+
+def config_from_dict(values: dict[str, Any]) -> Config:
+    """Validate a nested dict (YAML shape) into a Config."""
+    fields = _field_types()
+    kwargs: dict[str, Any] = {}
+    for key, value in values.items():
+        if key not in fields:
+            raise _unknown(key, list(fields))
+        f = fields[key]
+        default = f.default if f.default is not dataclasses.MISSING else None
+        if key == "vision":
+            if not isinstance(value, dict):
+                raise ConfigError(f"vision: expected a mapping of VisionSettings fields, got {value!r}")
+            vision_fields = [vf.name for vf in dataclasses.fields(VisionSettings)]
+            for vk in value:
+                if vk not in vision_fields:
+                    raise _unknown(f"vision.{vk}", [f"vision.{n}" for n in vision_fields])
+            kwargs[key] = {**VisionSettings().to_dict(), **value}
+        elif value is None or default is None:
+            kwargs[key] = value
+        else:
+            kwargs[key] = _coerce(key, value, default)
+    try:
+        return Config(**kwargs)
+    except TypeError as e:
+        raise ConfigError(str(e)) from e
+
+
+def parse_overrides(overrides: list[str]) -> dict[str, Any]:
+    """`key=value` strings -> nested dict; values are parsed as YAML; `vision.x=..` nests."""
+    out: dict[str, Any] = {}
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r} is not key=value")
+        key, raw = item.split("=", 1)
+        value = yaml.safe_load(raw) if raw.strip() else ""
+        if "." in key:
+            head, sub = key.split(".", 1)
+            out.setdefault(head, {})[sub] = value
+        else:
+            out[key] = value
+    return out
+
+
+def read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """A config file's keys, on top of its `base:` file's keys (recursively)."""
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    if path.resolve() in seen:
+        raise ConfigError(f"{path}: `base:` files form a cycle")
+    try:
+        values = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML ({e})") from None
+    if not isinstance(values, dict):
+        raise ConfigError(f"{path}: expected a mapping of config keys")
+    base = values.pop("base", None)
+    if base is None:
+        return values
+    merged = read_yaml(path.parent / str(base), (*seen, path.resolve()))
+    vision = {**merged.get("vision", {}), **values.pop("vision", {})}
+    return {**merged, **values, **({"vision": vision} if vision else {})}
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
+    """YAML file (optional, with its `base:` chain) + overrides -> validated Config."""
+    values: dict[str, Any] = read_yaml(Path(path)) if path is not None else {}
+    for key, value in parse_overrides(overrides or []).items():
+        if key == "vision" and isinstance(value, dict):
+            values["vision"] = {**values.get("vision", {}), **value}
+        else:
+            values[key] = value
+    return config_from_dict(values)
+
+
+def save_config(config: Config, path: str | Path) -> None:
+    Path(path).write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+
+
+def describe() -> str:
+    """Every key with its default and help text (for --help-config)."""
+    lines = []
+    for f in dataclasses.fields(Config):
+        default = f.default if f.default is not dataclasses.MISSING else "(see VisionSettings)"
+        lines.append(f"{f.name} = {default!r}\n    {f.metadata.get('help', '')}")
+    return "\n".join(lines)

@@ -1,0 +1,56 @@
+"""Prefix guidance, the paper's Alg. 6 baseline: the student continues a correct teacher start.
+
+    1  batch X = X_new + X_replay (as ZPPO)
+    2  plain prompts -> G_S student rollouts -> r(x)
+    3-5  hard questions (r(x) < tau) -> pre-cap (the rho_aug * |X_new| hardest) -> G_T teacher
+         answers, correct ones kept
+    6  for each, hardest first: the first alpha (`prefix_fraction`, 0.4) of one correct
+       answer's tokens forced as the start of the assistant turn
+    7  G_S student continuations per prefix prompt, graded (prefix + continuation) against
+       the gold: an extra group per question with its own group id. The prefix is part of
+       the prompt, so its tokens are masked out of the loss by construction; the group
+       advantage is over the continuations
+    8-10  two-step advantage over all groups, I clipped updates, buffer from plain accuracies
+
+The fraction counts the student's tokens of the answer (the tokens it is made to start
+with; the same as the teacher's when they share a tokenizer).
+"""
+
+from __future__ import annotations
+
+from mmzppo.core import selection as zppo
+from mmzppo.prompting.builders import plain, prefix
+from mmzppo.train.objectives import ClippedPPO
+from mmzppo.train.rollout import StepResult, flat
+
+KINDS = ("plain", "prefix")
+
+
+def step(t) -> StepResult:
+    c = t.config
+    # 1-2. batch, plain rollouts, r(x)
+    batch, replay = t.draw_batch()
+    plain_groups = t.generate([plain(s) for s in batch], c.group_size)
+    outcomes = zppo.outcomes(batch, plain_groups)
+
+    # 3-5. hard questions -> pre-cap -> correct teacher answers
+    hard = zppo.hard_questions(outcomes, c.tau)
+    capped = zppo.pre_cap(hard, t.aug_slots)
+    answers = t.teacher_answers([o.sample for o in capped])
+
+    # 6. the first alpha of one correct answer's tokens as the assistant's start
+    tokenizer = t.student.tokenizer
+    prompts = [
+        prefix(o.sample, t.rng.choice(a).text, tokenizer, c.prefix_fraction) for o, a in zip(capped, answers) if a
+    ]
+
+    # 7. G_S continuations per prefix prompt: extra groups
+    prefix_groups = t.generate(prompts, c.group_size)
+    groups = plain_groups + prefix_groups
+
+    # 8-10. advantages, I updates, buffer
+    t.set_advantages(groups)
+    stats = t.update(flat(groups), ClippedPPO(t.clip, t.tis_cap), c.updates_per_step)
+    buffer_counts = t.bookkeep(outcomes)
+    counts = {"hard/questions": len(hard), "hard/pre_capped": len(capped), "hard/teacher_has_correct": len(prompts)}
+    return StepResult(groups, KINDS, stats, replay, buffer_counts, counts)

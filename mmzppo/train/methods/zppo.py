@@ -1,0 +1,69 @@
+"""ZPPO, the paper's Algorithm 1 (arXiv:2606.18216): one rollout step and its I updates.
+
+    1  batch X = X_new (data loader) + X_replay (buffer, rho_replay * |X_new|)
+    2  plain prompts -> G_S student rollouts each -> binary reward -> r(x)
+    3  hard questions: r(x) < tau
+    4-5  pre-cap (the rho_aug * |X_new| hardest) -> G_T teacher answers, correct ones kept
+    6  BCQ / NCQ prompts, hardest first (post-cap), candidates compressed
+    7  G_S student rollouts on every BCQ / NCQ prompt, graded against the ORIGINAL gold
+    8  plain, BCQ and NCQ groups (own group ids, shared origin uid) -> two-step advantage
+    9  I updates of the clip-higher, dual-clip, token-level loss over equal mini-batches
+    10 buffer bookkeeping from the PLAIN accuracies only
+
+GRPO (`use_bcq`, `use_ncq`, `use_buffer` off) and GRPO-dagger (buffer on) are this step with
+switches off, so every ablation row is a config. The equations are in mmzppo/algos/grpo.py,
+the reformulation rules (and their stated deviations) in mmzppo/algos/zppo.py.
+"""
+
+from __future__ import annotations
+
+from mmzppo.core import selection as zppo
+from mmzppo.core.reformulation import build_prompts
+from mmzppo.prompting.builders import plain
+from mmzppo.train.objectives import ClippedPPO
+from mmzppo.train.rollout import StepResult, flat
+
+KINDS = ("plain", "bcq", "ncq")
+
+
+def step(t) -> StepResult:
+    c = t.config
+    # 1. batch X = X_new + X_replay
+    batch, replay = t.draw_batch()
+
+    # 2. plain prompts -> G_S rollouts -> rewards -> r(x)
+    plain_groups = t.generate([plain(s) for s in batch], c.group_size)
+    outcomes = zppo.outcomes(batch, plain_groups)
+
+    # 3-5. hard questions -> pre-cap -> G_T teacher answers (correct ones kept; BCQ only)
+    n_slots = t.aug_slots if (c.use_bcq or c.use_ncq) else 0
+    hard = zppo.hard_questions(outcomes, c.tau)
+    capped = zppo.pre_cap(hard, n_slots)
+    if c.use_bcq:
+        for o, answers in zip(capped, t.teacher_answers([o.sample for o in capped])):
+            o.teacher_correct = [a.text for a in answers]
+
+    # 6. BCQ / NCQ prompts in ascending r(x), post-cap; candidates compressed alike
+    planned = zppo.plan(capped, n_slots, use_bcq=c.use_bcq, use_ncq=c.use_ncq)
+    with t.timer("teacher"):  # the teacher's candidate rewrites are teacher inference
+        reformulated = build_prompts(planned, t.rng, compress=t.compress)
+
+    # 7. G_S rollouts on every BCQ / NCQ prompt, graded against the original gold
+    extra_groups = t.generate(reformulated, c.group_size)
+    groups = plain_groups + extra_groups
+
+    # 8. separate groups -> two-step advantage, statistics over all ranks
+    t.set_advantages(groups)
+
+    # 9. I updates of the clipped loss over equal mini-batches
+    stats = t.update(flat(groups), ClippedPPO(t.clip, t.tis_cap), c.updates_per_step)
+
+    # 10. buffer bookkeeping from the plain accuracies
+    buffer_counts = t.bookkeep(outcomes)
+
+    counts = {
+        "hard/questions": len(hard),
+        "hard/pre_capped": len(capped),
+        "hard/teacher_has_correct": sum(bool(o.teacher_correct) for o in capped),
+    }
+    return StepResult(groups, KINDS, stats, replay, buffer_counts, counts)

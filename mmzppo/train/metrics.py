@@ -1,0 +1,115 @@
+"""What a training step writes: the metrics row (metrics.jsonl, TensorBoard) and the logged
+samples (samples.jsonl), over whatever group kinds the method made.
+
+Metric names are stable across methods, so runs of different methods plot side by side:
+`reward/{kind}_{mean,std}` and `groups/{kind}` for every kind the method makes (plain, bcq,
+ncq, hint, prefix, teacher), `frac_reward_zero_std`, `completions/*`, `buffer/*`, the
+update's statistics (`loss`, `grad_norm`, `entropy`, `clip_ratio/*`, `approx_kl` or
+`distill/divergence`), the method's own counts (`hard/*`, `hint/*`, `distill/*`),
+`teacher/*` (the teacher's calls this step) and `time/*`.
+
+Several processes: counts are summed over ranks, rewards and completion statistics averaged.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from mmzppo.data.sample import Sample
+from mmzppo.grading.boxed import count_distinct_boxed
+from mmzppo.policy import parallel
+from mmzppo.train.rollout import StepResult, flat
+
+SUMMED = ("groups/", "hard/", "hint/", "distill/", "teacher/", "buffer/")
+AVERAGED = ("reward/", "frac_", "completions/")
+
+
+def mean(xs) -> float:
+    xs = list(xs)
+    return float(sum(xs) / len(xs)) if xs else 0.0
+
+
+def std(xs) -> float:
+    xs = list(xs)
+    return float(np.std(xs)) if xs else 0.0
+
+
+def step_metrics(step: int, result: StepResult, buffer, times: dict[str, float], extra: dict[str, float]) -> dict:
+    """This step's metrics, reduced over ranks (every rank calls it)."""
+    rollouts = flat(result.groups)
+    lengths = [len(r.token_ids) for r in rollouts]
+    m: dict = {"step": step}
+    for kind in result.kinds:
+        rewards = [r.reward for r in rollouts if r.kind == kind]
+        m[f"reward/{kind}_mean"] = mean(rewards)
+        m[f"reward/{kind}_std"] = std(rewards)
+        m[f"groups/{kind}"] = sum(g[0].kind == kind for g in result.groups if g)
+    m["frac_reward_zero_std"] = mean(len({r.reward for r in g}) == 1 for g in result.groups)
+    m.update(result.counts)
+    m["completions/mean_length"] = mean(lengths)
+    m["completions/max_length"] = max(lengths) if lengths else 0
+    m["completions/clipped_frac"] = mean(not r.completion.finished for r in rollouts)
+    m["completions/multi_boxed_frac"] = mean(count_distinct_boxed(r.completion.text) > 1 for r in rollouts)
+    m["buffer/size"] = len(buffer)
+    m["buffer/replayed"] = len(result.replay)
+    for key in ("admitted", "graduated", "evicted"):
+        m[f"buffer/{key}"] = result.buffer_counts.get(key, 0)
+        m[f"buffer/{key}_total"] = buffer.counts.get(key, 0)
+    m.update(extra)
+    m.update(result.update)
+    m.update({f"time/{k}": v for k, v in times.items()})
+    if parallel.world_size() > 1:
+        for prefixes, divide in ((SUMMED, 1), (AVERAGED, parallel.world_size())):
+            keys = sorted(k for k in m if k.startswith(prefixes))
+            for k, v in zip(keys, parallel.all_reduce([float(m[k]) for k in keys])):
+                m[k] = v / divide
+    m["buffer/graduated_by_entry"] = parallel.sum_counts(buffer.graduated_by_entry)  # all ranks
+    return m
+
+
+def sample_records(step: int, result: StepResult, current: dict[str, Sample], run_dir: Path, n: int) -> list[dict]:
+    """The first `n` groups in full (the method's extra groups first: BCQ/NCQ/hint/prefix), for samples.jsonl."""
+    chosen = sorted(result.groups, key=lambda g: g[0].kind == "plain")[:n]
+    out = []
+    for g in chosen:
+        p, s = g[0].prompt, current[g[0].uid]
+        out.append(
+            {
+                "step": step,
+                "uid": p.uid,
+                "kind": g[0].kind,
+                "source": s.source,
+                **saved_media(s, run_dir),
+                "prompt": p.text,
+                "continue_final": p.continue_final,
+                "gold": s.answer,
+                "answer_type": s.answer_type,
+                "choices": s.choices,
+                "candidates": [{"label": c.label, "text": c.text} for c in p.candidates],
+                "wrong_answers": p.wrong_answers,
+                "responses": [{"text": r.completion.text, "parsed": r.parsed, "reward": r.reward} for r in g],
+            }
+        )
+    return out
+
+
+def saved_media(s: Sample, run_dir: Path) -> dict:
+    """Media of a logged sample as paths a viewer can open: file paths as they are,
+    in-memory images and video frames (from shards) written once under media/."""
+    media_dir = run_dir / "media"
+
+    def path_of(x, name: str) -> str:
+        if isinstance(x, (str, Path)):
+            return str(x)
+        file = media_dir / f"{s.uid}-{name}.png"
+        if not file.exists():
+            media_dir.mkdir(parents=True, exist_ok=True)
+            x.save(file)
+        return str(file.relative_to(run_dir))
+
+    video = s.video
+    if isinstance(video, list):
+        video = [path_of(f, f"frame{i}") for i, f in enumerate(video)]
+    return {"images": [path_of(x, f"img{i}") for i, x in enumerate(s.images)], "video": video, "video_fps": s.video_fps}
