@@ -5,7 +5,7 @@
 Loader: shards converted from ../shared/benchdata (MathVision images; TempCompass + TGIF-QA
 mp4 videos), read by `ShardReader` under TINY_VISION (resampling, so `--limit` samples are
 spread evenly over the workers however few videos there are) and turned into model inputs
-by `mmzppo.policy.encoding.encode` with the tiny `s` model's processor, all inside the DataLoader
+by `mmzppo.policy.encoding.encode_prompts` with the tiny `s` model's processor, all inside the DataLoader
 workers (0, 1, 2 of them). Timed from the first sample to the last, so worker start-up is
 left out. Rollout: the tiny `s` model generating 8 rollouts x 32 new tokens for one prompt of
 the same kind (as benchmarks/bench_tiny_models.py), i.e. 1 / (fastest generate time)
@@ -28,7 +28,7 @@ from mmzppo.data.convert import convert
 from mmzppo.data.formats import DEFAULT_BENCHDATA
 from mmzppo.data.shards import ShardReader
 from mmzppo.data.vision import TINY_VISION
-from mmzppo.policy.encoding import encode
+from mmzppo.policy.encoding import collate, encode_prompts
 from mmzppo.policy.loading import load_policy, suppressed_token_ids
 from mmzppo.prompting.builders import plain
 from mmzppo.tools.models import build_tiny
@@ -42,7 +42,7 @@ class Encoded(torch.utils.data.IterableDataset):
 
     def __iter__(self):
         for sample in self.reader:
-            yield encode(self.processor, [plain(sample)], TINY_VISION).data
+            yield encode_prompts(self.processor, TINY_VISION, [plain(sample)])[0].inputs
 
 
 def one_thread(_: int) -> None:
@@ -65,7 +65,8 @@ def loader_rate(shards: Path, processor, workers: int, limit: int) -> tuple[floa
 
 def rollout_generate(policy, sample, new_tokens: int = 32, group: int = 8):
     """A callable: the tiny model generating `group` x exactly `new_tokens` tokens for one prompt."""
-    inputs = encode(policy.processor, [plain(sample)] * group, policy.vision)
+    (prompt,) = encode_prompts(policy.processor, policy.vision, [plain(sample)])
+    inputs = collate([prompt] * group, policy.tokenizer.pad_token_id)
 
     def generate():
         policy.model.generate(

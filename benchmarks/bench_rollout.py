@@ -23,7 +23,7 @@ import torch
 
 from mmzppo.data.formats import DEFAULT_BENCHDATA, mathvision_sample, read_jsonl
 from mmzppo.data.vision import TINY_VISION
-from mmzppo.policy.encoding import encode
+from mmzppo.policy.encoding import collate, encode_prompts
 from mmzppo.policy.generation.base import SamplingParams
 from mmzppo.policy.generation.hf import HFRollout
 from mmzppo.policy.loading import load_policy, suppressed_token_ids
@@ -50,7 +50,8 @@ def rollout_pair(policy, prompts: list, n: int, new_tokens: int):
     model = policy.model.eval()
     sampling = SamplingParams(temperature=1.0, top_p=1.0, top_k=0, max_new_tokens=new_tokens)
     rollout = HFRollout(policy, min_new_tokens=new_tokens)
-    inputs = encode(policy.processor, [p for p in prompts for _ in range(n)], policy.vision)
+    encoded = encode_prompts(policy.processor, policy.vision, prompts)
+    inputs = collate([e for e in encoded for _ in range(n)], policy.tokenizer.pad_token_id)
     bare_kwargs = dict(
         do_sample=True,
         temperature=1.0,

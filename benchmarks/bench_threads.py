@@ -33,8 +33,9 @@ def child(repeats: int) -> None:
 
     from mmzppo.data.synthetic import generate_suite
     from mmzppo.data.vision import TINY_VISION
+    from mmzppo.policy.encoding import encode_prompts
     from mmzppo.policy.loading import load_policy
-    from mmzppo.policy.logprobs import score
+    from mmzppo.policy.logprobs import completion_logprobs
     from mmzppo.prompting.builders import plain
     from mmzppo.tools.models import build_tiny
 
@@ -45,7 +46,8 @@ def child(repeats: int) -> None:
         times = []
         for _ in range(repeats + 1):  # the first is a warm-up
             start = time.perf_counter()
-            scored = score(policy.model, policy.processor, policy.vision, prompts, completions, with_grad=True)
+            encoded = encode_prompts(policy.processor, policy.vision, prompts)
+            scored = completion_logprobs(policy.model, policy.tokenizer, encoded, completions, with_grad=True)
             (-(scored.logprobs * scored.mask).sum()).backward()
             times.append(time.perf_counter() - start)
         print(json.dumps({"threads": torch.get_num_threads(), "median_s": statistics.median(times[1:])}))

@@ -19,7 +19,7 @@ import torch
 
 from mmzppo.data.formats import DEFAULT_BENCHDATA, mathvision_sample, read_jsonl
 from mmzppo.data.vision import TINY_VISION
-from mmzppo.policy.encoding import encode
+from mmzppo.policy.encoding import collate, encode_prompts
 from mmzppo.policy.loading import count_parameters, load_policy, suppressed_token_ids
 from mmzppo.prompting.builders import plain
 from mmzppo.tools.models import build_tiny
@@ -49,7 +49,8 @@ def main() -> None:
         for size in ("xs", "s", "m"):
             policy = load_policy(build_tiny(Path(tmp) / size, size), vision=TINY_VISION)
             model = policy.model
-            inputs = encode(policy.processor, [plain(sample)] * args.batch, policy.vision)
+            (prompt,) = encode_prompts(policy.processor, policy.vision, [plain(sample)])
+            inputs = collate([prompt] * args.batch, policy.tokenizer.pad_token_id)
             labels = inputs["input_ids"].masked_fill(inputs["attention_mask"] == 0, -100)
 
             def forward():

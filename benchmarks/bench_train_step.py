@@ -32,7 +32,7 @@ import torch
 
 from mmzppo.data.vision import TINY_VISION
 from mmzppo.tools.models import build_tiny
-from mmzppo.train.config import load_config
+from mmzppo.train.config_files import load_config
 
 TINY = [f"vision.{k}={v}" for k, v in TINY_VISION.to_dict().items() if k not in ("fps", "nframes")]
 
@@ -49,15 +49,15 @@ class SolutionBackend:
     """A teacher's rollout backend that answers with the question's worked solution, as tokens
     of the shared tokenizer (the distillation methods' sequences, without teacher training)."""
 
-    def __init__(self, policy, current: dict):
-        self.tokenizer, self.current = policy.tokenizer, current
+    def __init__(self, policy):
+        self.tokenizer = policy.tokenizer
 
     def generate(self, prompts, n, sampling):
         from mmzppo.policy.generation.base import Completion
 
         out = []
         for p in prompts:
-            text = self.current[p.uid].solution
+            text = p.sample.solution
             ids = self.tokenizer(text, add_special_tokens=False)["input_ids"] + [self.tokenizer.eos_token_id]
             out.append([Completion(ids, [0.0] * len(ids), text, True)] * n)
         return out
@@ -125,7 +125,7 @@ def trainer(
     t = Trainer(config)
     t.rollout.min_new_tokens = tokens  # fixed lengths: equal work per rollout in every method
     if method.startswith("distill"):
-        t.teacher.backend = SolutionBackend(t.teacher.policy, t.current)
+        t.teacher.backend = SolutionBackend(t.teacher.policy)
     return t
 
 

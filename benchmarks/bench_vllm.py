@@ -57,15 +57,15 @@ def main() -> None:
     from mmzppo.data.vision import TINY_VISION
     from mmzppo.policy.generation.base import SamplingParams
     from mmzppo.policy.generation.hf import HFRollout
-    from mmzppo.policy.generation.vllm import VLLMRollout, settings_from_config
     from mmzppo.policy.loading import load_policy
     from mmzppo.prompting.builders import plain
     from mmzppo.teachers.client import ChatClient
     from mmzppo.teachers.served import ServerTeacher
     from mmzppo.tools.models import build_tiny
     from mmzppo.tools.servers import LocalServer, tiny_server_args
-    from mmzppo.train.config import config_from_dict
+    from mmzppo.train.config_files import config_from_dict
     from mmzppo.train.loop import Trainer
+    from mmzppo.train.setup import make_backend
 
     tmp = Path(tempfile.mkdtemp(prefix="bench_vllm_"))
     model_dir = build_tiny(tmp / "s", "s")
@@ -101,7 +101,8 @@ def main() -> None:
     policy = load_policy(model_dir, vision=TINY_VISION, dtype="float32")
     hf = HFRollout(policy, seed=0, min_new_tokens=args.new_tokens)
     start = time.perf_counter()
-    vllm = VLLMRollout(policy, settings_from_config(config), min_new_tokens=args.new_tokens)
+    vllm = make_backend(config, policy, str(model_dir))  # the engine a vLLM run starts
+    vllm.min_new_tokens = args.new_tokens
     engine_start = time.perf_counter() - start
     hf.generate(prompts, args.n, sampling)
     vllm.generate(prompts, args.n, sampling)
@@ -122,14 +123,14 @@ def main() -> None:
     server = LocalServer(model_dir, free_port(), tmp / "server.log", served_name="tiny", args=tiny_server_args())
     server_start = server.start()
     try:
-        text = [plain(s) for s in samples if not s.images and not s.video] or [plain(samples[0])]
+        text = [s for s in samples if not s.images and not s.video] or [samples[0]]
         questions = [text[i % len(text)] for i in range(args.requests)]
         rps = {}
         for c in (1, args.concurrency):
             client = ChatClient(server.url, "tiny", concurrency=c, timeout=120.0, retries=1)
             teacher = ServerTeacher(client, TINY_VISION, SamplingParams(max_new_tokens=16))
-            teacher.sample(questions[:2], 1)  # warm-up
-            rps[c] = args.requests / timed(lambda: teacher.sample(questions, 1))
+            teacher.answer(questions[:2], 1)  # warm-up
+            rps[c] = args.requests / timed(lambda: teacher.answer(questions, 1))
             client.close()
     finally:
         server.kill()

@@ -54,7 +54,7 @@ from mmzppo.data.formats import DEFAULT_BENCHDATA
 from mmzppo.data.vision import TINY_VISION
 from mmzppo.policy.loading import load_policy, suppressed_token_ids
 from mmzppo.tools.models import build_tiny
-from mmzppo.train.config import load_config
+from mmzppo.train.config_files import load_config
 
 REPO = Path(__file__).resolve().parents[1]
 TRL_WORKER = Path(__file__).with_name("_trl_worker.py")
@@ -207,12 +207,13 @@ def mmzppo_prompt_ids(policy, shards: Path) -> tuple[list[str], list[tuple[int, 
     """The exact chat-templated prompt strings the trainer renders for these questions, and
     the token ids its encoder gives them."""
     from mmzppo.data.shards import ShardReader
-    from mmzppo.policy.encoding import chat_text, encode
+    from mmzppo.policy.encoding import chat_text, encode_prompts
     from mmzppo.prompting.builders import plain
 
     samples = list(ShardReader(shards, vision=TINY_VISION))
-    texts = [chat_text(policy.processor, plain(s), policy.vision, s.uid) for s in samples]
-    ids = [tuple(encode(policy.processor, [plain(s)], policy.vision)["input_ids"][0].tolist()) for s in samples]
+    texts = [chat_text(policy.processor, plain(s), policy.vision) for s in samples]
+    encoded = encode_prompts(policy.processor, policy.vision, [plain(s) for s in samples])
+    ids = [tuple(e.inputs["input_ids"][0].tolist()) for e in encoded]
     return texts, sorted(ids)
 
 

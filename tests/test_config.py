@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from conftest import REPO
 
-from mmzppo.train.config import Config, ConfigError, describe, load_config, save_config
+from mmzppo.train.config import Config, ConfigError, resolve_auto
+from mmzppo.train.config_files import describe, load_config, save_config
 
 
 def test_paper_defaults():
@@ -119,11 +120,14 @@ def test_local_teacher_needs_a_model_and_help_lists_every_key():
 
 
 def test_candidate_compression_resolves_against_the_teacher():
-    from mmzppo.train.loop import truncation
+    from mmzppo.train.setup import truncation
 
-    assert load_config(None, ["teacher=t"]).compress_with_teacher  # 'auto' + a local teacher: the paper's rewrite
-    assert not load_config(None, ["teacher_kind=reference"]).compress_with_teacher
-    assert not load_config(None, ["teacher=t", "candidate_compression=truncate"]).compress_with_teacher
+    def compression(*overrides):
+        return resolve_auto(load_config(None, list(overrides))).candidate_compression
+
+    assert compression("teacher=t") == "teacher"  # 'auto' + a local teacher: the paper's rewrite
+    assert compression("teacher_kind=reference") == "truncate"
+    assert compression("teacher=t", "candidate_compression=truncate") == "truncate"
     with pytest.raises(ConfigError, match="candidate_compression"):  # no model to rewrite with
         load_config(None, ["teacher_kind=reference", "candidate_compression=teacher"])
     squeeze = truncation(load_config(None, ["teacher_kind=reference", "candidate_max_words=3"]))

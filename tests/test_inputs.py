@@ -5,10 +5,10 @@ from __future__ import annotations
 import shutil
 
 import pytest
+from helpers import batch
 
 from mmzppo.data import Sample, SampleError, VisionSettings
 from mmzppo.data.media import MediaError
-from mmzppo.policy.encoding import encode
 from mmzppo.prompting.builders import plain
 
 
@@ -64,7 +64,7 @@ def test_bad_vision_settings(kwargs, field):
 def test_missing_image_names_uid_and_field(tiny_xs, tmp_path):
     s = sample(uid="mv-4", images=[tmp_path / "nope.jpg"])
     with pytest.raises(MediaError) as e:
-        encode(tiny_xs.processor, [plain(s)], tiny_xs.vision)
+        batch(tiny_xs.processor, [plain(s)], tiny_xs.vision)
     assert e.value.uid == "mv-4" and e.value.field == "images[0]" and "not found" in str(e.value)
 
 
@@ -77,19 +77,19 @@ def test_corrupt_and_truncated_image(tiny_xs, benchdata, tmp_path):
     for i, bad in enumerate([truncated, garbage]):
         s = sample(uid=f"bad{i}", images=[good, bad])
         with pytest.raises(MediaError) as e:
-            encode(tiny_xs.processor, [plain(s)], tiny_xs.vision)
+            batch(tiny_xs.processor, [plain(s)], tiny_xs.vision)
         assert e.value.uid == f"bad{i}" and e.value.field == "images[1]" and "cannot decode image" in str(e.value)
 
 
 def test_missing_and_corrupt_video(tiny_xs, benchdata, tmp_path):
     with pytest.raises(MediaError, match="not found") as e:
-        encode(tiny_xs.processor, [plain(sample(uid="v0", video=str(tmp_path / "x.mp4")))], tiny_xs.vision)
+        batch(tiny_xs.processor, [plain(sample(uid="v0", video=str(tmp_path / "x.mp4")))], tiny_xs.vision)
     assert e.value.field == "video"
     clip = benchdata / "video/tgifqa/count_1.mp4"
     broken = tmp_path / "broken.mp4"
     broken.write_bytes(clip.read_bytes()[:2000])
     with pytest.raises(MediaError, match="video") as e:
-        encode(tiny_xs.processor, [plain(sample(uid="v1", video=str(broken)))], tiny_xs.vision)
+        batch(tiny_xs.processor, [plain(sample(uid="v1", video=str(broken)))], tiny_xs.vision)
     assert e.value.uid == "v1"
 
 
@@ -109,10 +109,10 @@ def test_short_video_is_clamped(tiny_xs, benchdata, tmp_path):
         for packet in stream.encode():
             dst.mux(packet)
     many = VisionSettings(**{**tiny_xs.vision.to_dict(), "fps": None, "nframes": 16})
-    inputs = encode(tiny_xs.processor, [plain(sample(video=str(clip)))], many)
+    inputs = batch(tiny_xs.processor, [plain(sample(video=str(clip)))], many)
     assert int(inputs["video_grid_thw"][0][0]) == 1  # 3 frames -> 2 used -> one temporal group
     by_fps = VisionSettings(**{**tiny_xs.vision.to_dict(), "min_frames": 8, "max_frames": 16})
-    inputs = encode(tiny_xs.processor, [plain(sample(video=str(clip)))], by_fps)
+    inputs = batch(tiny_xs.processor, [plain(sample(video=str(clip)))], by_fps)
     assert int(inputs["video_grid_thw"][0][0]) == 1
 
 
@@ -120,12 +120,12 @@ def test_single_frame_video_is_an_error(tiny_xs, benchdata, tmp_path):
     frame = tmp_path / "f.jpg"
     shutil.copy(benchdata / "vlm/mathvision/images/4.jpg", frame)
     with pytest.raises(MediaError, match="at least 2"):
-        encode(tiny_xs.processor, [plain(sample(uid="one", video=[str(frame)]))], tiny_xs.vision)
+        batch(tiny_xs.processor, [plain(sample(uid="one", video=[str(frame)]))], tiny_xs.vision)
 
 
 def test_frame_list_video(tiny_xs, benchdata):
     frames = [str(benchdata / f"vlm/mathvision/images/{i}.jpg") for i in (4, 5, 6, 7)]
-    inputs = encode(tiny_xs.processor, [plain(sample(video=frames, video_fps=2.0))], tiny_xs.vision)
+    inputs = batch(tiny_xs.processor, [plain(sample(video=frames, video_fps=2.0))], tiny_xs.vision)
     assert int(inputs["video_grid_thw"][0][0]) == 2
 
 
@@ -134,6 +134,6 @@ def test_text_only_model_rejects_media(benchdata):
 
     tok = train_tokenizer()
     with pytest.raises(MediaError, match="text-only"):
-        encode(tok, [plain(sample(uid="t", images=[benchdata / "vlm/mathvision/images/4.jpg"]))], None)
-    ids = encode(tok, [plain(sample())], None)["input_ids"]
+        batch(tok, [plain(sample(uid="t", images=[benchdata / "vlm/mathvision/images/4.jpg"]))], None)
+    ids = batch(tok, [plain(sample())], None)["input_ids"]
     assert ids.shape[0] == 1

@@ -13,10 +13,10 @@ from html.parser import HTMLParser
 import pytest
 import torch
 from conftest import REPO
+from helpers import batch
 
 import mmzppo.tools.inspector as inspector
 from mmzppo.data.formats import mathvision_sample, read_jsonl, tempcompass_sample
-from mmzppo.policy.encoding import encode
 from mmzppo.prompting.builders import bcq, ncq, plain, question_text
 
 GRPO = ("use_bcq=false", "use_ncq=false", "use_buffer=false", "teacher_kind=none")
@@ -202,7 +202,7 @@ def test_token_counts_and_sequence(tiny_xs, benchdata):
     root = benchdata / "vlm/mathvision"
     s = mathvision_sample(next(read_jsonl(root / "testmini.jsonl")), root)
     p = bcq(s, "the digits are 0 3 5 7 8 9 \\boxed{6}", "I see four \\boxed{4}", random.Random(0))
-    ids = encode(processor, [p], vision)["input_ids"][0].tolist()
+    ids = batch(processor, [p], vision)["input_ids"][0].tolist()
     pads = ids.count(tok.convert_tokens_to_ids("<|image_pad|>"))
     counts = inspector.token_counts(processor, p, vision, s)
     assert counts["total"] == len(ids) == sum(v for k, v in counts.items() if k != "total")
@@ -218,7 +218,7 @@ def test_token_counts_and_sequence(tiny_xs, benchdata):
     root = benchdata / "video/tempcompass"
     v = tempcompass_sample(next(read_jsonl(root / "test.jsonl")), root, 0)
     p = ncq(v, ["It rotates. \\boxed{C}"])
-    inputs = encode(processor, [p], vision)
+    inputs = batch(processor, [p], vision)
     counts = inspector.token_counts(processor, p, vision, v)
     assert counts["total"] == inputs["input_ids"].shape[1]
     assert counts["media"] > int((inputs["input_ids"] == tok.convert_tokens_to_ids("<|video_pad|>")).sum())

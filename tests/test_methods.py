@@ -9,7 +9,8 @@ import pytest
 import yaml
 
 from mmzppo.data.vision import TINY_VISION
-from mmzppo.train.config import ConfigError, load_config
+from mmzppo.train.config import ConfigError
+from mmzppo.train.config_files import load_config
 
 TINY = [f"vision.{k}={v}" for k, v in TINY_VISION.to_dict().items() if k not in ("fps", "nframes")]
 SHARED = (

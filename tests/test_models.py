@@ -6,10 +6,11 @@ import json
 
 import pytest
 import torch
+from helpers import batch
 
 from mmzppo.data.vision import TINY_VISION
-from mmzppo.policy.encoding import encode
 from mmzppo.policy.loading import VISION_CONTROL_TOKENS, count_parameters, load_policy, suppressed_token_ids
+from mmzppo.prompting.builders import Prompt
 from mmzppo.tools.models import TINY_SIZES, train_tokenizer
 
 TEXTS = [
@@ -21,11 +22,19 @@ TEXTS = [
 
 
 def image_prompt(path, text="How many digits?"):
-    return [{"role": "user", "content": [{"type": "image", "image": str(path)}, {"type": "text", "text": text}]}]
+    return Prompt(
+        "img",
+        "plain",
+        [{"role": "user", "content": [{"type": "image", "image": str(path)}, {"type": "text", "text": text}]}],
+    )
 
 
 def video_prompt(path, text="What is happening?"):
-    return [{"role": "user", "content": [{"type": "video", "video": str(path)}, {"type": "text", "text": text}]}]
+    return Prompt(
+        "vid",
+        "plain",
+        [{"role": "user", "content": [{"type": "video", "video": str(path)}, {"type": "text", "text": text}]}],
+    )
 
 
 def test_tokenizer_save_reload_same_ids(tmp_path):
@@ -64,13 +73,13 @@ def test_model_save_reload_same_logits(tiny_xs_dir, tmp_path, benchdata):
     policy = load_policy(tiny_xs_dir, vision=TINY_VISION)
     assert type(policy.model).__name__ == "Qwen3_5ForConditionalGeneration"
     assert type(policy.processor).__name__ == "Qwen3VLProcessor"
-    inputs = encode(policy.processor, [image_prompt(benchdata / "vlm/mathvision/images/4.jpg")], policy.vision)
+    inputs = batch(policy.processor, [image_prompt(benchdata / "vlm/mathvision/images/4.jpg")], policy.vision)
     with torch.no_grad():
         logits = policy.model(**inputs).logits
     # plain transformers Auto classes load the same folder
     plain_model = AutoModelForImageTextToText.from_pretrained(tiny_xs_dir)
     plain_proc = AutoProcessor.from_pretrained(tiny_xs_dir)
-    again_inputs = encode(plain_proc, [image_prompt(benchdata / "vlm/mathvision/images/4.jpg")], policy.vision)
+    again_inputs = batch(plain_proc, [image_prompt(benchdata / "vlm/mathvision/images/4.jpg")], policy.vision)
     assert torch.equal(again_inputs["input_ids"], inputs["input_ids"])
     with torch.no_grad():
         assert torch.equal(plain_model(**again_inputs).logits, logits)
@@ -84,7 +93,7 @@ def test_model_save_reload_same_logits(tiny_xs_dir, tmp_path, benchdata):
 
 def test_processor_real_image(tiny_xs, benchdata):
     image = benchdata / "vlm/mathvision/images/4.jpg"
-    inputs = encode(tiny_xs.processor, [image_prompt(image)], tiny_xs.vision)
+    inputs = batch(tiny_xs.processor, [image_prompt(image)], tiny_xs.vision)
     grid = inputs["image_grid_thw"][0]
     n_tokens = int(grid.prod()) // 4  # 2x2 merge
     image_id = tiny_xs.tokenizer.convert_tokens_to_ids("<|image_pad|>")
@@ -96,7 +105,7 @@ def test_processor_real_image(tiny_xs, benchdata):
 
 def test_processor_real_video(tiny_xs, benchdata):
     clip = benchdata / "video/tempcompass/1021488277.mp4"  # 65 frames at 8 fps
-    inputs = encode(tiny_xs.processor, [video_prompt(clip)], tiny_xs.vision)
+    inputs = batch(tiny_xs.processor, [video_prompt(clip)], tiny_xs.vision)
     t, h, w = (int(x) for x in inputs["video_grid_thw"][0])
     assert t == TINY_VISION.max_frames // 2  # 8 s at 2 fps = 16 frames, capped at max_frames=8, pairs merged
     assert h * w * 256 <= TINY_VISION.video_max_pixels
@@ -108,7 +117,7 @@ def test_processor_real_video(tiny_xs, benchdata):
 def test_forward_backward_uses_vision(tiny_xs, benchdata):
     model = tiny_xs.model
     model.train()
-    inputs = encode(
+    inputs = batch(
         tiny_xs.processor,
         [image_prompt(benchdata / "vlm/mathvision/images/4.jpg"), video_prompt(benchdata / "video/tgifqa/count_1.mp4")],
         tiny_xs.vision,
@@ -135,7 +144,7 @@ def test_generate_suppresses_vision_tokens(tiny_xs_dir, benchdata):
     assert len(banned) == 4
     biased.bias.data[banned] = 30.0
     model.lm_head = biased
-    inputs = encode(policy.processor, [image_prompt(benchdata / "vlm/mathvision/images/4.jpg")] * 2, policy.vision)
+    inputs = batch(policy.processor, [image_prompt(benchdata / "vlm/mathvision/images/4.jpg")] * 2, policy.vision)
     n = inputs["input_ids"].shape[1]
     common = dict(max_new_tokens=12, do_sample=True, temperature=1.0, top_p=1.0, top_k=0)
     torch.manual_seed(0)
@@ -150,7 +159,7 @@ def test_generate_suppresses_vision_tokens(tiny_xs_dir, benchdata):
 def test_bf16_forward(tiny_s_dir, benchdata):
     policy = load_policy(tiny_s_dir, dtype="bfloat16", vision=TINY_VISION)
     assert next(policy.model.parameters()).dtype == torch.bfloat16
-    inputs = encode(policy.processor, [image_prompt(benchdata / "vlm/mathvision/images/4.jpg")], policy.vision)
+    inputs = batch(policy.processor, [image_prompt(benchdata / "vlm/mathvision/images/4.jpg")], policy.vision)
     with torch.no_grad():
         logits = policy.model(**inputs).logits
     assert torch.isfinite(logits.float()).all()
@@ -182,7 +191,7 @@ def test_real_smollm2_text_only(smollm2_dir, benchdata):
     policy = load_policy(smollm2_dir)
     assert type(policy.model).__name__ == "LlamaForCausalLM" and not policy.is_multimodal
     sample = gsm8k_sample(next(read_jsonl(benchdata / "llm/gsm8k/test.jsonl")), 0)
-    inputs = encode(policy.processor, [plain(sample)], None)
+    inputs = batch(policy.processor, [plain(sample)], None)
     out = policy.model.generate(**inputs, max_new_tokens=12, do_sample=False)
     text = policy.tokenizer.decode(out[0, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
     assert "Janet" in text or "eggs" in text  # a real pretrained model talks about the question

@@ -6,10 +6,10 @@ import random
 import re
 
 import pytest
+from helpers import batch
 
 from mmzppo.data.formats import mathvision_sample, mmlu_sample, read_jsonl, tempcompass_sample
 from mmzppo.grading.boxed import extract_last_boxed
-from mmzppo.policy.encoding import encode
 from mmzppo.prompting.builders import bcq, hint, load_templates, ncq, plain, prefix, render
 from mmzppo.prompting.compress import truncate_candidates
 
@@ -115,7 +115,7 @@ def test_media_tokens_once_after_encoding(tiny_xs, image_sample):
     image_id = tiny_xs.tokenizer.convert_tokens_to_ids("<|image_pad|>")
     counts = []
     for p in (plain(image_sample), bcq(image_sample, TEACHER, WRONG, random.Random(0)), ncq(image_sample, [WRONG])):
-        ids = encode(tiny_xs.processor, [p], tiny_xs.vision)["input_ids"]
+        ids = batch(tiny_xs.processor, [p], tiny_xs.vision)["input_ids"]
         counts.append(int((ids == image_id).sum()))
     assert counts[0] > 0 and len(set(counts)) == 1
 
@@ -132,7 +132,7 @@ def test_hint_and_prefix(tiny_xs, image_sample):
     teacher_ids = tiny_xs.tokenizer(TEACHER, add_special_tokens=False)["input_ids"]
     head_ids = tiny_xs.tokenizer(head, add_special_tokens=False)["input_ids"]
     assert head_ids == teacher_ids[: int(0.4 * len(teacher_ids))]  # 40% of the TOKENS, not of the words
-    ids = encode(tiny_xs.processor, [p], tiny_xs.vision)["input_ids"][0]
+    ids = batch(tiny_xs.processor, [p], tiny_xs.vision)["input_ids"][0]
     decoded = tiny_xs.tokenizer.decode(ids)
     assert decoded.endswith(head) and decoded.count("<|im_end|>") == 1  # the user turn only
     with pytest.raises(ValueError):

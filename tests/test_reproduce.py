@@ -12,7 +12,8 @@ import pytest
 from mmzppo.data.vision import TINY_VISION
 from mmzppo.grading.boxed import extract_last_boxed
 from mmzppo.grading.grader import grade
-from mmzppo.train.config import ConfigError, load_config
+from mmzppo.train.config import ConfigError
+from mmzppo.train.config_files import load_config
 
 TINY = [f"vision.{k}={v}" for k, v in TINY_VISION.to_dict().items() if k not in ("fps", "nframes")]
 

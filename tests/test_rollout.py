@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import pytest
 import torch
+from helpers import batch, logprobs
 
 from mmzppo.data.vision import TINY_VISION
-from mmzppo.policy.encoding import encode
+from mmzppo.policy.encoding import encode_prompts
 from mmzppo.policy.generation.base import SamplingParams
 from mmzppo.policy.generation.hf import HFRollout, PresencePenalty
 from mmzppo.policy.loading import load_policy, suppressed_token_ids
-from mmzppo.policy.logprobs import score
 from mmzppo.prompting.builders import plain, prefix
 
 SHORT = SamplingParams(temperature=1.0, top_p=1.0, top_k=0, max_new_tokens=10)
@@ -36,7 +36,7 @@ def assert_scores_match(policy, prompts, groups, atol):
     """Recorded log-probs == score() of the same tokens, completion by completion."""
     n = len(groups[0])
     completions = flat(groups)
-    scored = score(
+    scored = logprobs(
         policy.model,
         policy.processor,
         policy.vision,
@@ -61,8 +61,9 @@ def test_groups_shapes_and_fields(tiny_xs, items):
         assert all(lp <= 0.0 for lp in c.logprobs)
         assert c.finished == (c.token_ids[-1] == eos) and eos not in c.token_ids[:-1]
         assert c.text == tiny_xs.tokenizer.decode(c.token_ids, skip_special_tokens=True)
-    image_tokens = encode(tiny_xs.processor, prompts[:1], tiny_xs.vision)["attention_mask"].sum()
-    assert {c.prompt_tokens for c in groups[0]} == {int(image_tokens)}  # the prompt's tokens, image tokens included
+    image_tokens = batch(tiny_xs.processor, prompts[:1], tiny_xs.vision)["attention_mask"].sum()
+    (encoded,) = encode_prompts(tiny_xs.processor, tiny_xs.vision, prompts[:1])
+    assert encoded.length == int(image_tokens)  # the prompt's tokens, image tokens included
 
 
 @pytest.mark.parametrize("sampling,n", [(GREEDY, 1), (SHORT, 2)], ids=["greedy", "temperature1"])
@@ -151,7 +152,9 @@ def test_presence_penalty_changes_generation(tiny_xs, items):
     penalised = HFRollout(tiny_xs).generate(prompts, 1, penalty)[0][0]
     assert len(set(penalised.token_ids)) == len(penalised.token_ids)
     policy = tiny_xs
-    plain_scores = score(policy.model, policy.processor, policy.vision, prompts, [penalised.token_ids], with_grad=False)
+    plain_scores = logprobs(
+        policy.model, policy.processor, policy.vision, prompts, [penalised.token_ids], with_grad=False
+    )
     first_repeat_free = next(i for i, t in enumerate(free.token_ids) if t in free.token_ids[:i])
     assert penalised.token_ids[:first_repeat_free] == free.token_ids[:first_repeat_free]
     assert not torch.allclose(plain_scores.logprobs[0, 1:], torch.tensor(penalised.logprobs[1:]), atol=1e-3)
@@ -162,7 +165,7 @@ def test_continue_final_prefix_prompt(tiny_xs, items):
 
     sample = items["text"]
     p = prefix(sample, sample.solution, tiny_xs.tokenizer)
-    ids = encode(tiny_xs.processor, [p], tiny_xs.vision)["input_ids"][0].tolist()
+    ids = batch(tiny_xs.processor, [p], tiny_xs.vision)["input_ids"][0].tolist()
     head = p.messages[-1]["content"][0]["text"]
     assert tiny_xs.tokenizer.decode(ids).rstrip().endswith(head.strip())  # no end-of-turn after the prefix
     (c,) = HFRollout(tiny_xs).generate([p], 1, GREEDY)[0]
@@ -182,13 +185,13 @@ def test_score_batched_equals_alone(tiny_xs, items):
         ids = torch.randint(0, vocab, (length,), generator=g).tolist()
         completions.append([t if t not in banned else 0 for t in ids])
     model, proc, vision = tiny_xs.model, tiny_xs.processor, tiny_xs.vision
-    batched = score(model, proc, vision, prompts, completions, with_grad=False)
+    batched = logprobs(model, proc, vision, prompts, completions, with_grad=False)
     assert batched.logprobs.shape == batched.mask.shape == batched.entropy.shape == (4, 12)
     assert batched.mask.sum(1).tolist() == [7, 3, 12, 1]
-    micro = score(model, proc, vision, prompts, completions, with_grad=False, micro_batch_size=3)
+    micro = logprobs(model, proc, vision, prompts, completions, with_grad=False, micro_batch_size=3)
     torch.testing.assert_close(micro.logprobs, batched.logprobs, atol=1e-5, rtol=0)
     for i, (p, c) in enumerate(zip(prompts, completions)):
-        alone = score(model, proc, vision, [p], [c], with_grad=False)
+        alone = logprobs(model, proc, vision, [p], [c], with_grad=False)
         torch.testing.assert_close(batched.logprobs[i, : len(c)], alone.logprobs[0], atol=1e-5, rtol=0)
         torch.testing.assert_close(batched.entropy[i, : len(c)], alone.entropy[0], atol=1e-4, rtol=0)
     assert (batched.logprobs[~batched.mask] == 0).all() and (batched.entropy[batched.mask] > 0).all()
@@ -199,13 +202,13 @@ def test_score_gradients_reach_the_vision_tower(tiny_xs, items):
     model.zero_grad(set_to_none=True)
     prompts = [plain(items["image"])] * 2
     completions = [[10, 11, 12, 13], [20, 21]]
-    scored = score(model, tiny_xs.processor, tiny_xs.vision, prompts, completions, with_grad=True)
+    scored = logprobs(model, tiny_xs.processor, tiny_xs.vision, prompts, completions, with_grad=True)
     assert scored.logprobs.requires_grad and not scored.entropy.requires_grad
     scored.logprobs.sum().backward()
     grads = [p.grad for p in model.model.visual.parameters() if p.grad is not None]
     assert grads and any(g.abs().sum() > 0 for g in grads)
     model.zero_grad(set_to_none=True)
-    no_grad = score(model, tiny_xs.processor, tiny_xs.vision, prompts, completions, with_grad=False)
+    no_grad = logprobs(model, tiny_xs.processor, tiny_xs.vision, prompts, completions, with_grad=False)
     assert not no_grad.logprobs.requires_grad
 
 

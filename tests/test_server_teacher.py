@@ -25,8 +25,6 @@ pytest.importorskip("vllm", reason="the vllm extra is not installed (scripts/set
 
 from mmzppo.data.vision import TINY_VISION
 from mmzppo.policy.generation.base import SamplingParams  # noqa: E402
-from mmzppo.policy.loading import load_policy  # noqa: E402
-from mmzppo.prompting.builders import plain
 from mmzppo.prompting.compress import truncate_candidates  # noqa: E402
 
 pytestmark = pytest.mark.vllm
@@ -80,8 +78,7 @@ def test_sample_rewrite_hint_and_judge(server, items):
 
     client = client_for(server)
     teacher = teacher_for(client)
-    prompts = [plain(items[k]) for k in ("image", "video", "text")]
-    groups = teacher.sample(prompts, 2)
+    groups = teacher.answer([items[k] for k in ("image", "video", "text")], 2)
     assert [len(g) for g in groups] == [2, 2, 2]
     assert all(isinstance(c.text, str) and c.token_ids == [] for g in groups for c in g)
     responses = ["First add 2 and 3.\nThen double it.\nSo \\boxed{10}", "It is clearly \\boxed{7}"]
@@ -96,25 +93,6 @@ def test_sample_rewrite_hint_and_judge(server, items):
     before = client.requests
     reply = judge.ask("Is 2 + 2 = 4? Answer yes or no.")
     assert isinstance(reply, str) and client.requests == before + 1 and judge.down is None
-
-
-def test_top_k_scores_match_the_local_model(server, items, tiny_s_dir):
-    from mmzppo.policy.logprobs import score
-
-    local = load_policy(tiny_s_dir, vision=TINY_VISION, dtype="float32")
-    teacher = teacher_for(client_for(server), tokenizer=local.tokenizer)
-    prompt = plain(items["text"])
-    tokens = local.tokenizer("So the answer is 4.", add_special_tokens=False)["input_ids"]
-    scores = teacher.score([prompt], [tokens], top_k=5)
-    want = score(
-        local.model, local.processor, local.vision, [prompt], [tokens], with_grad=False, suppress_tokens=[], full=True
-    )
-    assert scores.mask[0].all() and scores.indices.shape == (1, len(tokens), 5)
-    assert (scores.token_logprobs[0] - want.logprobs[0]).abs().max() < 0.05  # bf16 server vs fp32 here
-    top = want.distributions[0].topk(5, dim=-1)
-    assert (scores.logprobs[0] - top.values).abs().max() < 0.05
-    with pytest.raises(ValueError, match="images or video"):
-        teacher.score([plain(items["image"])], [tokens], top_k=5)
 
 
 def shard_members(folder: Path) -> dict[str, dict[str, bytes]]:
@@ -181,8 +159,8 @@ def test_annotate_then_precomputed_teacher(server, tmp_path, tiny_s_dir):
         server.start()
     # the precomputed teacher hands the stored answers out
     read = {s.uid: s for s in ShardReader(str(tmp_path / "out"), vision=TINY_VISION)}
-    teacher = PrecomputedTeacher(read)
-    answers = teacher.sample([plain(samples[0])], 4)[0]
+    teacher = PrecomputedTeacher()
+    answers = teacher.answer([read[samples[0].uid]], 4)[0]
     assert [a.text for a in answers] == [g["response"] for g in read[samples[0].uid].meta["teacher"]]
     # and a training step takes its answers from the shards (teacher_kind: precomputed)
     from mmzppo.train.loop import Trainer
@@ -193,7 +171,7 @@ def test_annotate_then_precomputed_teacher(server, tmp_path, tiny_s_dir):
 
 
 def run_config(tmp_path, name, synth_shards, tiny_s_dir, **over):
-    from mmzppo.train.config import config_from_dict
+    from mmzppo.train.config_files import config_from_dict
 
     values = dict(
         name=name,
@@ -223,7 +201,9 @@ def run_config(tmp_path, name, synth_shards, tiny_s_dir, **over):
 
 def test_zppo_with_vllm_and_server_survives_a_dead_teacher(server, synth_shards, tiny_s_dir, tmp_path):
     from mmzppo.teachers.served import TeacherUnavailable
-    from mmzppo.train.loop import Trainer, make_teacher
+    from mmzppo.train.config import resolve_auto
+    from mmzppo.train.loop import Trainer
+    from mmzppo.train.setup import make_teacher
 
     served = dict(
         rollout_backend="vllm",
@@ -248,16 +228,18 @@ def test_zppo_with_vllm_and_server_survives_a_dead_teacher(server, synth_shards,
         dead = teacher_for(client_for(server, retries=0), failure="skip")
         responses = ["Add them.\nSo \\boxed{1}", "It is \\boxed{2}"]
         assert dead.compress(responses) == truncate_candidates(responses)  # one prompt's candidates alike
-        assert dead.sample([plain(s) for s in trainer.current.values()][:2], 2) == [[], []]
+        from mmzppo.data.shards import ShardReader
+
+        questions = list(ShardReader(str(synth_shards), vision=TINY_VISION))[:2]
+        assert dead.answer(questions, 2) == [[], []]
         assert dead.counts["failed"] == 3
         trainer.teacher.failure = "stop"  # the other configured behaviour: a clear stop
         with pytest.raises(TeacherUnavailable, match=f"teacher server {server.url}/v1"):
             trainer.step()
         trainer.teacher.failure = "skip"
         with pytest.raises(TeacherUnavailable, match=f"{server.url}/v1 is not usable at start-up"):
-            make_teacher(
-                run_config(tmp_path, "x", synth_shards, tiny_s_dir, **{**served, "teacher_failure": "stop"}), "cpu", {}
-            )
+            config = run_config(tmp_path, "x", synth_shards, tiny_s_dir, **{**served, "teacher_failure": "stop"})
+            make_teacher(resolve_auto(config), "cpu")
     finally:
         server.start()
     m3, _ = trainer.step()  # the same teacher object recovers

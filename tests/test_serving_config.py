@@ -12,6 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import torch
+from helpers import encoded_stub
 
 from mmzppo.teachers.client import ChatClient, ServerError, base_url
 
@@ -127,7 +128,7 @@ def test_refused_connection_names_the_endpoint():
 def test_tis_weights_the_ppo_terms_and_caps_them():
     from mmzppo.core.ppo import ClipConfig
     from mmzppo.policy.generation.base import Completion
-    from mmzppo.policy.logprobs import ScoredBatch
+    from mmzppo.policy.logprobs import LogprobBatch
     from mmzppo.prompting.builders import Prompt
     from mmzppo.train.objectives import ClippedPPO
     from mmzppo.train.rollout import Rollout
@@ -135,8 +136,8 @@ def test_tis_weights_the_ppo_terms_and_caps_them():
     old = torch.tensor([[-1.0, -2.0, -0.5]])
     sampler = [-1.0 - math.log(5.0), -2.0 + math.log(2.0), -0.5]  # pi_old / pi_sampler = 5, 0.5, 1
     prompt = Prompt("q", "plain", [{"role": "user", "content": "x"}])
-    rollout = Rollout(prompt, Completion([1, 2, 3], sampler, "", True), reward=1.0, parsed=None, advantage=0.7)
-    scored = ScoredBatch(old.clone(), torch.ones(1, 3, dtype=torch.bool), torch.zeros(1, 3))  # ratio 1: no clip
+    rollout = Rollout(prompt, encoded_stub(), Completion([1, 2, 3], sampler, "", True), 1.0, None, advantage=0.7)
+    scored = LogprobBatch(old.clone(), torch.ones(1, 3, dtype=torch.bool), torch.zeros(1, 3))  # ratio 1: no clip
     mask = torch.ones(1, 3, dtype=torch.bool)
     plain_loss, _ = ClippedPPO(ClipConfig()).loss(scored, [rollout], [old[0]], mask, 3.0)
     loss, stats = ClippedPPO(ClipConfig(), tis_cap=2.0).loss(scored, [rollout], [old[0]], mask, 3.0)
@@ -149,18 +150,20 @@ def test_tis_weights_the_ppo_terms_and_caps_them():
 
 @pytest.mark.parametrize("size", ["0.8b", "2b", "4b", "9b"])
 def test_gpu_configs_inherit_the_paper_and_select_vllm_and_a_served_teacher(size):
-    from mmzppo.train.config import load_config
+    from mmzppo.train.config import resolve_auto
+    from mmzppo.train.config_files import load_config
 
-    c = load_config(REPO_CONFIGS / f"gpu/zppo_qwen3.5-{size}.yaml")
+    c = resolve_auto(load_config(REPO_CONFIGS / f"gpu/zppo_qwen3.5-{size}.yaml"))
     base = load_config(REPO_CONFIGS / f"zppo_qwen3.5-{size}.yaml")
     assert c.student == base.student == f"Qwen/Qwen3.5-{size.upper()}"
     assert (c.prompts_per_step, c.max_new_tokens, c.vision, c.lr) == (384, 12_288, base.vision, base.lr)
-    assert (c.rollout_backend, c.teacher_kind, c.tis_on, c.compress_with_teacher) == ("vllm", "server", True, True)
+    assert (c.rollout_backend, c.teacher_kind, c.tis, c.candidate_compression) == ("vllm", "server", "on", "teacher")
     assert c.vllm_max_model_len > c.max_new_tokens and c.teacher_endpoint.startswith("http://")
 
 
 def test_serving_config_errors_name_the_key():
-    from mmzppo.train.config import ConfigError, load_config
+    from mmzppo.train.config import ConfigError
+    from mmzppo.train.config_files import load_config
 
     with pytest.raises(ConfigError, match="^teacher_endpoint: "):
         load_config(None, ["teacher_kind=server"])

@@ -120,7 +120,8 @@ def test_round_trip_fields_pixels_and_video(media_samples, tmp_path):
 
 def test_video_frames_follow_vision_settings(media_samples, tmp_path, tiny_xs):
     """Frames sampled at read time give the model the same video grid as the mp4 file would."""
-    from mmzppo.policy.encoding import encode
+    from helpers import batch
+
     from mmzppo.prompting.builders import plain
 
     write_shards(media_samples, tmp_path / "s")
@@ -128,11 +129,11 @@ def test_video_frames_follow_vision_settings(media_samples, tmp_path, tiny_xs):
     # TINY_VISION: fps 2, frames 2..8, even. 45 frames at 16.67 fps = 2.7 s -> 4 frames.
     assert len(read["mp4"].video) == 4 and read["mp4"].video_fps == pytest.approx(4 / 45 * 50 / 3, rel=1e-3)
     assert len(read["frames"].video) == 4 and read["frames"].video_fps == pytest.approx(4 / 9 * 4)
-    from_file = encode(tiny_xs.processor, [plain(media_samples[1])], TINY_VISION)
-    from_shard = encode(tiny_xs.processor, [plain(read["mp4"])], TINY_VISION)
+    from_file = batch(tiny_xs.processor, [plain(media_samples[1])], TINY_VISION)
+    from_shard = batch(tiny_xs.processor, [plain(read["mp4"])], TINY_VISION)
     assert torch.equal(from_file["video_grid_thw"], from_shard["video_grid_thw"])
     assert from_file["input_ids"].shape == from_shard["input_ids"].shape
-    both = encode(tiny_xs.processor, [plain(read["img"]), plain(read["frames"])], TINY_VISION)
+    both = batch(tiny_xs.processor, [plain(read["img"]), plain(read["frames"])], TINY_VISION)
     assert both["image_grid_thw"].shape[0] == 2 and both["video_grid_thw"].shape[0] == 1
 
 

@@ -10,11 +10,11 @@ import json
 
 import pytest
 import torch
+from helpers import batch
 
-from mmzppo.policy.encoding import encode
 from mmzppo.policy.loading import load_policy
 from mmzppo.prompting.builders import plain
-from mmzppo.train.config import load_config
+from mmzppo.train.config_files import load_config
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +29,7 @@ def text_shards(tmp_path_factory):
 
 
 def logits_of(policy, prompt) -> torch.Tensor:
-    inputs = encode(policy.processor, [prompt], None)
+    inputs = batch(policy.processor, [prompt], None)
     with torch.no_grad():
         return policy.model(**inputs).logits
 

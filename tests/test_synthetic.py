@@ -358,13 +358,14 @@ def test_bad_arguments_raise_naming_the_value(tmp_path, call, named):
 
 
 def test_image_and_video_items_encode_with_the_real_processor(tiny_xs, tmp_path):
-    from mmzppo.policy.encoding import encode
+    from helpers import batch
+
     from mmzppo.prompting.builders import plain
 
     image = next(generate("bar_compare", 1, 0, "train", tmp_path))
     video = next(generate("count_events", 1, 0, "train", tmp_path))  # 4 frames at 2 fps
     text = next(generate("choose_option", 1, 0, "train", None))
-    out = encode(tiny_xs.processor, [plain(image), plain(video), plain(text)], tiny_xs.vision)
+    out = batch(tiny_xs.processor, [plain(image), plain(video), plain(text)], tiny_xs.vision)
     assert out["image_grid_thw"].shape == (1, 3) and out["video_grid_thw"].shape == (1, 3)
     assert int(out["video_grid_thw"][0, 0]) * 2 == video.meta["scene"]["frames"]  # every frame is seen
     assert "A. " in tiny_xs.processor.decode(out["input_ids"][2])  # options are listed

@@ -43,12 +43,11 @@ def assert_compressed(out, responses):
         assert extract_last_boxed(summary) == extract_last_boxed(original)
 
 
-def test_local_teacher_samples_n_per_prompt(local_teacher, samples):
+def test_local_teacher_answers_n_per_question(local_teacher, samples):
     assert isinstance(local_teacher, Teacher)
-    prompts = [plain(samples["image"]), plain(samples["gsm8k"][0])]
-    out = local_teacher.sample(prompts, 3)
+    out = local_teacher.answer([samples["image"], samples["gsm8k"][0]], 3)
     assert [len(x) for x in out] == [3, 3]
-    assert all(isinstance(r.text, str) and r.token_ids and r.prompt_tokens > 0 for x in out for r in x)
+    assert all(isinstance(r.text, str) and r.token_ids for x in out for r in x)
     assert local_teacher.counts["sampled"] >= 6
 
 
@@ -57,13 +56,13 @@ def test_local_teacher_scores_tokens_full_and_top_k(local_teacher, samples):
     prompt carries pixels): full vocabulary, and top-k whose values are the largest of the full."""
     prompts = [plain(samples["image"]), plain(samples["gsm8k"][0])]
     tokens = [[10, 11, 12], [13, 14]]
-    full = local_teacher.score(prompts, tokens)
+    full = local_teacher.distributions(prompts, tokens)
     vocab = len(local_teacher.policy.tokenizer.get_vocab())
     assert full.logprobs.shape == (2, 3, vocab) and full.indices is None
     assert full.mask.tolist() == [[True, True, True], [True, True, False]]
     picked = full.logprobs.gather(-1, torch.tensor(tokens[0]).view(1, 3, 1)).view(3)
     torch.testing.assert_close(full.token_logprobs[0], picked)
-    top = local_teacher.score(prompts, tokens, top_k=5)
+    top = local_teacher.distributions(prompts, tokens, top_k=5)
     assert top.logprobs.shape == top.indices.shape == (2, 3, 5)
     torch.testing.assert_close(top.logprobs, full.logprobs.topk(5, dim=-1).values)
 
@@ -72,7 +71,7 @@ def test_hints_from_the_reference_teacher_leave_the_answer_out(samples):
     from mmzppo.core.guidance import leaks_answer
 
     gsm = samples["gsm8k"]
-    teacher = ReferenceTeacher.from_samples(gsm)
+    teacher = ReferenceTeacher()
     hints = teacher.write_hints(gsm, [s.solution for s in gsm])
     for s, h in zip(gsm, hints):
         assert h and not leaks_answer(h, s.answer, extract_last_boxed(s.solution)), h
@@ -107,18 +106,13 @@ def test_reference_teacher_returns_gold_solutions(samples):
     gsm = samples["gsm8k"]
     image = samples["image"]  # MathVision item 4 has no worked solution
     assert image.solution is None
-    teacher = ReferenceTeacher.from_samples([*gsm, image])
+    teacher = ReferenceTeacher()
     assert isinstance(teacher, Teacher)
-    out = teacher.sample([plain(s) for s in gsm] + [plain(image)], 2)
+    out = teacher.answer([*gsm, image], 2)
     assert [len(x) for x in out] == [2, 2, 2, 0]  # no solution: no teacher answer, not an error
     for s, responses in zip(gsm, out):
         assert [r.text for r in responses] == [s.solution, s.solution]
         assert grade(responses[0].text, s.answer, s.answer_type).reward == 1.0
-    by_callable = ReferenceTeacher(lambda uid: {gsm[0].uid: gsm[0].solution}.get(uid))
-    assert [[r.text for r in x] for x in by_callable.sample([plain(gsm[0]), plain(gsm[1])], 1)] == [
-        [gsm[0].solution],
-        [],
-    ]
     summaries = teacher.compress([gsm[0].solution, WRONG_RESPONSE])
     assert_compressed(summaries, [gsm[0].solution, WRONG_RESPONSE])
 

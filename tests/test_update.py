@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import pytest
 import torch
+from helpers import encoded_stub
 
 from mmzppo.core.ppo import ClipConfig
 from mmzppo.data.sample import Sample
+from mmzppo.policy.encoding import encode_prompts
 from mmzppo.policy.generation.base import Completion
 from mmzppo.prompting.builders import plain
 from mmzppo.train.objectives import ClippedPPO
@@ -14,10 +16,16 @@ from mmzppo.train.rollout import Rollout, set_advantages
 from mmzppo.train.update import MicroBatching, accumulate, micro_batches, old_logprobs
 
 
-def rollout(prompt_tokens: int, length: int, reward: float = 0.0, q: int = 0) -> Rollout:
+def rollout(prompt_tokens: int, length: int, reward: float = 0.0, q: int = 0, policy=None) -> Rollout:
+    """A rollout of question q; its prompt encoded by `policy`, or a stub of `prompt_tokens`."""
     s = Sample(uid=f"q{q}", question=f"What is {q} + {q}?", answer=str(2 * q), answer_type="number")
     tokens = [(5 * q + j) % 200 + 10 for j in range(length)]
-    return Rollout(plain(s), Completion(tokens, [0.0] * length, "", True, prompt_tokens), reward, None)
+    prompt = plain(s)
+    if policy is None:
+        encoded = encoded_stub(s.uid, prompt_tokens)
+    else:
+        (encoded,) = encode_prompts(policy.processor, policy.vision, [prompt])
+    return Rollout(prompt, encoded, Completion(tokens, [0.0] * length, "", True), reward, None)
 
 
 def test_micro_batches_respect_count_and_token_budget():
@@ -29,22 +37,18 @@ def test_micro_batches_respect_count_and_token_budget():
     packed = micro_batches(rollouts, idx, budget)
     assert sorted(sum(packed, [])) == idx
     for b in packed:  # padded tokens within the budget, unless one sequence alone exceeds it
-        padded = len(b) * (
-            max(rollouts[i].completion.prompt_tokens for i in b) + max(len(rollouts[i].token_ids) for i in b)
-        )
+        padded = len(b) * (max(rollouts[i].prompt_tokens for i in b) + max(len(rollouts[i].token_ids) for i in b))
         assert padded <= budget.tokens or len(b) == 1
-    short = [b for b in packed if all(rollouts[i].completion.prompt_tokens < 100 for i in b)]
+    short = [b for b in packed if all(rollouts[i].prompt_tokens < 100 for i in b)]
     assert len(short) == 1 and len(short[0]) == 4  # the four short prompts share one pass; long ones go alone
 
 
 def test_loss_and_gradient_do_not_depend_on_the_micro_batching(tiny_xs):
     """Token-level aggregation over a whole mini-batch: the same loss and gradient whether it
     runs as one pass, one sequence at a time, or packed by a token budget."""
-    groups = [[rollout(0, 3 + (q + k) % 5, float((q + k) % 2), q) for k in range(4)] for q in range(3)]
+    groups = [[rollout(0, 3 + (q + k) % 5, float((q + k) % 2), q, tiny_xs) for k in range(4)] for q in range(3)]
     set_advantages(groups, 1e-6)
     rollouts = [r for g in groups for r in g]
-    for r in rollouts:  # the real prompt lengths, so the token budget means what it says
-        r.completion.prompt_tokens = 40
     model, objective = tiny_xs.model, ClippedPPO(ClipConfig())
     old = old_logprobs(model, tiny_xs, rollouts, MicroBatching(16), 1.0)
     results = []
@@ -64,7 +68,7 @@ def test_ppo_old_logprobs_come_from_the_sampler_when_they_are_exact(warm_xs, syn
     pass, the first ratio is 1), and recomputes at top-p < 1, where the sampled distribution
     is truncated and no longer the one the loss scores."""
     from mmzppo.data.vision import TINY_VISION
-    from mmzppo.train.config import load_config
+    from mmzppo.train.config_files import load_config
     from mmzppo.train.loop import Trainer
 
     vision = [f"vision.{k}={v}" for k, v in TINY_VISION.to_dict().items() if k not in ("fps", "nframes")]
@@ -85,28 +89,25 @@ def test_ppo_old_logprobs_come_from_the_sampler_when_they_are_exact(warm_xs, syn
         *vision,
     ]
     sampler = Trainer(load_config(None, [*base, "name=a"]))
-    assert sampler.sampler_logprobs_are_old
+    assert sampler.updater.old_from_sampler and sampler.config.old_logprobs == "sampler"  # 'auto' resolved
     metrics, _ = sampler.step()
     assert "time/old_logprobs" not in metrics and abs(metrics["approx_kl"]) < 1e-5 and metrics["clip_ratio/high"] == 0
-    assert not Trainer(load_config(None, [*base, "name=b", "top_p=0.9"])).sampler_logprobs_are_old
-    assert not Trainer(load_config(None, [*base, "name=c", "old_logprobs=recompute"])).sampler_logprobs_are_old
+    assert not Trainer(load_config(None, [*base, "name=b", "top_p=0.9"])).updater.old_from_sampler
+    assert not Trainer(load_config(None, [*base, "name=c", "old_logprobs=recompute"])).updater.old_from_sampler
 
 
-def test_a_step_reads_each_questions_media_once(warm_xs, synth_shards, tmp_path, monkeypatch):
-    """G_S rollouts, the BCQ / NCQ prompts, the teacher and every update of one step encode
-    the same images: inside the step they are read and resized once per question."""
-    import mmzppo.policy.encoding as inputs
+def test_a_step_encodes_each_prompt_once(warm_xs, synth_shards, tmp_path, monkeypatch):
+    """Generation encodes each prompt once (chat template, media, processor); the old-log-prob
+    pass and the I updates read those encodings: a step calls the processor exactly once per
+    plain, BCQ and NCQ prompt, however many forwards follow."""
+    import mmzppo.policy.encoding as encoding
     from mmzppo.data.vision import TINY_VISION
-    from mmzppo.train.config import load_config
+    from mmzppo.train.config_files import load_config
     from mmzppo.train.loop import Trainer
 
     calls = []
-    original = inputs.load_media
-    monkeypatch.setattr(
-        inputs,
-        "load_media",
-        lambda part, vision, uid, field: calls.append((uid, field)) or original(part, vision, uid, field),
-    )
+    original = encoding.processor_inputs
+    monkeypatch.setattr(encoding, "processor_inputs", lambda *a: calls.append(a[1]) or original(*a))
     vision = [f"vision.{k}={v}" for k, v in TINY_VISION.to_dict().items() if k not in ("fps", "nframes")]
     trainer = Trainer(
         load_config(
@@ -131,11 +132,6 @@ def test_a_step_reads_each_questions_media_once(warm_xs, synth_shards, tmp_path,
         )
     )
     metrics, _ = trainer.step()
-    assert metrics["groups/bcq"] + metrics["groups/ncq"] > 0  # the media also went into reformulated prompts
-    assert calls and len(calls) == len(set(calls))  # every (question, image) read exactly once
-    calls.clear()
-    from mmzppo.prompting.builders import plain
-
-    sample = next(iter(trainer.current.values()))
-    inputs.encode(trainer.student.processor, [plain(sample)] * 3, trainer.student.vision)
-    assert len(calls) == 3 * len(sample.images)  # outside a step nothing is cached
+    prompts = metrics["groups/plain"] + metrics["groups/bcq"] + metrics["groups/ncq"]
+    assert metrics["groups/bcq"] + metrics["groups/ncq"] > 0  # reformulated prompts were made and trained on
+    assert len(calls) == prompts  # one processor call per prompt: none in the old-log-prob pass or the updates

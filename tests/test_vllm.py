@@ -24,11 +24,12 @@ import torch
 
 pytest.importorskip("vllm", reason="the vllm extra is not installed (scripts/setup.sh installs it)")
 
+from helpers import logprobs  # noqa: E402
+
 from mmzppo.data.vision import TINY_VISION
-from mmzppo.policy.encoding import encode  # noqa: E402
+from mmzppo.policy.encoding import encode_prompts  # noqa: E402
 from mmzppo.policy.generation.base import SamplingParams  # noqa: E402
 from mmzppo.policy.loading import load_policy, suppressed_token_ids  # noqa: E402
-from mmzppo.policy.logprobs import score  # noqa: E402
 from mmzppo.prompting.builders import plain  # noqa: E402
 
 pytestmark = pytest.mark.vllm
@@ -59,7 +60,7 @@ def rollout(student, tiny_s_dir):
 
 
 def trainer_logprobs(policy, prompt, tokens, suppress=None):
-    scored = score(
+    scored = logprobs(
         policy.model, policy.processor, policy.vision, [prompt], [tokens], with_grad=False, suppress_tokens=suppress
     )
     return scored.logprobs[0, : len(tokens)]
@@ -72,13 +73,11 @@ def test_generates_image_video_text(rollout, student, items):
     eos = set(rollout.eos)
     banned = set(suppressed_token_ids(student.tokenizer))
     for prompt, group in zip(prompts, groups):
-        n_prompt = int(encode(student.processor, [prompt], student.vision)["attention_mask"].sum())
         for c in group:
             assert 1 <= len(c.token_ids) == len(c.logprobs) <= SHORT.max_new_tokens
             assert all(lp <= 0.0 for lp in c.logprobs) and not banned & set(c.token_ids)
             assert c.finished == (c.token_ids[-1] in eos) and not eos & set(c.token_ids[:-1])
             assert c.text == student.tokenizer.decode(c.token_ids, skip_special_tokens=True)
-            assert c.prompt_tokens == n_prompt  # image / video tokens included, as the trainer counts them
             # the sampler's log-probs (vision tokens removed, temperature 1) vs the trainer's re-scoring
             diff = (trainer_logprobs(student, prompt, c.token_ids) - torch.tensor(c.logprobs)).abs().max()
             assert diff < TOL, (prompt.uid, float(diff))
@@ -97,13 +96,13 @@ def test_engine_gets_the_trainer_processor_pixels_frames_and_ids(rollout, studen
     )
     try:
         for kind, key in (("image", "pixel_values"), ("video", "pixel_values_videos")):
-            prompt = plain(items[kind])
-            expected = encode(student.processor, [prompt], student.vision)
+            (prompt,) = encode_prompts(student.processor, student.vision, [plain(items[kind])])
+            expected = prompt.inputs  # what the trainer's processor made of it
             seen.clear()
             rollout.llm.reset_mm_cache()
             rollout.llm.llm_engine.reset_encoder_cache()  # make the engine run its vision tower again
             (out,) = rollout.llm.generate(
-                [engine_request(student.processor, student.vision, prompt)],
+                [engine_request(student.processor, prompt)],
                 EngineSampling(max_tokens=1),
                 use_tqdm=False,
             )
@@ -126,7 +125,7 @@ def test_logprobs_equal_before_and_after_a_step(rollout, student, items):
     # one optimisation step of the trainer's model (vision tower included), then the sync
     model = student.model
     optimizer = torch.optim.AdamW(model.parameters(), lr=2e-3)
-    loss = -score(model, student.processor, student.vision, [prompt], [tokens], with_grad=True).logprobs.sum()
+    loss = -logprobs(model, student.processor, student.vision, [prompt], [tokens], with_grad=True).logprobs.sum()
     loss.backward()
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)

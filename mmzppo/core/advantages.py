@@ -1,6 +1,4 @@
-"""GRPO core as ZPPO uses it: group rewards -> two-step advantage -> clipped token-level loss.
-
-Paper (arXiv:2606.18216), Eqs. 2-6, in order:
+"""GRPO's advantage as ZPPO uses it: group rewards -> two-step advantage (paper, Eqs. 2-3).
 
 * Eq. 2  group-relative advantage   A'_i = r_i - mean_{j in g(i)} r_j
 * Eq. 3  batch normalisation         A_i = (A'_i - mu) / (sigma + eps), with mu and sigma over
@@ -8,19 +6,21 @@ Paper (arXiv:2606.18216), Eqs. 2-6, in order:
          rollouts of trivial groups keep A = 0. (REINFORCE++-style two-step estimator.)
          Including trivial groups would shrink sigma by about sqrt(fraction non-trivial) and
          inflate every advantage; the paper's ablation finds that clearly worse.
-* Eq. 4  ratio                       rho_t = exp(log pi_theta(y_t) - log pi_old(y_t))
-* Eq. 5  clip-higher surrogate       min(rho_t A, clip(rho_t, 1 - eps_low, 1 + eps_high) A),
-         eps_low = 0.20, eps_high = 0.28
-* Eq. 6  dual clip for A < 0         max(that, c * A), c = 10
-* token-level aggregation: the mean over all response tokens of the mini-batch.
 
-No KL term, no entropy bonus (paper). Groups are whatever the caller says a group is: in
-ZPPO the plain, BCQ and NCQ rollouts of one question are three separate groups.
+Groups are whatever the caller says a group is: in ZPPO the plain, BCQ and NCQ rollouts of
+one question are three separate groups. The clipped loss that reads these advantages
+(Eqs. 4-6) is `mmzppo.core.ppo`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
+
+# Eq. 3's batch statistics (paper Fig. 6): over non-trivial groups (the paper), over every
+# group, or none (A = A', the group-centred reward).
+NORMALISATIONS = ("nontrivial", "all", "none")
 
 
 def group_advantages(rewards: torch.Tensor, group_ids: list) -> tuple[torch.Tensor, torch.Tensor]:
@@ -74,3 +74,28 @@ def advantages(rewards: torch.Tensor, group_ids: list, eps: float = 1e-6) -> tor
     """Eqs. 2-3 in one call (single process)."""
     centred, nontrivial = group_advantages(rewards, group_ids)
     return normalise_advantages(centred, nontrivial, eps)
+
+
+def batch_advantages(
+    rewards: torch.Tensor,
+    group_ids: list,
+    eps: float = 1e-6,
+    mode: str = "nontrivial",
+    reduce: Callable[[list[float]], list[float]] = lambda moments: moments,
+) -> torch.Tensor:
+    """Eqs. 2-3 under a normalisation `mode` (`NORMALISATIONS`): "nontrivial" (the paper:
+    mu, sigma over the rollouts of groups whose rewards differ; rollouts of trivial groups
+    get 0), "all" (mu, sigma over every rollout, trivial groups included: a smaller sigma
+    inflates every advantage), or "none" (A = A', not normalised).
+
+    reduce: sums the moments (count, sum, sum of squares) over processes, so that several
+    ranks normalise exactly as one process holding all their rollouts would.
+    """
+    if mode not in NORMALISATIONS:
+        raise ValueError(f"advantage normalisation {mode!r} is not one of {NORMALISATIONS}")
+    centred, nontrivial = group_advantages(rewards, group_ids)
+    if mode == "none":
+        return centred
+    included = nontrivial if mode == "nontrivial" else torch.ones_like(nontrivial)
+    stats = stats_from_moments(*reduce(list(moments(centred[included]))))
+    return normalise_advantages(centred, included, eps, stats=stats)

@@ -1,4 +1,14 @@
-"""TODO docstring"""
+"""The clipped token-level loss ZPPO trains with (paper, Eqs. 4-6).
+
+* Eq. 4  ratio                       rho_t = exp(log pi_theta(y_t) - log pi_old(y_t))
+* Eq. 5  clip-higher surrogate       min(rho_t A, clip(rho_t, 1 - eps_low, 1 + eps_high) A),
+         eps_low = 0.20, eps_high = 0.28
+* Eq. 6  dual clip for A < 0         max(that, c * A), c = 10
+* token-level aggregation: the mean over all response tokens of the mini-batch.
+
+No KL term, no entropy bonus (paper). The advantages come from `mmzppo.core.advantages`;
+`mmzppo.train.objectives.ClippedPPO` applies this loss to rollouts.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,11 @@
-"""TODO docstring"""
+"""ZPPO's reformulated prompts (paper, Algorithm 1 step 6): a plan of hard questions -> BCQ / NCQ prompts.
+
+`mmzppo.core.selection.plan` decides which hard question gets a BCQ and which an NCQ; this
+module writes them: a BCQ shows one correct teacher answer and one wrong student answer,
+each drawn at random, unlabeled, in random order; an NCQ lists every wrong student answer as
+wrong. Candidates of one prompt are compressed together (`compress`: the teacher's rewrite,
+or the deterministic truncation fallback), so their length says nothing of their label.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,13 @@
-"""TODO docstring"""
+"""Reading a sample's images and video under the run's `VisionSettings`.
+
+`load_media(part, vision, uid, field)` opens one image or video content part of a prompt,
+decodes it fully (so a truncated file fails here, not inside a processor), and sizes it with
+qwen-vl-utils under `vision`: images within the pixel budget, video frames sampled by fps or
+count (`frame_plan`, clamped to what the clip really has) and resized alike. This is the one
+place the budgets are applied; the trainer's processor, a vLLM engine and a served teacher all
+receive what it returns. Bad media raise a `MediaError` that names the sample uid, the field
+and the file.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,10 @@
-"""TODO docstring"""
+"""How images and video become pixels: one `VisionSettings` shared by rollout, teacher, eval and vLLM.
+
+A score moves with the frame count and pixel budget, so the same object is used everywhere a
+model sees media and is written next to every result. Presets: the defaults are the paper's
+evaluation settings (image pixels from 256 x 32 x 32 to 1280 x 32 x 32); `TINY_VISION` suits
+the tiny test models (a 64 x 64 image is 4 LLM tokens).
+"""
 
 from __future__ import annotations
 

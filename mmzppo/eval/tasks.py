@@ -45,7 +45,7 @@ def conversation_prompt(sample: Sample) -> Prompt:
     messages = [
         {"role": t["role"], "content": [{"type": "text", "text": t["content"]}]} for t in sample.meta["conversation"]
     ]
-    return Prompt(sample.uid, "plain", messages)
+    return Prompt(sample.uid, "plain", messages, sample=sample)
 
 
 PROMPTS: dict[str, Callable[[Sample], Prompt]] = {"conversation": conversation_prompt}

@@ -1,4 +1,9 @@
-"""TODO docstring"""
+"""Finding the boxed answers of a response: `\\boxed{...}` / `\\fbox{...}` with nested braces.
+
+The grader reads the LAST boxed answer (`extract_last_boxed`); candidate compression keeps it
+and removes the others (`remove_boxed`); the metrics count responses that box more than one
+distinct answer (`count_distinct_boxed`: candidate pasting). An unclosed box is not an answer.
+"""
 
 from __future__ import annotations
 

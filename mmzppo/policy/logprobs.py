@@ -1,12 +1,13 @@
-"""Re-scoring sampled completions under the current policy (the log pi_theta(o_t) of the loss).
+"""Log-probs of sampled completions under the current policy: the log pi_theta(o_t) every loss reads.
 
-`score(model, processor, vision, prompts, completions, with_grad=...)` pairs prompt i with
-completion i (the caller repeats prompts for a group), builds one batch
+`completion_logprobs(model, tokenizer, prompts, completions, with_grad=...)` pairs encoded
+prompt i (`mmzppo.policy.encoding.EncodedPrompt`) with completion i (the caller repeats a
+group's prompt), builds one batch
 
     [left pad | prompt (text, image/video tokens) | completion | right pad]
 
-and reads, from one forward pass, the log-prob of every completion token under the logits
-at the position before it. What makes this equal to what the sampler saw:
+and reads, from one forward pass, the log-prob of every completion token under the logits at
+the position before it. What makes this equal to what the sampler saw:
 
 * the attention mask is 1 on the prompt and the real completion tokens, 0 on both pads;
 * `mm_token_type_ids` (Qwen3.5's token types: text 0, image 1, video 2) is extended with 0
@@ -30,21 +31,20 @@ temperature.
 from __future__ import annotations
 
 import inspect
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 
-from mmzppo.data.vision import VisionSettings
-from mmzppo.policy.encoding import encode
+from mmzppo.policy.encoding import EncodedPrompt, collate
 from mmzppo.policy.loading import suppressed_token_ids
-from mmzppo.prompting.builders import Prompt
 
 # Per-token tensors of the processor output that must grow with the completion (value for it).
 PER_TOKEN_FILL = {"mm_token_type_ids": 0, "token_type_ids": 0}
 
 
 @dataclass
-class ScoredBatch:
+class LogprobBatch:
     """Per-token results for B (prompt, completion) pairs, right padded to T = longest completion."""
 
     logprobs: torch.Tensor  # (B, T) float32 log p(token); 0 where mask is False; has grad if asked
@@ -103,11 +103,10 @@ def token_logprobs(
     return picked, entropy, logp
 
 
-def score(
-    policy_model: torch.nn.Module,
-    processor,
-    vision: VisionSettings | None,
-    prompts: list[Prompt],
+def completion_logprobs(
+    model: torch.nn.Module,
+    tokenizer,
+    prompts: Sequence[EncodedPrompt],
     completions: list[list[int]],
     *,
     with_grad: bool,
@@ -115,9 +114,10 @@ def score(
     temperature: float = 1.0,
     suppress_tokens: list[int] | None = None,
     full: bool = False,
-) -> ScoredBatch:
-    """Log-probs of `completions[i]` given `prompts[i]` under `policy_model`.
+) -> LogprobBatch:
+    """Log-probs of `completions[i]` given `prompts[i]` under `model`.
 
+    tokenizer: the policy's (its pad id, and the vision control tokens to suppress).
     with_grad: build the autograd graph (the loss) or not (old / reference log-probs).
     micro_batch_size: pairs per forward pass (None = all); results are concatenated, so
         with grad the graphs of all micro-batches are kept until the caller's backward.
@@ -130,40 +130,26 @@ def score(
         raise ValueError(f"{len(prompts)} prompts but {len(completions)} completions")
     if temperature <= 0:
         raise ValueError(f"temperature must be > 0 to score, got {temperature}")
-    tokenizer = getattr(processor, "tokenizer", processor)
     suppress = suppressed_token_ids(tokenizer) if suppress_tokens is None else list(suppress_tokens)
     t_max = max((len(c) for c in completions), default=0)
     if not prompts or t_max == 0:  # nothing to score
         empty = torch.zeros(len(prompts), 0)
-        return ScoredBatch(empty, empty.bool(), empty, torch.zeros(len(prompts), 0, 0) if full else None)
+        return LogprobBatch(empty, empty.bool(), empty, torch.zeros(len(prompts), 0, 0) if full else None)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     step = micro_batch_size or max(1, len(prompts))
     parts = []
     grad = torch.enable_grad() if with_grad else torch.no_grad()
     with grad:
         for start in range(0, len(prompts), step):
-            parts.append(
-                _score_chunk(
-                    policy_model,
-                    processor,
-                    vision,
-                    prompts[start : start + step],
-                    completions[start : start + step],
-                    t_max,
-                    suppress,
-                    temperature,
-                    full,
-                )
-            )
+            chunk, tokens = prompts[start : start + step], completions[start : start + step]
+            parts.append(_forward(model, collate(chunk, pad_id), tokens, pad_id, t_max, suppress, temperature, full))
     logprobs, mask, entropy, distributions = (torch.cat(x, dim=0) if x[0] is not None else None for x in zip(*parts))
-    return ScoredBatch(logprobs, mask, entropy, distributions)
+    return LogprobBatch(logprobs, mask, entropy, distributions)
 
 
-def _score_chunk(model, processor, vision, prompts, completions, t_max, suppress, temperature, full):
+def _forward(model, inputs, completions, pad_id, t_max, suppress, temperature, full):
     """One forward pass; results right padded to `t_max` (shared by all micro-batches)."""
-    tokenizer = getattr(processor, "tokenizer", processor)
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     device = next(model.parameters()).device
-    inputs = dict(encode(processor, prompts, vision))
     inputs = append_completions(inputs, completions, pad_id, t_max)
     if "token_type_ids" in inputs and "token_type_ids" not in inspect.signature(model.forward).parameters:
         inputs.pop("token_type_ids")

@@ -1,4 +1,9 @@
-"""TODO docstring"""
+"""Torch threads for a command-line run: one per idle core, unless OMP_NUM_THREADS says.
+
+On a small shared machine two threads beside a busy process are slower than one
+(`benchmarks/bench_threads.py` measures it), so `python -m mmzppo.train` asks how many cores
+are idle right now (`idle_cores`) and takes that many.
+"""
 
 from __future__ import annotations
 

@@ -13,15 +13,9 @@ Section 3 of the ZPPO paper (arXiv:2606.18216, Figs. 8, 16-18), in our own words
   prompt has them (before the text); candidates are text only.
 
 Each builder returns a `Prompt`: chat messages in the Qwen-VL content-part format plus what
-the trainer and the inspector need to know (kind, candidate provenance). Templates live in
-`templates/prompts.yaml`.
-
-Candidate compression is pluggable (`Compressor`: list of responses -> list of summaries,
-compressed together so lengths can be matched). The paper has the teacher rewrite each
-candidate into at most 5 lines / 512 tokens. `truncate_candidates` is the documented
-fallback used where no teacher is called (a DEVIATION from the paper): it keeps the final
-\\boxed{} answer and cuts every candidate's reasoning to the same number of words, so
-length cannot tell the correct candidate from the wrong one.
+the trainer and the inspector need to know (the question asked, kind, candidate
+provenance). Templates live in `templates/prompts.yaml`. Candidates are compressed by a
+pluggable `Compressor` (`mmzppo.prompting.compress`).
 """
 
 from __future__ import annotations
@@ -63,6 +57,7 @@ class Prompt:
     candidates: list[Candidate] = field(default_factory=list)  # in prompt order
     wrong_answers: list[str] = field(default_factory=list)  # NCQ: the listed wrong answers
     continue_final: bool = False  # True when the last message is an assistant prefix to continue
+    sample: Sample | None = None  # the question asked (gold answer, media); None for a request that is none
 
     @property
     def assistant_prefix(self) -> str:
@@ -147,7 +142,7 @@ def user_message(sample: Sample, text: str) -> dict:
 def plain(sample: Sample, *, templates: str | Path = PROMPT_TEMPLATES) -> Prompt:
     """The plain question (training and evaluation)."""
     text = render("plain", templates, question=question_text(sample, templates))
-    return Prompt(sample.uid, "plain", [user_message(sample, text)])
+    return Prompt(sample.uid, "plain", [user_message(sample, text)], sample=sample)
 
 
 def bcq(
@@ -167,7 +162,7 @@ def bcq(
     candidates = [Candidate(texts[0], "teacher_correct"), Candidate(texts[1], "student_wrong")]
     rng.shuffle(candidates)
     text = render("bcq", templates, question=question_text(sample, templates), candidates=[c.text for c in candidates])
-    return Prompt(sample.uid, "bcq", [user_message(sample, text)], candidates=candidates)
+    return Prompt(sample.uid, "bcq", [user_message(sample, text)], candidates=candidates, sample=sample)
 
 
 def distinct_answers(responses: list[str]) -> list[str]:
@@ -201,7 +196,14 @@ def ncq(
         wrong_answers=wrong_answers,
         candidates=texts,
     )
-    return Prompt(sample.uid, "ncq", [user_message(sample, text)], candidates=candidates, wrong_answers=wrong_answers)
+    return Prompt(
+        sample.uid,
+        "ncq",
+        [user_message(sample, text)],
+        candidates=candidates,
+        wrong_answers=wrong_answers,
+        sample=sample,
+    )
 
 
 def hint(sample: Sample, hint_text: str, *, templates: str | Path = PROMPT_TEMPLATES) -> Prompt:
@@ -209,7 +211,7 @@ def hint(sample: Sample, hint_text: str, *, templates: str | Path = PROMPT_TEMPL
     if not hint_text.strip():
         raise ValueError(f"sample {sample.uid!r}: empty hint")
     text = render("hint", templates, question=question_text(sample, templates), hint=hint_text.strip())
-    return Prompt(sample.uid, "hint", [user_message(sample, text)])
+    return Prompt(sample.uid, "hint", [user_message(sample, text)], sample=sample)
 
 
 def prefix(
@@ -235,7 +237,7 @@ def prefix(
     head = tokenizer.decode(ids[: max(1, int(len(ids) * fraction))], skip_special_tokens=True)
     base = plain(sample, templates=templates)
     messages = base.messages + [{"role": "assistant", "content": [{"type": "text", "text": head}]}]
-    return Prompt(sample.uid, "prefix", messages, continue_final=True)
+    return Prompt(sample.uid, "prefix", messages, continue_final=True, sample=sample)
 
 
 def text_content(content: str | list[dict]) -> str:

@@ -1,18 +1,25 @@
-"""TODO docstring"""
+"""How a candidate is shortened before it enters a BCQ or NCQ prompt.
+
+The paper has the teacher rewrite every candidate, teacher's and student's alike, into at most
+`MAX_LINES` = 5 lines and `MAX_TOKENS` = 512 tokens that keep the essential steps and the
+final \\boxed{} answer (`mmzppo.teachers.base.REWRITE_INSTRUCTION`). A `Compressor` takes the
+responses of one prompt together, so lengths can be matched.
+
+`truncate_candidates` is the documented fallback used where no teacher model rewrites (a
+DEVIATION from the paper): it keeps the final \\boxed{} answer and cuts every candidate's
+reasoning to the same number of words, so length cannot tell the correct candidate from the
+wrong one.
+"""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
 
-import mmzppo  # noqa: F401  (torchvision compat before qwen-vl-utils imports torchvision)
 from mmzppo.grading.boxed import extract_last_boxed, remove_boxed
 
-# The paper's rewrite budget for a compressed candidate.
-MAX_LINES = 5
-
-MAX_TOKENS = 512
-
+MAX_LINES = 5  # the paper's rewrite budget for a compressed candidate: lines
+MAX_TOKENS = 512  # and tokens
 
 Compressor = Callable[[list[str]], list[str]]
 

@@ -79,12 +79,32 @@ def make_teacher(args, vision):
     return LocalTeacher(policy, sampling=sampling, batch_size=args.batch * args.n)
 
 
+def answer_and_store(teacher, pending: list, records: list, progress: Path, n: int, totals: dict) -> None:
+    """`n` graded teacher answers for each pending (index in `records`, Sample): appended to the
+    shard's progress file as they arrive and put into the record's `teacher.json` member."""
+    from mmzppo.grading.grader import grade
+
+    if not pending:
+        return
+    answers = teacher.answer([s for _, s in pending], n)
+    with open(progress, "a") as f:
+        for (index, s), group in zip(pending, answers):
+            graded = []
+            for a in group:
+                g = grade(a.text, s.answer, s.answer_type, s.choices)
+                graded.append({"response": a.text, "reward": g.reward, "parsed": g.parsed})
+            f.write(json.dumps({"uid": s.uid, "teacher": graded}, ensure_ascii=False) + "\n")
+            records[index][1]["teacher.json"] = json.dumps(graded, ensure_ascii=False).encode()
+            totals["answered_now"] += 1
+            totals["answers"] += len(graded)
+            totals["correct"] += sum(g["reward"] == 1.0 for g in graded)
+        f.flush()
+
+
 def annotate(args) -> dict:
     from mmzppo.data.shards import RawSample, decode_sample, iter_shard, parse_info, resolve_shards
     from mmzppo.data.shards.layout import SkipSample
     from mmzppo.data.vision import TINY_VISION, VisionSettings
-    from mmzppo.grading.grader import grade
-    from mmzppo.prompting.builders import plain
 
     vision = TINY_VISION if args.vision == "tiny" else VisionSettings()
     shards = resolve_shards(args.shards)
@@ -112,25 +132,6 @@ def annotate(args) -> dict:
         records: list[tuple[str, dict[str, bytes]]] = []
         pending: list[tuple[int, object]] = []  # (index in records, Sample)
 
-        def flush():
-            if not pending:
-                return
-            answers = teacher.sample([plain(s) for _, s in pending], args.n)
-            with open(progress, "a") as f:
-                for (index, s), group in zip(pending, answers):
-                    graded = []
-                    for a in group:
-                        g = grade(a.text, s.answer, s.answer_type, s.choices)
-                        graded.append({"response": a.text, "reward": g.reward, "parsed": g.parsed})
-                    f.write(json.dumps({"uid": s.uid, "teacher": graded}, ensure_ascii=False) + "\n")
-                    records[index][1]["teacher.json"] = json.dumps(graded, ensure_ascii=False).encode()
-                    totals["answered_now"] += 1
-                    totals["answers"] += len(graded)
-                    totals["correct"] += sum(g["reward"] == 1.0 for g in graded)
-                f.flush()
-            bar.update(len(pending))
-            pending.clear()
-
         for item in iter_shard(shard):
             if not isinstance(item, RawSample):
                 continue  # a damaged tar's lost sample: nothing to copy
@@ -149,8 +150,11 @@ def annotate(args) -> dict:
                 continue
             pending.append((len(records) - 1, sample))
             if len(pending) >= args.batch:
-                flush()
-        flush()
+                answer_and_store(teacher, pending, records, progress, args.n, totals)
+                bar.update(len(pending))
+                pending.clear()
+        answer_and_store(teacher, pending, records, progress, args.n, totals)
+        bar.update(len(pending))
         write_tar(out / name, records)
     bar.close()
     index = Path(args.shards) / "index.json" if Path(args.shards).is_dir() else None

@@ -1,4 +1,28 @@
-"""TODO docstring"""
+"""What every teacher does, and the requests a model teacher is sent.
+
+ZPPO (paper, Algorithm 1, step 4) asks the teacher for G_T = 4 fresh responses to every
+hard question on every visit, and (section 3) has it rewrite every candidate, teacher's
+and student's alike, into a short summary (at most 5 lines / 512 tokens) that keeps the
+essential steps and the final \\boxed{} answer. The baselines ask more of it: an
+answer-free hint (Alg. 5), a correct answer to start from (Alg. 6), and its next-token
+distributions along a sequence (distillation, Alg. 2-3). A `Teacher` does those things:
+
+    answer(samples, n)              -> n `Completion`s per question (text; token ids if sampled)
+    compress(responses)             -> one summary per response, compressed together (a `Compressor`)
+    write_hints(samples, answers)   -> one answer-free hint per (question, correct answer)
+    distributions(prompts, completions, top_k) -> `TokenDistributions` (distillation teachers only)
+
+The caller grades the teacher's answers with the same reward as the student's
+(`mmzppo.grading.grade` against the gold answer); only correct ones are used, and a
+question whose teacher has no correct answer gets no BCQ, hint or prefix. ZPPO, hint and
+prefix pass the teacher's answers to the student as TEXT, so the teacher may use any
+tokenizer; the distillation methods compare distributions token by token and need the
+student's tokenizer (checked at start-up by the trainer).
+
+The kinds: `local.LocalTeacher` (a transformers model), `text.ReferenceTeacher` (the
+dataset's worked solutions) and `text.PrecomputedTeacher` (answers stored in the shards),
+`served.ServerTeacher` (an OpenAI-compatible server).
+"""
 
 from __future__ import annotations
 
@@ -34,8 +58,9 @@ HINT_INSTRUCTION = (
 
 
 @dataclass
-class TokenScores:
-    """A teacher's view of B completions, right padded to T tokens (as `mmzppo.policy.logprobs`)."""
+class TokenDistributions:
+    """A teacher's next-token distributions along B completions, right padded to T tokens
+    (as `mmzppo.policy.logprobs`)."""
 
     token_logprobs: torch.Tensor  # (B, T) log T(y_t) of each completion token
     logprobs: torch.Tensor  # (B, T, V) every token's log-prob, or (B, T, k) the top-k ones
@@ -45,10 +70,11 @@ class TokenScores:
 
 @runtime_checkable
 class Teacher(Protocol):
-    counts: Counter  # calls made, by kind ("sampled", "rewrites", "hints", "scored")
+    counts: Counter  # calls made, by kind ("sampled", "rewrites", "hints", "scored", "failed")
 
-    def sample(self, prompts: list[Prompt], n: int) -> list[list[Completion]]:
-        """`n` responses for each prompt (fewer, possibly none, if the teacher has none)."""
+    def answer(self, samples: list[Sample], n: int) -> list[list[Completion]]:
+        """`n` answers to each question's plain prompt (fewer, possibly none, if the teacher
+        has none)."""
         ...
 
     def compress(self, responses: list[str]) -> list[str]:

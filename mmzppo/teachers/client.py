@@ -228,19 +228,6 @@ class ChatClient:
         """The reply to one user message, greedy (the judge's call)."""
         return self.chat([{"role": "user", "content": prompt}], max_tokens=max_tokens)[0]["text"]
 
-    def prompt_logprobs(self, token_ids: list[int], top_k: int) -> list[dict[int, float] | None]:
-        """vLLM's `prompt_logprobs` extension of /v1/completions: for each prompt token, the
-        top-k (plus the actual token) log-probs given the tokens before it (None at 0)."""
-        body = {"model": self.model, "prompt": token_ids, "max_tokens": 1, "temperature": 0.0, "prompt_logprobs": top_k}
-
-        def check(out):
-            rows = out["choices"][0]["prompt_logprobs"]
-            if len(rows) != len(token_ids):
-                raise ValueError(f"{len(rows)} prompt log-prob rows for {len(token_ids)} tokens")
-            return [None if r is None else {int(t): float(v["logprob"]) for t, v in r.items()} for r in rows]
-
-        return self.request("/completions", body, check)
-
 
 # --------------------------------------------------------------------------- media as vLLM takes them
 

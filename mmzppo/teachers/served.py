@@ -5,17 +5,14 @@ In real use it runs as `vllm serve Qwen/Qwen3.5-27B-FP8 ...` on its own GPUs, an
 `ServerTeacher` does through `mmzppo.teachers.client.ChatClient` (bounded concurrency, timeouts,
 retries with backoff) what `LocalTeacher` does with a local model:
 
-    sample(prompts, n)        n fresh answers per prompt (one request with `n` choices; the
-                              run's temperature / top-p / answer budget)
+    answer(samples, n)        n fresh answers to each question's plain prompt (one request
+                              with `n` choices; the run's temperature / top-p / answer budget)
     compress(responses)       the paper's candidate rewrite: `REWRITE_INSTRUCTION`, greedy,
                               <= 512 tokens, then `enforce_summary` (<= 5 lines, the original
                               final answer kept)
     write_hints(samples, answers)  `HINT_INSTRUCTION` with the question's media, greedy
-    score(prompts, completions, top_k)  top-k log-probs of given tokens through vLLM's
-                              `prompt_logprobs` (text-only prompts: the completions endpoint
-                              takes token ids but no media), so a served teacher can only be
-                              a top-k distillation teacher (`distill_top_k`); and the tokens
-                              are the student's, so the server must share its tokenizer
+
+It gives no distributions: the distillation methods refuse a served teacher at start-up.
 
 Images and video go with the prompt, loaded under the run's `VisionSettings` (the teacher
 then sees the pixels the student sees; its server may resize them again to its own model's
@@ -41,12 +38,11 @@ from collections import Counter
 from mmzppo.data.sample import Sample
 from mmzppo.data.vision import VisionSettings
 from mmzppo.policy.generation.base import Completion, SamplingParams
-from mmzppo.prompting.builders import Prompt, text_content
+from mmzppo.prompting.builders import Prompt, plain
 from mmzppo.prompting.compress import MAX_TOKENS, Compressor, truncate_candidates
 from mmzppo.teachers.base import (
     HINT_MAX_TOKENS,
     THINK_BLOCK,
-    TokenScores,
     enforce_summary,
     hint_request,
     rewrite_prompt,
@@ -68,7 +64,6 @@ class ServerTeacher:
     sampling: the run's training sampling (temperature, top-p, max new tokens).
     compress_with_model: True = the server rewrites candidates (the paper); False = `fallback`.
     failure: "stop" or "skip" (see the module docstring).
-    tokenizer: the served model's tokenizer, shared with the student; only `score` needs it.
     """
 
     def __init__(
@@ -81,18 +76,13 @@ class ServerTeacher:
         compress_max_tokens: int = MAX_TOKENS,
         fallback: Compressor = truncate_candidates,
         failure: str = "stop",
-        tokenizer=None,
     ):
         if failure not in FAILURES:
             raise ValueError(f"teacher_failure: {failure!r} is not one of {', '.join(FAILURES)}")
         self.client, self.vision, self.sampling = client, vision, sampling
         self.compress_with_model, self.compress_max_tokens = compress_with_model, compress_max_tokens
-        self.fallback, self.failure, self.tokenizer = fallback, failure, tokenizer
+        self.fallback, self.failure = fallback, failure
         self.counts: Counter = Counter()
-
-    @property
-    def endpoint(self) -> str:
-        return self.client.url
 
     def _failed(self, error: ServerError, what: str) -> None:
         if self.failure == "stop":
@@ -113,8 +103,9 @@ class ServerTeacher:
             extra=extra,
         )
 
-    def sample(self, prompts: list[Prompt], n: int) -> list[list[Completion]]:
-        """`n` fresh answers per prompt; [] for a prompt whose request failed (with "skip")."""
+    def answer(self, samples: list[Sample], n: int) -> list[list[Completion]]:
+        """`n` fresh answers per question; [] for a question whose request failed (with "skip")."""
+        prompts = [plain(s) for s in samples]
         self.counts["sampled"] += len(prompts) * n
         s = self.sampling
 
@@ -160,55 +151,3 @@ class ServerTeacher:
             else:
                 hints.append(THINK_BLOCK.sub("", r[0]["text"]).strip())
         return hints
-
-    def score(self, prompts: list[Prompt], completions: list[list[int]], top_k: int = 0) -> TokenScores:
-        """The teacher's top-k log-probs along given token sequences, from vLLM's prompt
-        log-probs: `logprobs`/`indices` the k largest, `token_logprobs` the actual token's.
-        Text-only prompts (the completions endpoint takes token ids, not media); the ids are
-        rendered with `tokenizer`, which must be the served model's (a shared vocabulary)."""
-        import torch
-
-        if top_k <= 0:
-            raise ValueError("a served teacher returns top-k log-probs only: set distill_top_k > 0")
-        if self.tokenizer is None:
-            raise ValueError("ServerTeacher.score needs the tokenizer the server shares with the student")
-        for p in prompts:
-            if any(
-                not isinstance(m["content"], str) and any(x.get("type") != "text" for x in m["content"])
-                for m in p.messages
-            ):
-                raise ValueError(
-                    f"teacher server {self.client.url}: prompt {p.uid!r} has images or video; scoring "
-                    "goes through the completions endpoint, which takes token ids, not media"
-                )
-        self.counts["scored"] += len(prompts)
-        requests = []
-        for p, c in zip(prompts, completions):
-            messages = [{**m, "content": text_content(m["content"])} for m in p.messages]
-            text = self.tokenizer.apply_chat_template(
-                messages,
-                tokenize=False,
-                add_generation_prompt=not p.continue_final,
-                continue_final_message=bool(p.continue_final),
-            )
-            ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
-            requests.append((len(ids), list(c), ids + list(c)))
-        tables = self.client.map(lambda r: self.client.prompt_logprobs(r[2], top_k), requests, return_errors=True)
-        for table in tables:
-            if isinstance(table, ServerError):  # no partial scores: the objective needs every token
-                self._failed(table, "scoring tokens")
-                raise TeacherUnavailable(f"teacher server {self.client.url}: scoring failed: {table.problem}")
-        t_max = max((len(c) for _, c, _ in requests), default=0)
-        b = len(requests)
-        token_lp = torch.zeros(b, t_max)
-        values = torch.full((b, t_max, top_k), -1e4)  # a missing entry: (nearly) no mass
-        indices = torch.zeros(b, t_max, top_k, dtype=torch.long)
-        mask = torch.zeros(b, t_max, dtype=torch.bool)
-        for i, ((start, c, _), table) in enumerate(zip(requests, tables)):
-            for j, t in enumerate(c):
-                entry = table[start + j] or {}
-                token_lp[i, j] = entry.get(t, -1e4)
-                for k, (tok, lp) in enumerate(sorted(entry.items(), key=lambda kv: -kv[1])[:top_k]):
-                    indices[i, j, k], values[i, j, k] = tok, lp
-                mask[i, j] = True
-        return TokenScores(token_lp, values, indices, mask)

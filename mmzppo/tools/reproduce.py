@@ -113,7 +113,7 @@ QUICK = Grid(
 
 def grid_config(grid: Grid):
     """The RL config every cell shares (its answer length is also the diagnostic's and the eval's)."""
-    from mmzppo.train.config import load_config
+    from mmzppo.train.config_files import load_config
 
     return load_config(grid.config, ["student=x", "train_shards=x", *grid.overrides])
 
@@ -198,7 +198,7 @@ def cell_overrides(
     method: str, size: str, seed: int, grid: Grid, out: Path, data: dict[str, Path], runs: Path | None = None
 ) -> list[str]:
     """configs/reproduce.yaml's overrides for one cell (its run folder in `runs`, default <out>/runs)."""
-    from mmzppo.train.config import load_config
+    from mmzppo.train.config_files import load_config
 
     base = [
         f"student={out / 'students' / size}",
@@ -273,7 +273,7 @@ def run_cell(
     method: str, size: str, seed: int, grid: Grid, out: Path, data: dict[str, Path], runs: Path | None = None
 ) -> dict:
     """Train (or resume) one cell and evaluate its final checkpoint (cached in result.json)."""
-    from mmzppo.train.config import load_config
+    from mmzppo.train.config_files import load_config
     from mmzppo.train.loop import Trainer, latest_checkpoint
 
     config = load_config(grid.config, cell_overrides(method, size, seed, grid, out, data, runs))

@@ -1,4 +1,9 @@
-"""TODO docstring"""
+"""A real vLLM OpenAI server on loopback, for the served-teacher tests and benchmarks.
+
+In real use the teacher server is started by hand (see the README); here `LocalServer`
+starts and kills one for a tiny model, with settings that fit a shared CPU machine
+(`tiny_server_args`).
+"""
 
 from __future__ import annotations
 

@@ -33,8 +33,9 @@ from tqdm.auto import tqdm
 from mmzppo.data.sample import Sample
 from mmzppo.data.vision import TINY_VISION
 from mmzppo.grading.boxed import extract_last_boxed
+from mmzppo.policy.encoding import encode_prompts
 from mmzppo.policy.loading import Policy, load_policy
-from mmzppo.policy.logprobs import score
+from mmzppo.policy.logprobs import completion_logprobs
 from mmzppo.prompting.builders import Prompt, bcq, ncq, plain
 
 
@@ -116,11 +117,10 @@ def warmup(
         batch = rng.sample(samples, min(batch_size - n_read, len(samples))) if n_read < batch_size else []
         read = rng.sample(reading, min(n_read, len(reading))) if n_read else []
         prompts = [plain(s) for s in batch] + [reading_prompt(s, reading, rng) for s in read]
-        scored = score(
+        scored = completion_logprobs(
             model,
-            policy.processor,
-            policy.vision,
-            prompts,
+            policy.tokenizer,
+            encode_prompts(policy.processor, policy.vision, prompts),
             [solution_tokens(policy, s.solution) for s in batch + read],
             with_grad=True,
         )

@@ -6,7 +6,8 @@ steps declared in `api.Loop`.
 """
 
 from mmzppo.train.checkpoints import latest_checkpoint
-from mmzppo.train.config import Config, ConfigError, load_config
+from mmzppo.train.config import Config, ConfigError
+from mmzppo.train.config_files import load_config
 from mmzppo.train.loop import Trainer
 
 __all__ = ["Config", "ConfigError", "Trainer", "latest_checkpoint", "load_config"]

@@ -8,7 +8,8 @@ import sys
 from mmzppo.data.sample import SampleError
 from mmzppo.policy.threads import pick_threads
 from mmzppo.train.checkpoints import CheckpointError, NonFiniteError
-from mmzppo.train.config import ConfigError, describe, load_config
+from mmzppo.train.config import ConfigError
+from mmzppo.train.config_files import describe, load_config
 from mmzppo.train.loop import Trainer
 
 

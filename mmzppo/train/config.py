@@ -17,35 +17,48 @@ to the file) loads that file first, and the keys written here replace its keys.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from mmzppo.core.advantages import NORMALISATIONS
 from mmzppo.data.vision import VisionSettings
+from mmzppo.policy.generation.base import BACKENDS
+from mmzppo.policy.loading import DTYPES
+from mmzppo.teachers.served import FAILURES
+from mmzppo.train.methods import METHODS
+from mmzppo.train.objectives import DIVERGENCES
 
-METHOD_NAMES = ("zppo", "distill_off", "distill_on", "hint", "prefix")
-TEACHER_KINDS = ("local", "server", "precomputed", "reference", "none")
+# The allowed values of the keys no other module owns ('auto' is resolved by `resolve_auto`).
+TEACHER_KINDS = ("local", "server", "precomputed", "reference", "none")  # built by mmzppo.train.setup
+COMPRESSIONS = ("auto", "teacher", "truncate")
+OLD_LOGPROBS = ("auto", "sampler", "recompute")
+TIS = ("auto", "on", "off")
+SHARDINGS = ("auto", "none", "fsdp")
+NONFINITE = ("skip", "stop")
+VLLM_DTYPES = ("bfloat16", "float16", "float32", "auto")
 
 
 class ConfigError(ValueError):
     """A config key is unknown or its value is invalid; the message names the key."""
 
 
-def doc(help_text: str, default: Any = dataclasses.MISSING, **kw) -> Any:
-    """A dataclass field with a help text (shown by `python -m mmzppo.train --help-config`)."""
+def doc(help_text: str, default: Any = dataclasses.MISSING, *, section: str | None = None, **kw) -> Any:
+    """A dataclass field with a help text (shown by `python -m mmzppo.train --help-config`);
+    `section` starts a group of keys there and in a saved config.yaml."""
     if default is not dataclasses.MISSING:
         kw["default"] = default
-    return field(metadata={"help": help_text}, **kw)
+    return field(metadata={"help": help_text, "section": section}, **kw)
+
+
+def one_of(options) -> str:
+    return "one of " + ", ".join(options)
 
 
 @dataclass
 class Config:
-    # --- run --------------------------------------------------------------------------
-    name: str = doc("run name; the run folder is <output_dir>/<name>", "zppo")
+    name: str = doc("run name; the run folder is <output_dir>/<name>", "zppo", section="run")
     output_dir: str = doc("parent folder of run folders", "runs")
     seed: int = doc("seed of every RNG (torch, python, data order, buffer, candidate shuffles)", 0)
     steps: int = doc("rollout steps to run (paper: 200)", 200)
@@ -58,13 +71,14 @@ class Config:
     save_every: int = doc("checkpoint every N steps (0 = only at the end)", 50)
     log_samples: int = doc("prompts per step written in full to samples.jsonl (with BCQ/NCQ ones first)", 2)
 
-    # --- models -----------------------------------------------------------------------
-    student: str = doc("student model: hub id or local folder (e.g. Qwen/Qwen3.5-0.8B)", "Qwen/Qwen3.5-0.8B")
+    student: str = doc(
+        "student model: hub id or local folder (e.g. Qwen/Qwen3.5-0.8B)", "Qwen/Qwen3.5-0.8B", section="models"
+    )
     teacher: str | None = doc("teacher model for kind 'local': hub id or folder", None)
     teacher_kind: str = doc(
         "'local' (a transformers model samples), 'server' (an OpenAI-compatible server: "
         "teacher_endpoint), 'precomputed' (answers stored in the shards by `python -m "
-        "mmzppo.teacher annotate`, re-used on every visit; a deviation), 'reference' (the "
+        "mmzppo.teachers annotate`, re-used on every visit; a deviation), 'reference' (the "
         "dataset's worked solutions; a deviation from the paper), or 'none'",
         "local",
     )
@@ -74,19 +88,19 @@ class Config:
         "pixel and frame budgets for every image/video (see VisionSettings)", default_factory=VisionSettings
     )
 
-    # --- data -------------------------------------------------------------------------
-    train_shards: str = doc("training shards: a folder, a glob, or a brace pattern of .tar files", "data/train")
+    train_shards: str = doc(
+        "training shards: a folder, a glob, or a brace pattern of .tar files", "data/train", section="data"
+    )
     prompts_per_step: int = doc("|X_new|: new questions per rollout step (paper: 384)", 384)
 
-    # --- method -----------------------------------------------------------------------
     method: str = doc(
         "the algorithm: 'zppo' (Alg. 1; GRPO and GRPO-dagger are its switches), 'distill_off' "
         "(Alg. 2), 'distill_on' (Alg. 3), 'hint' (Alg. 5) or 'prefix' (Alg. 6)",
         "zppo",
+        section="method",
     )
 
-    # --- ZPPO (paper, Algorithm 1) ----------------------------------------------------
-    group_size: int = doc("G_S: student rollouts per prompt (paper: 8)", 8)
+    group_size: int = doc("G_S: student rollouts per prompt (paper: 8)", 8, section="ZPPO (paper, Algorithm 1)")
     teacher_group_size: int = doc("G_T: teacher rollouts per hard question (paper: 4)", 4)
     tau: float = doc("hard if plain-group accuracy < tau (paper: 0.5)", 0.5)
     rho_replay: float = doc("|X_replay| = rho_replay * |X_new| (paper: 0.25)", 0.25)
@@ -108,11 +122,11 @@ class Config:
         300,
     )
 
-    # --- baselines (paper, App. D.2) ---------------------------------------------------
     distill_beta: float = doc(
         "beta of the generalised JSD of the distillation methods: 0 = forward KL(teacher || "
         "student), 0.5 = symmetric JSD, 1 = reverse KL(student || teacher)",
         0.5,
+        section="baselines (paper, App. D.2)",
     )
     distill_loss: str = doc(
         "distill_on's per-token loss: 'jsd' (JSD_beta over next-token distributions) or "
@@ -130,14 +144,14 @@ class Config:
         0.4,
     )
 
-    # --- rollout ----------------------------------------------------------------------
-    temperature: float = doc("training rollout temperature (paper: 1.0)", 1.0)
+    temperature: float = doc("training rollout temperature (paper: 1.0)", 1.0, section="rollout")
     top_p: float = doc("training rollout top-p (paper: 1.0)", 1.0)
     max_new_tokens: int = doc("max response tokens (paper: 12,288)", 12_288)
     rollout_batch_size: int = doc("sequences per generate call (bounds memory)", 64)
 
-    # --- update (paper, Eqs. 4-6) -----------------------------------------------------
-    updates_per_step: int = doc("I: gradient updates per rollout step over equal mini-batches (paper: 4)", 4)
+    updates_per_step: int = doc(
+        "I: gradient updates per rollout step over equal mini-batches (paper: 4)", 4, section="update (paper, Eqs. 4-6)"
+    )
     micro_batch_size: int = doc("sequences per forward/backward (gradient accumulation inside a mini-batch)", 8)
     micro_batch_tokens: int = doc(
         "padded tokens per forward/backward (sequences x (longest prompt + longest "
@@ -170,20 +184,20 @@ class Config:
         "nontrivial",
     )
 
-    # --- several processes ------------------------------------------------------------
     sharding: str = doc(
         "model layout over processes: 'none' (replicated, gradients summed: DDP), 'fsdp' "
         "(FSDP2: decoder layers and the language model sharded, vision tower replicated), "
         "or 'auto' ('fsdp' when accelerate was launched with an FSDP config)",
         "auto",
+        section="several processes",
     )
 
-    # --- vLLM rollout and the served teacher (the paper's deployment) -----------------
     rollout_backend: str = doc(
         "who samples the student: 'hf' (transformers generate in the training process; the "
         "reference backend) or 'vllm' (a vLLM engine colocated in the training process, the "
         "trainer's weights loaded into it in memory after every step; the `vllm` extra)",
         "hf",
+        section="vLLM rollout and the served teacher (the paper's deployment)",
     )
     vllm_dtype: str = doc(
         "the vLLM engine's dtype (bfloat16: what vLLM's CPU kernels need for Qwen3.5's "
@@ -241,6 +255,11 @@ class Config:
             except (TypeError, ValueError) as e:
                 raise ConfigError(f"vision: {e}") from e
         self.betas = tuple(self.betas)
+
+        def number(value, low, high=math.inf, integer=False):
+            kind = int if integer else (int, float)
+            return isinstance(value, kind) and not isinstance(value, bool) and low <= value < high
+
         # key: (is the value allowed, what is allowed): the error names both
         checks = {
             "steps": (self.steps >= 1, ">= 1"),
@@ -248,20 +267,20 @@ class Config:
             "save_every": (self.save_every >= 0, ">= 0 (0 = only at the end)"),
             "log_samples": (self.log_samples >= 0, ">= 0"),
             "student": (bool(self.student), "a hub id or a local folder"),
-            "teacher_kind": (self.teacher_kind in TEACHER_KINDS, f"one of {', '.join(TEACHER_KINDS)}"),
+            "teacher_kind": (self.teacher_kind in TEACHER_KINDS, one_of(TEACHER_KINDS)),
             "teacher": (
                 self.teacher_kind != "local" or bool(self.teacher),
                 "a hub id or folder when teacher_kind is local",
             ),
-            "dtype": (self.dtype in ("float32", "bfloat16", "float16"), "one of float32, bfloat16, float16"),
+            "dtype": (self.dtype in DTYPES, one_of(DTYPES)),
             "prompts_per_step": (self.prompts_per_step >= 1, ">= 1"),
-            "method": (self.method in METHOD_NAMES, f"one of {', '.join(METHOD_NAMES)}"),
+            "method": (self.method in METHODS, one_of(METHODS)),
             "group_size": (self.group_size >= 2, ">= 2 (a group needs two rollouts to compare)"),
             "teacher_group_size": (self.teacher_group_size >= 1, ">= 1"),
             "candidate_compression": (
-                self.candidate_compression in ("auto", "teacher", "truncate")
+                self.candidate_compression in COMPRESSIONS
                 and not (self.candidate_compression == "teacher" and self.teacher_kind not in ("local", "server")),
-                "one of auto, teacher, truncate; 'teacher' needs teacher_kind local or server",
+                one_of(COMPRESSIONS) + "; 'teacher' needs teacher_kind local or server",
             ),
             "candidate_max_words": (self.candidate_max_words >= 1, ">= 1"),
             "tau": (0.0 < self.tau <= 1.0, "in (0, 1]"),
@@ -269,11 +288,7 @@ class Config:
             "rho_aug": (0.0 <= self.rho_aug <= 1.0, "in [0, 1]"),
             "buffer_capacity": (self.buffer_capacity >= 1, ">= 1"),
             "distill_beta": (0.0 <= self.distill_beta <= 1.0, "in [0, 1]"),
-            "distill_loss": (
-                self.distill_loss in ("jsd", "reverse_kl_sampled")
-                and not (self.distill_loss == "reverse_kl_sampled" and self.method == "distill_off"),
-                "jsd, or reverse_kl_sampled with method distill_on",
-            ),
+            "distill_loss": (self.distill_loss in DIVERGENCES, one_of(DIVERGENCES)),
             "distill_top_k": (self.distill_top_k >= 0, ">= 0 (0 = the full vocabulary)"),
             "prefix_fraction": (0.0 < self.prefix_fraction < 1.0, "in (0, 1)"),
             "temperature": (self.temperature > 0.0, "> 0"),
@@ -283,7 +298,7 @@ class Config:
             "updates_per_step": (self.updates_per_step >= 1, ">= 1"),
             "micro_batch_size": (self.micro_batch_size >= 1, ">= 1"),
             "micro_batch_tokens": (self.micro_batch_tokens >= 0, ">= 0 (0 = no token budget)"),
-            "old_logprobs": (self.old_logprobs in ("auto", "sampler", "recompute"), "one of auto, sampler, recompute"),
+            "old_logprobs": (self.old_logprobs in OLD_LOGPROBS, one_of(OLD_LOGPROBS)),
             "lr": (0.0 < self.lr < 1.0, "in (0, 1)"),
             "weight_decay": (0.0 <= self.weight_decay < 1.0, "in [0, 1)"),
             "betas": (len(self.betas) == 2 and all(0.0 <= b < 1.0 for b in self.betas), "two numbers in [0, 1)"),
@@ -292,65 +307,11 @@ class Config:
             "eps_high": (0.0 < self.eps_high < math.inf, "> 0 and finite"),
             "dual_clip": (self.dual_clip is None or 1.0 < self.dual_clip < math.inf, "> 1 and finite, or null (off)"),
             "adv_eps": (0.0 < self.adv_eps < 1.0, "in (0, 1)"),
-            "adv_norm": (self.adv_norm in ("nontrivial", "all", "none"), "one of nontrivial, all, none"),
-            "nonfinite": (self.nonfinite in ("skip", "stop"), "one of skip, stop"),
-            "sharding": (self.sharding in ("auto", "none", "fsdp"), "one of auto, none, fsdp"),
-        }
-        for key, (ok, allowed) in checks.items():
-            if not ok:
-                raise ConfigError(f"{key}: invalid value {getattr(self, key)!r}; allowed: {allowed} ({help_of(key)})")
-        self._check_serving()
-        if self.method.startswith("distill") and self.teacher_kind not in ("local", "reference"):
-            raise ConfigError(
-                f"teacher_kind: method {self.method!r} needs a teacher model's distributions "
-                f"(teacher_kind: local, or reference for distill_off), got {self.teacher_kind!r}"
-            )
-        if self.method == "distill_on" and self.teacher_kind == "reference":
-            raise ConfigError(
-                "teacher_kind: 'reference' gives no distributions over the student's own tokens; "
-                "distill_on needs teacher_kind: local"
-            )
-        if self.method in ("hint", "prefix") and self.teacher_kind == "none":
-            raise ConfigError(
-                f"teacher_kind: method {self.method!r} needs a teacher's correct answers "
-                "(teacher_kind: local or reference), got 'none'"
-            )
-        if self.method == "zppo" and self.use_bcq and self.teacher_kind == "none":
-            raise ConfigError("teacher_kind: 'none' but use_bcq is true (BCQ needs a teacher's correct answer)")
-
-    @property
-    def needs_teacher(self) -> bool:
-        """Whether any part of the method calls the teacher: BCQ answers, candidate rewrites
-        (also for NCQ-only runs), hints, prefixes, distillation."""
-        if self.method != "zppo":
-            return True
-        return self.use_bcq or (self.use_ncq and self.compress_with_teacher)
-
-    @property
-    def compress_with_teacher(self) -> bool:
-        """True when the teacher model rewrites candidates (resolves 'auto')."""
-        return self.candidate_compression == "teacher" or (
-            self.candidate_compression == "auto" and self.teacher_kind in ("local", "server")
-        )
-
-    @property
-    def tis_on(self) -> bool:
-        """Whether the TIS correction applies (resolves 'auto': on with the vLLM backend)."""
-        return self.tis == "on" or (self.tis == "auto" and self.rollout_backend == "vllm")
-
-    def _check_serving(self) -> None:
-        """The vLLM / served-teacher keys (one block, kept apart from the paper's keys)."""
-
-        def number(value, low, high=math.inf, integer=False):
-            kind = int if integer else (int, float)
-            return isinstance(value, kind) and not isinstance(value, bool) and low <= value < high
-
-        checks = {
-            "rollout_backend": (self.rollout_backend in ("hf", "vllm"), "one of hf, vllm"),
-            "vllm_dtype": (
-                self.vllm_dtype in ("bfloat16", "float16", "float32", "auto"),
-                "one of bfloat16, float16, float32, auto",
-            ),
+            "adv_norm": (self.adv_norm in NORMALISATIONS, one_of(NORMALISATIONS)),
+            "nonfinite": (self.nonfinite in NONFINITE, one_of(NONFINITE)),
+            "sharding": (self.sharding in SHARDINGS, one_of(SHARDINGS)),
+            "rollout_backend": (self.rollout_backend in BACKENDS, one_of(BACKENDS)),
+            "vllm_dtype": (self.vllm_dtype in VLLM_DTYPES, one_of(VLLM_DTYPES)),
             "vllm_gpu_memory_utilization": (number(self.vllm_gpu_memory_utilization, 1e-6, 1.000001), "in (0, 1]"),
             "vllm_kv_cache_gb": (
                 self.vllm_kv_cache_gb is None or number(self.vllm_kv_cache_gb, 1e-6),
@@ -361,7 +322,7 @@ class Config:
                 "an integer >= 2, or null (the model's maximum)",
             ),
             "vllm_max_images": (number(self.vllm_max_images, 1, integer=True), "an integer >= 1"),
-            "tis": (self.tis in ("auto", "on", "off"), "one of auto, on, off"),
+            "tis": (self.tis in TIS, one_of(TIS)),
             "tis_cap": (number(self.tis_cap, 1.0), ">= 1 and finite"),
             "teacher_endpoint": (
                 self.teacher_kind != "server"
@@ -373,7 +334,7 @@ class Config:
             "teacher_concurrency": (number(self.teacher_concurrency, 1, integer=True), "an integer >= 1"),
             "teacher_timeout": (number(self.teacher_timeout, 1e-3), "> 0 seconds and finite"),
             "teacher_retries": (number(self.teacher_retries, 0, integer=True), "an integer >= 0"),
-            "teacher_failure": (self.teacher_failure in ("stop", "skip"), "one of stop, skip"),
+            "teacher_failure": (self.teacher_failure in FAILURES, one_of(FAILURES)),
         }
         for key, (ok, allowed) in checks.items():
             if not ok:
@@ -387,6 +348,9 @@ class Config:
                 f"vllm_max_model_len: {self.vllm_max_model_len} leaves no room for prompts with "
                 f"max_new_tokens {self.max_new_tokens}; make it larger"
             )
+        problem = METHODS[self.method].config_problem(self)  # can the method use this teacher?
+        if problem:
+            raise ConfigError(problem)
 
     @property
     def run_dir(self) -> Path:
@@ -402,118 +366,30 @@ def help_of(key: str) -> str:
     return next(f.metadata.get("help", "") for f in dataclasses.fields(Config) if f.name == key)
 
 
-def _field_types() -> dict[str, Any]:
-    return {f.name: f for f in dataclasses.fields(Config)}
+def resolve_auto(config: Config, *, fsdp_launch: bool = False) -> Config:
+    """The config as it runs, every `auto` replaced by its value (the one place they are
+    resolved; the trainer runs and saves the result):
 
-
-def _coerce(key: str, value: Any, default: Any) -> Any:
-    """Check a value against the field's default type (YAML already parsed it)."""
-    if isinstance(default, bool) and not isinstance(value, bool):
-        raise ConfigError(f"{key}: expected true/false, got {value!r}")
-    if isinstance(default, int) and not isinstance(default, bool):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{key}: expected an integer, got {value!r}")
-    if isinstance(default, float) and isinstance(value, str):
-        try:  # YAML 1.1 reads 1e-4 (no dot) as a string
-            value = float(value)
-        except ValueError:
-            raise ConfigError(f"{key}: expected a number, got {value!r}") from None
-    if isinstance(default, float) and (isinstance(value, bool) or not isinstance(value, (int, float))):
-        raise ConfigError(f"{key}: expected a number, got {value!r}")
-    if isinstance(default, float):
-        return float(value)
-    if isinstance(default, str) and not isinstance(value, str):
-        raise ConfigError(f"{key}: expected a string, got {value!r}")
-    return value
-
-
-def _unknown(key: str, known: list[str]) -> ConfigError:
-    close = difflib.get_close_matches(key, known, n=1)
-    return ConfigError(f"unknown config key {key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
-
-
-def config_from_dict(values: dict[str, Any]) -> Config:
-    """Validate a nested dict (YAML shape) into a Config."""
-    fields = _field_types()
-    kwargs: dict[str, Any] = {}
-    for key, value in values.items():
-        if key not in fields:
-            raise _unknown(key, list(fields))
-        f = fields[key]
-        default = f.default if f.default is not dataclasses.MISSING else None
-        if key == "vision":
-            if not isinstance(value, dict):
-                raise ConfigError(f"vision: expected a mapping of VisionSettings fields, got {value!r}")
-            vision_fields = [vf.name for vf in dataclasses.fields(VisionSettings)]
-            for vk in value:
-                if vk not in vision_fields:
-                    raise _unknown(f"vision.{vk}", [f"vision.{n}" for n in vision_fields])
-            kwargs[key] = {**VisionSettings().to_dict(), **value}
-        elif value is None or default is None:
-            kwargs[key] = value
-        else:
-            kwargs[key] = _coerce(key, value, default)
-    try:
-        return Config(**kwargs)
-    except TypeError as e:
-        raise ConfigError(str(e)) from e
-
-
-def parse_overrides(overrides: list[str]) -> dict[str, Any]:
-    """`key=value` strings -> nested dict; values are parsed as YAML; `vision.x=..` nests."""
-    out: dict[str, Any] = {}
-    for item in overrides:
-        if "=" not in item:
-            raise ConfigError(f"override {item!r} is not key=value")
-        key, raw = item.split("=", 1)
-        value = yaml.safe_load(raw) if raw.strip() else ""
-        if "." in key:
-            head, sub = key.split(".", 1)
-            out.setdefault(head, {})[sub] = value
-        else:
-            out[key] = value
-    return out
-
-
-def read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
-    """A config file's keys, on top of its `base:` file's keys (recursively)."""
-    if not path.is_file():
-        raise ConfigError(f"config file not found: {path}")
-    if path.resolve() in seen:
-        raise ConfigError(f"{path}: `base:` files form a cycle")
-    try:
-        values = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML ({e})") from None
-    if not isinstance(values, dict):
-        raise ConfigError(f"{path}: expected a mapping of config keys")
-    base = values.pop("base", None)
-    if base is None:
-        return values
-    merged = read_yaml(path.parent / str(base), (*seen, path.resolve()))
-    vision = {**merged.get("vision", {}), **values.pop("vision", {})}
-    return {**merged, **values, **({"vision": vision} if vision else {})}
-
-
-def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
-    """YAML file (optional, with its `base:` chain) + overrides -> validated Config."""
-    values: dict[str, Any] = read_yaml(Path(path)) if path is not None else {}
-    for key, value in parse_overrides(overrides or []).items():
-        if key == "vision" and isinstance(value, dict):
-            values["vision"] = {**values.get("vision", {}), **value}
-        else:
-            values[key] = value
-    return config_from_dict(values)
-
-
-def save_config(config: Config, path: str | Path) -> None:
-    Path(path).write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
-
-
-def describe() -> str:
-    """Every key with its default and help text (for --help-config)."""
-    lines = []
-    for f in dataclasses.fields(Config):
-        default = f.default if f.default is not dataclasses.MISSING else "(see VisionSettings)"
-        lines.append(f"{f.name} = {default!r}\n    {f.metadata.get('help', '')}")
-    return "\n".join(lines)
+    * candidate_compression: 'teacher' when the teacher is a model (local or server), else
+      'truncate'; and 'truncate' when the method needs no teacher at all;
+    * teacher_kind: 'none' when the method never calls the teacher (GRPO, GRPO with buffer,
+      NCQ-only runs that truncate), so none is loaded;
+    * old_logprobs: 'sampler' with the transformers backend at top-p 1 (it records log p under
+      exactly the distribution the loss scores, equal to a re-scoring to ~1e-6), else
+      'recompute';
+    * tis: 'on' with the vLLM backend (its bf16 log-probs differ from the trainer's by ~1e-2);
+    * sharding: 'fsdp' when accelerate was launched with an FSDP config (`fsdp_launch`).
+    """
+    c = config
+    compression = c.candidate_compression
+    if compression == "auto":
+        compression = "teacher" if c.teacher_kind in ("local", "server") else "truncate"
+    c = dataclasses.replace(c, candidate_compression=compression)
+    if not METHODS[c.method].needs_teacher(c):
+        c = dataclasses.replace(c, teacher_kind="none", candidate_compression="truncate")
+    old = c.old_logprobs
+    if old == "auto":
+        old = "sampler" if c.rollout_backend == "hf" and c.top_p == 1.0 else "recompute"
+    tis = c.tis if c.tis != "auto" else ("on" if c.rollout_backend == "vllm" else "off")
+    sharding = c.sharding if c.sharding != "auto" else ("fsdp" if fsdp_launch else "none")
+    return dataclasses.replace(c, old_logprobs=old, tis=tis, sharding=sharding)

@@ -1,5 +1,5 @@
 """What a training step writes: the metrics row (metrics.jsonl, TensorBoard) and the logged
-samples (samples.jsonl), over whatever group kinds the method made.
+samples (samples.jsonl), over whatever group kinds the method made, and the progress line.
 
 Metric names are stable across methods, so runs of different methods plot side by side:
 `reward/{kind}_{mean,std}` and `groups/{kind}` for every kind the method makes (plain, bcq,
@@ -13,6 +13,7 @@ Several processes: counts are summed over ranks, rewards and completion statisti
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +21,9 @@ import numpy as np
 from mmzppo.data.sample import Sample
 from mmzppo.grading.boxed import count_distinct_boxed
 from mmzppo.policy import parallel
-from mmzppo.train.rollout import StepResult, flat
+from mmzppo.train.api import StepResult
+from mmzppo.train.checkpoints import CheckpointError
+from mmzppo.train.rollout import flat
 
 SUMMED = ("groups/", "hard/", "hint/", "distill/", "teacher/", "buffer/")
 AVERAGED = ("reward/", "frac_", "completions/")
@@ -69,12 +72,12 @@ def step_metrics(step: int, result: StepResult, buffer, times: dict[str, float],
     return m
 
 
-def sample_records(step: int, result: StepResult, current: dict[str, Sample], run_dir: Path, n: int) -> list[dict]:
+def sample_records(step: int, result: StepResult, run_dir: Path, n: int) -> list[dict]:
     """The first `n` groups in full (the method's extra groups first: BCQ/NCQ/hint/prefix), for samples.jsonl."""
     chosen = sorted(result.groups, key=lambda g: g[0].kind == "plain")[:n]
     out = []
     for g in chosen:
-        p, s = g[0].prompt, current[g[0].uid]
+        p, s = g[0].prompt, g[0].sample
         out.append(
             {
                 "step": step,
@@ -113,3 +116,31 @@ def saved_media(s: Sample, run_dir: Path) -> dict:
     if isinstance(video, list):
         video = [path_of(f, f"frame{i}") for i, f in enumerate(video)]
     return {"images": [path_of(x, f"img{i}") for i, x in enumerate(s.images)], "video": video, "video_fps": s.video_fps}
+
+
+def write_logs(run_dir: Path, writer, metrics: dict, samples: list[dict]) -> None:
+    """Append a step's row to metrics.jsonl, its samples to samples.jsonl, its scalars to
+    TensorBoard (`writer`). A failed write (a full disk) is a `CheckpointError` saying what to do."""
+    try:
+        with open(run_dir / "metrics.jsonl", "a") as f:
+            f.write(json.dumps(metrics) + "\n")
+        with open(run_dir / "samples.jsonl", "a") as f:
+            for s in samples:
+                f.write(json.dumps(s) + "\n")
+    except OSError as e:
+        raise CheckpointError(
+            f"could not write the run logs in {run_dir} ({e.strerror or e}); free space "
+            "and --resume (rows after the last checkpoint are written again)"
+        ) from e
+    for k, v in metrics.items():
+        if isinstance(v, (int, float)):
+            writer.add_scalar(k, v, metrics["step"])
+
+
+def postfix(metrics: dict) -> dict[str, str]:
+    """The progress bar's few numbers: the first kind's reward, the extra groups, the buffer."""
+    kinds = [k[len("groups/") :] for k in metrics if k.startswith("groups/")]
+    out = {"reward": f"{metrics.get(f'reward/{kinds[0]}_mean', 0.0):.3f}"} if kinds else {}
+    out.update({kind: str(int(metrics[f"groups/{kind}"])) for kind in kinds[1:]})
+    out["buffer"] = str(int(metrics["buffer/size"]))
+    return out

@@ -1,4 +1,14 @@
-"""TODO docstring"""
+"""What an update minimises: an `Objective` over micro-batches of rollouts.
+
+* `ClippedPPO`: the paper's Eqs. 4-6 (`mmzppo.core.ppo`) on the rollouts' advantages, for
+  ZPPO, GRPO, hint and prefix; optionally with truncated importance sampling (`tis_cap`);
+* `Distillation`: a per-token divergence to a frozen teacher along given sequences
+  (`mmzppo.core.divergences`), for the distillation baselines; the teacher gives its
+  distributions (`distributions(prompts, completions, top_k)`).
+
+An objective says whether it needs PPO's old log-probs and whether it needs the student's full
+next-token distributions; `mmzppo.train.update` does the rest.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +20,10 @@ import torch
 
 from mmzppo.core.divergences import generalized_jsd, masked_token_mean, sampled_reverse_kl, sparse_support
 from mmzppo.core.ppo import ClipConfig, ppo_token_loss
-from mmzppo.policy.logprobs import ScoredBatch
+from mmzppo.policy.logprobs import LogprobBatch
 from mmzppo.train.rollout import Rollout
+
+DIVERGENCES = ("jsd", "reverse_kl_sampled")  # Distillation's per-token losses
 
 
 class Objective(Protocol):
@@ -21,7 +33,7 @@ class Objective(Protocol):
 
     def loss(
         self,
-        scored: ScoredBatch,
+        scored: LogprobBatch,
         batch: list[Rollout],
         old: list[torch.Tensor] | None,
         mask: torch.Tensor,
@@ -102,11 +114,11 @@ class Distillation:
 
     divergence: "jsd" (JSD_beta over the full vocabulary, or over the teacher's top-k tokens
     + a tail bucket when top_k > 0) or "reverse_kl_sampled" (on the student's own samples
-    only: the penalty log S(y_t) - log T(y_t) of the sampled token). The teacher scores each
-    micro-batch with its own processor (no cache: in I > 1 updates it scores again).
+    only: the penalty log S(y_t) - log T(y_t) of the sampled token). The teacher reads each
+    micro-batch with its own processor (no cache: in I > 1 updates it reads them again).
     """
 
-    teacher: object  # anything with `score(prompts, completions, top_k) -> TokenScores`
+    teacher: object  # anything with `distributions(prompts, completions, top_k) -> TokenDistributions`
     beta: float = 0.5
     top_k: int = 0
     divergence: str = "jsd"
@@ -120,11 +132,11 @@ class Distillation:
     def loss(self, scored, batch, old, mask, num_tokens):
         prompts, completions = [r.prompt for r in batch], [r.token_ids for r in batch]
         if self.divergence == "reverse_kl_sampled":
-            teacher = self.teacher.score(prompts, completions, top_k=0)
+            teacher = self.teacher.distributions(prompts, completions, top_k=0)
             per_token = sampled_reverse_kl(scored.logprobs, teacher.token_logprobs.to(scored.logprobs))
             shown = (scored.logprobs - teacher.token_logprobs.to(scored.logprobs)).detach()
         else:
-            teacher = self.teacher.score(prompts, completions, top_k=self.top_k)
+            teacher = self.teacher.distributions(prompts, completions, top_k=self.top_k)
             student, target = scored.distributions, teacher.logprobs.to(scored.distributions)
             if teacher.indices is not None:
                 student, target = sparse_support(student, target, teacher.indices.to(student.device))

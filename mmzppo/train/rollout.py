@@ -1,37 +1,45 @@
 """The rollout record every method produces and every loss reads, and the steps that make it.
 
-A `Rollout` is one graded sequence of one group: the prompt it answers (with its kind and
-origin uid), the completion (token ids, the sampler's log-probs, the text, the prompt's
-length in tokens, media included), the reward against the ORIGINAL gold answer, a
-per-token loss mask and, once the method has set it, its advantage. Forced tokens get a 0 in
-the mask where they are made, so no loss needs to know why a token is masked.
+A `Rollout` is one graded sequence of one group. It carries everything the later stages
+need, so none of them looks anything up or encodes anything again:
 
-    generate_and_grade(backend, prompts, samples, n, sampling) -> one group of n per prompt
-    set_advantages(groups, eps, mode)                          -> Eqs. 2-3, over all ranks
+* `prompt`: what the student was asked (its kind and candidates), and through it the
+  question (`sample`: the gold answer it is graded against, the media);
+* `encoded`: that prompt as the model took it (token ids, processor outputs), made once per
+  step and shared by the group's rollouts, read again by the old-log-prob pass and every
+  update;
+* `completion`: the sampled token ids, the sampler's log-probs, the text;
+* `reward` (and the `parsed` answer) against the ORIGINAL gold answer, whatever the prompt;
+* `loss_mask` (forced tokens get a 0 where they are made, so no loss needs to know why a
+  token is masked) and, once the method has set it, `advantage`;
+* `kind`, `group_id` (plain, BCQ, NCQ, hint, prefix of one question are separate groups)
+  and `uid` (the origin question, shared by its groups).
+
+    generate_and_grade(backend, encoded, prompts, n, sampling) -> one group of n per prompt
+    set_advantages(groups, eps, mode)                           -> Eqs. 2-3, over all ranks
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass, field
 
 import torch
 
-from mmzppo.core.advantages import group_advantages, moments, normalise_advantages, stats_from_moments
+from mmzppo.core.advantages import batch_advantages
 from mmzppo.data.sample import Sample
 from mmzppo.grading.grader import grade
 from mmzppo.policy import parallel
-from mmzppo.policy.generation.base import Completion, SamplingParams
+from mmzppo.policy.encoding import EncodedPrompt
+from mmzppo.policy.generation.base import Completion, RolloutBackend, SamplingParams
 from mmzppo.prompting.builders import Prompt
 
-ADVANTAGE_NORMALISATION = ("nontrivial", "all", "none")
 
-
-@dataclass
+@dataclass(eq=False)
 class Rollout:
-    """One graded sequence of a group."""
+    """One graded sequence of a group (see the module docstring)."""
 
     prompt: Prompt
+    encoded: EncodedPrompt
     completion: Completion
     reward: float
     parsed: str | None
@@ -47,11 +55,15 @@ class Rollout:
             raise ValueError(f"loss mask of {len(self.loss_mask)} for {len(self.completion.token_ids)} tokens")
 
     @property
-    def uid(self) -> str:  # the origin question
+    def sample(self) -> Sample:  # the origin question: gold answer, media
+        return self.prompt.sample
+
+    @property
+    def uid(self) -> str:  # the origin question's id
         return self.prompt.uid
 
     @property
-    def group_id(self) -> str:  # plain, BCQ, NCQ, hint, prefix of one question are separate groups
+    def group_id(self) -> str:
         return f"{self.uid}/{self.kind}"
 
     @property
@@ -59,38 +71,34 @@ class Rollout:
         return self.completion.token_ids
 
     @property
+    def prompt_tokens(self) -> int:  # the prompt's length, image and video tokens included
+        return self.encoded.length
+
+    @property
     def n_loss_tokens(self) -> int:
         return sum(self.loss_mask)
 
 
-@dataclass
-class StepResult:
-    """What a method's step gives the loop to log: its groups (kinds as the method made
-    them), the update's statistics, the replayed questions, the buffer's counts for this
-    step, and method-specific counts (each becomes a metric of that name)."""
-
-    groups: list[list[Rollout]]
-    kinds: tuple[str, ...]  # the group kinds this method makes (each gets reward/ and groups/ metrics)
-    update: dict[str, float]
-    replay: list[Sample] = field(default_factory=list)
-    buffer_counts: Counter = field(default_factory=Counter)
-    counts: dict[str, float] = field(default_factory=dict)
+def graded(prompt: Prompt, encoded: EncodedPrompt, completion: Completion, kind: str = "") -> Rollout:
+    """A completion graded against its question's original gold answer (a forced assistant
+    prefix is part of the graded response)."""
+    s = prompt.sample
+    g = grade(prompt.assistant_prefix + completion.text, s.answer, s.answer_type, s.choices)
+    return Rollout(prompt, encoded, completion, g.reward, g.parsed, kind=kind)
 
 
 def generate_and_grade(
-    backend, prompts: list[Prompt], samples: dict[str, Sample], n: int, sampling: SamplingParams
+    backend: RolloutBackend,
+    encoded: list[EncodedPrompt],
+    prompts: list[Prompt],
+    n: int,
+    sampling: SamplingParams,
 ) -> list[list[Rollout]]:
-    """G = n completions per prompt, each graded against its question's original gold (a
-    forced assistant prefix is part of the graded response)."""
+    """G = n completions per prompt (a group each), each graded against its question's gold."""
     out = []
-    for prompt, completions in zip(prompts, backend.generate(prompts, n, sampling)):
-        out.append([graded(prompt, c, samples[prompt.uid]) for c in completions])
+    for prompt, enc, completions in zip(prompts, encoded, backend.generate(encoded, n, sampling)):
+        out.append([graded(prompt, enc, c) for c in completions])
     return out
-
-
-def graded(prompt: Prompt, completion: Completion, sample: Sample, kind: str = "") -> Rollout:
-    g = grade(prompt.assistant_prefix + completion.text, sample.answer, sample.answer_type, sample.choices)
-    return Rollout(prompt, completion, g.reward, g.parsed, kind=kind)
 
 
 def flat(groups: list[list[Rollout]]) -> list[Rollout]:
@@ -98,23 +106,10 @@ def flat(groups: list[list[Rollout]]) -> list[Rollout]:
 
 
 def set_advantages(groups: list[list[Rollout]], eps: float, mode: str = "nontrivial") -> None:
-    """Eqs. 2-3 with the statistics over the rollouts of ALL ranks; writes `r.advantage`.
-
-    mode (the paper's Fig. 6): "nontrivial" (the paper: mu, sigma over the rollouts of
-    groups whose rewards differ; rollouts of trivial groups get 0), "all" (mu, sigma over
-    every rollout, trivial groups included: a smaller sigma inflates every advantage), or
-    "none" (A = A', the group-centred reward, not normalised).
-    """
-    if mode not in ADVANTAGE_NORMALISATION:
-        raise ValueError(f"advantage normalisation {mode!r} is not one of {ADVANTAGE_NORMALISATION}")
+    """Eqs. 2-3 (`mmzppo.core.advantages.batch_advantages`) with the statistics over the
+    rollouts of ALL ranks; writes `r.advantage`."""
     rollouts = flat(groups)
     rewards = torch.tensor([r.reward for r in rollouts])
-    centred, nontrivial = group_advantages(rewards, [r.group_id for r in rollouts])
-    if mode == "none":
-        values = centred
-    else:
-        included = nontrivial if mode == "nontrivial" else torch.ones_like(nontrivial)
-        stats = stats_from_moments(*parallel.all_reduce(list(moments(centred[included]))))
-        values = normalise_advantages(centred, included, eps, stats=stats)
+    values = batch_advantages(rewards, [r.group_id for r in rollouts], eps, mode, reduce=parallel.all_reduce)
     for r, a in zip(rollouts, values.tolist()):
         r.advantage = a

@@ -21,7 +21,7 @@ import torch
 from conftest import REPO
 
 from mmzppo.data.vision import TINY_VISION
-from mmzppo.train.config import load_config
+from mmzppo.train.config_files import load_config
 
 TINY = [f"vision.{k}={v}" for k, v in TINY_VISION.to_dict().items() if k not in ("fps", "nframes")]
 STEPS = 6

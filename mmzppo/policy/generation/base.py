@@ -1,9 +1,11 @@
-"""The rollout interface: prompts in, sampled completions out.
+"""The generation interface: prompts in, sampled completions out.
 
-The trainer never knows which backend produced a rollout: the transformers backend here,
-a vLLM backend later. A backend returns, for every prompt, `n` `Completion`s with the
-sampled token ids, their log-probs under the sampling policy (temperature applied, as the
-sampler drew them), the decoded text and the prompt's length in tokens (media included).
+The trainer never knows which backend produced a rollout: transformers `generate` (`hf.py`,
+the reference, and what runs on CPU) or a colocated vLLM engine (`vllm.py`). A backend
+returns, for every prompt, `n` `Completion`s with the sampled token ids, their log-probs
+under the sampling distribution (temperature applied, as the sampler drew them) and the
+decoded text. Prompts come as `Prompt`s (encoded by the backend) or as the trainer's
+`EncodedPrompt`s, encoded once per step and shared with the loss.
 
 A backend also owns what surrounds generation: gathering sharded parameters for the
 transformers backend, loading the trainer's new weights into an engine for vLLM
@@ -12,10 +14,14 @@ transformers backend, loading the trainer's new weights into an engine for vLLM
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from mmzppo.policy.encoding import EncodedPrompt
 from mmzppo.prompting.builders import Prompt
+
+BACKENDS = ("hf", "vllm")
 
 
 @dataclass(frozen=True)
@@ -37,11 +43,12 @@ class Completion:
     logprobs: list[float]  # log-prob of each sampled token under the sampling distribution
     text: str  # decoded completion without special tokens
     finished: bool  # True if EOS was produced (False: cut at max_new_tokens)
-    prompt_tokens: int = 0  # the prompt's length in tokens, image and video tokens included
 
 
 class RolloutBackend(Protocol):
-    def generate(self, prompts: list[Prompt], n: int, sampling: SamplingParams) -> list[list[Completion]]:
+    def generate(
+        self, prompts: Sequence[Prompt | EncodedPrompt], n: int, sampling: SamplingParams
+    ) -> list[list[Completion]]:
         """`n` completions for each prompt, in prompt order."""
         ...
 

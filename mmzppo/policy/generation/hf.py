@@ -4,9 +4,9 @@
 (a GRPO group) and records, for every sampled token, its log-prob under the distribution it
 was drawn from. How it maps the paper's sampling to `generate`:
 
-* group sampling: each prompt is repeated `n` times in the batch (media included, so the
-  pixel tensors always match the expanded batch), in chunks of `batch_size` sequences;
-  prompts are left padded;
+* group sampling: each prompt is encoded once and repeated `n` times in the batch (media
+  included, so the pixel tensors always match the expanded batch), in chunks of
+  `batch_size` sequences; prompts are left padded (`mmzppo.policy.encoding.collate`);
 * the vision control tokens are suppressed (an untrained policy samples `<|image_pad|>`,
   and re-scoring such a completion fails), EOS is the tokenizer's and the generation
   config's end-of-turn token;
@@ -21,18 +21,19 @@ was drawn from. How it maps the paper's sampling to `generate`:
   the temperature-1 log-probs of the (suppressed, penalised) distribution.
 
 With temperature 1, top-p 1, top-k 0 and no presence penalty (the paper's training
-rollouts) the recorded log-probs equal `mmzppo.policy.logprobs.score` of the same tokens.
+rollouts) the recorded log-probs equal `mmzppo.policy.logprobs.completion_logprobs` of the same tokens.
 """
 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 
 import torch
 from transformers import LogitsProcessor, TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper
 
 from mmzppo.policy import parallel
-from mmzppo.policy.encoding import encode, media_cache
+from mmzppo.policy.encoding import EncodedPrompt, collate, encoded
 from mmzppo.policy.generation.base import Completion, SamplingParams
 from mmzppo.policy.loading import Policy, suppressed_token_ids
 from mmzppo.prompting.builders import Prompt
@@ -185,10 +186,13 @@ class HFRollout:
         self.suppress = suppressed_token_ids(policy.tokenizer)
         self.model_overrides = model_sampling_overrides(policy.model)
 
-    def generate(self, prompts: list[Prompt], n: int, sampling: SamplingParams) -> list[list[Completion]]:
-        """`n` completions for each prompt, in prompt order."""
+    def generate(
+        self, prompts: Sequence[Prompt | EncodedPrompt], n: int, sampling: SamplingParams
+    ) -> list[list[Completion]]:
+        """`n` completions for each prompt, in prompt order (a `Prompt` is encoded here first)."""
         if n < 1:
             raise ValueError(f"n must be >= 1, got {n}")
+        prompts = encoded(self.policy.processor, self.policy.vision, prompts)
         expanded = [p for p in prompts for _ in range(n)]
         size = self.batch_size or max(1, len(expanded))
         model = self.policy.model
@@ -196,9 +200,7 @@ class HFRollout:
         model.eval()
         flat: list[Completion] = []
         try:  # a sharded (FSDP) model is gathered once, so ranks may generate different lengths
-            # media_cache: the n copies of a prompt read and resize its media once (inside a
-            # training step this is the step's cache)
-            with torch.no_grad(), self._rng(), parallel.full_params(model), media_cache():
+            with torch.no_grad(), self._rng(), parallel.full_params(model):
                 for start in range(0, len(expanded), size):
                     flat += self._generate_chunk(expanded[start : start + size], sampling)
         finally:
@@ -215,12 +217,12 @@ class HFRollout:
             return contextlib.nullcontext()
         return seeded_rng(self.seed + self.calls, next(self.policy.model.parameters()).device)
 
-    def _generate_chunk(self, prompts: list[Prompt], sampling: SamplingParams) -> list[Completion]:
-        """One `generate` call on already-expanded prompts."""
+    def _generate_chunk(self, prompts: list[EncodedPrompt], sampling: SamplingParams) -> list[Completion]:
+        """One `generate` call on already-expanded prompts (a group's copies share one encoding)."""
         model, tokenizer = self.policy.model, self.policy.tokenizer
-        inputs = encode(self.policy.processor, prompts, self.policy.vision)
+        inputs = collate(prompts, self.pad)
         inputs.pop("token_type_ids", None)  # some text tokenizers return it; causal LMs do not take it
-        inputs = inputs.to(model.device)
+        inputs = {k: v.to(model.device) for k, v in inputs.items()}
         prompt_len = inputs["input_ids"].shape[1]
         recorder = LogprobRecorder()
         sequences = model.generate(
@@ -235,10 +237,8 @@ class HFRollout:
         if logprobs.shape != new_tokens.shape:  # the recorder's step bookkeeping is off
             raise RuntimeError(f"recorded log-probs {tuple(logprobs.shape)} != new tokens {tuple(new_tokens.shape)}")
         eos = set(self.eos)
-        prompt_tokens = inputs["attention_mask"].sum(dim=1).tolist()
         out = []
-        for row_tokens, row_logprobs, n_prompt in zip(new_tokens.tolist(), logprobs.tolist(), prompt_tokens):
+        for row_tokens, row_logprobs in zip(new_tokens.tolist(), logprobs.tolist()):
             tokens, lps, finished = split_completion(row_tokens, row_logprobs, eos)
-            text = tokenizer.decode(tokens, skip_special_tokens=True)
-            out.append(Completion(tokens, lps, text, finished, prompt_tokens=int(n_prompt)))
+            out.append(Completion(tokens, lps, tokenizer.decode(tokens, skip_special_tokens=True), finished))
         return out

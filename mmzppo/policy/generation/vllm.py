@@ -53,6 +53,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,7 +61,7 @@ import torch
 
 from mmzppo.data.media import MediaError
 from mmzppo.policy import parallel
-from mmzppo.policy.encoding import chat_text, prompt_media
+from mmzppo.policy.encoding import EncodedPrompt, encoded
 from mmzppo.policy.generation.base import Completion, SamplingParams
 from mmzppo.policy.generation.hf import eos_token_ids
 from mmzppo.policy.loading import Policy, suppressed_token_ids
@@ -144,23 +145,21 @@ def shared_engine(model: str, settings: VLLMSettings):
 
 
 # The engine's own resizing and frame sampling are off: load_media already applied the run's
-# VisionSettings (as for the trainer's processor call in mmzppo.policy.encoding.encode).
+# VisionSettings (as for the trainer's processor call in mmzppo.policy.encoding).
 MM_PROCESSOR_KWARGS = {
     "images_kwargs": {"do_resize": False},
     "videos_kwargs": {"do_resize": False, "do_sample_frames": False},
 }
 
 
-def engine_request(processor, vision, prompt: Prompt) -> dict[str, Any]:
-    """One prompt as a vLLM request: token ids with one placeholder per image/video, and the
-    media loaded by `mmzppo.data.media.load_media` under `vision` (None: text-only model)."""
-    text = chat_text(processor, prompt, vision, prompt.uid)
+def engine_request(processor, prompt: EncodedPrompt) -> dict[str, Any]:
+    """One encoded prompt as a vLLM request: the chat text's token ids with one placeholder per
+    image/video (the engine expands them), and the media the trainer's processor received
+    (loaded by `mmzppo.data.media.load_media` under the run's `VisionSettings`)."""
     tokenizer = getattr(processor, "tokenizer", processor)
-    request: dict[str, Any] = {"prompt_token_ids": tokenizer(text, add_special_tokens=False)["input_ids"]}
-    if vision is None:
-        return request
-    images, loaded = prompt_media(prompt, vision, prompt.uid)
-    videos = [(video, {**metadata, "do_sample_frames": False}) for video, metadata in loaded]
+    request: dict[str, Any] = {"prompt_token_ids": tokenizer(prompt.text, add_special_tokens=False)["input_ids"]}
+    images = prompt.images
+    videos = [(video, {**metadata, "do_sample_frames": False}) for video, metadata in prompt.videos]
     if images or videos:
         request["multi_modal_data"] = {k: v for k, v in (("image", images), ("video", videos)) if v}
         kwargs = {k: dict(v) for k, v in MM_PROCESSOR_KWARGS.items()}
@@ -229,15 +228,17 @@ class VLLMRollout:
             detokenize=False,
         )
 
-    def generate(self, prompts: list[Prompt], n: int, sampling: SamplingParams) -> list[list[Completion]]:
-        """`n` completions for each prompt, in prompt order."""
+    def generate(
+        self, prompts: Sequence[Prompt | EncodedPrompt], n: int, sampling: SamplingParams
+    ) -> list[list[Completion]]:
+        """`n` completions for each prompt, in prompt order (a `Prompt` is encoded here first)."""
         if n < 1:
             raise ValueError(f"n must be >= 1, got {n}")
         if not prompts:
             return []
         requests, params = [], []
-        for p in prompts:
-            request = engine_request(self.policy.processor, self.policy.vision, p)
+        for p in encoded(self.policy.processor, self.policy.vision, prompts):
+            request = engine_request(self.policy.processor, p)
             if len(request["prompt_token_ids"]) >= self.max_model_len:
                 raise MediaError(
                     p.uid,
@@ -263,16 +264,17 @@ class VLLMRollout:
             logprobs = [step[t].logprob for step, t in zip(o.logprobs, tokens)]
             finished = bool(tokens) and tokens[-1] in eos
             text = tokenizer.decode(tokens, skip_special_tokens=True)
-            result.append(Completion(tokens, logprobs, text, finished, prompt_tokens=len(out.prompt_token_ids)))
+            result.append(Completion(tokens, logprobs, text, finished))
         return result
 
-    def prompt_logprobs(self, prompt: Prompt, completion: list[int]) -> list[float]:
+    def prompt_logprobs(self, prompt: Prompt | EncodedPrompt, completion: list[int]) -> list[float]:
         """The engine's log-probs of a GIVEN completion (a prefill with prompt log-probs): the
         raw model distribution, temperature 1, no token removed (vLLM applies no sampling
         processors to prompt tokens). For tests and diagnostics."""
         from vllm import SamplingParams as EngineSampling
 
-        request = engine_request(self.policy.processor, self.policy.vision, prompt)
+        (prompt,) = encoded(self.policy.processor, self.policy.vision, [prompt])
+        request = engine_request(self.policy.processor, prompt)
         request["prompt_token_ids"] = request["prompt_token_ids"] + list(completion)
         self.wake()
         (out,) = self.llm.generate(
@@ -322,18 +324,4 @@ def tied_embeddings(model) -> bool:
     return bool(getattr(config, "tie_word_embeddings", False) or getattr(text, "tie_word_embeddings", False))
 
 
-def settings_from_config(config) -> VLLMSettings:
-    """The engine settings of a run config (`mmzppo.train.config.Config`'s `vllm_*` keys)."""
-    return VLLMSettings(
-        dtype=config.vllm_dtype,
-        gpu_memory_utilization=config.vllm_gpu_memory_utilization,
-        kv_cache_gb=config.vllm_kv_cache_gb,
-        max_model_len=config.vllm_max_model_len,
-        max_images=config.vllm_max_images,
-        enforce_eager=config.vllm_enforce_eager,
-        sleep=config.vllm_sleep,
-        seed=config.seed,
-    )
-
-
-__all__ = ["VLLMRollout", "VLLMSettings", "engine_request", "settings_from_config", "shared_engine"]
+__all__ = ["VLLMRollout", "VLLMSettings", "engine_request", "shared_engine"]

@@ -61,7 +61,6 @@ from mmzppo.tools.inspector.report import (
 from mmzppo.tools.inspector.tokens import (
     PARTS,
     PLACEHOLDER,
-    chat_text,
     format_tokens,
     part_spans,
     token_counts,
@@ -79,7 +78,6 @@ __all__ = [
     "THUMB_SIDE",
     "VIDEO_FRAMES",
     "candidate_spans",
-    "chat_text",
     "clean",
     "data_uri",
     "evenly",

@@ -27,7 +27,7 @@ def tiny_run(
     from mmzppo.data.synthetic import generate_suite
     from mmzppo.data.vision import TINY_VISION
     from mmzppo.tools.models import build_tiny
-    from mmzppo.train.config import load_config
+    from mmzppo.train.config_files import load_config
     from mmzppo.train.loop import Trainer
 
     workdir = Path(workdir)

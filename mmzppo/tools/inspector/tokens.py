@@ -18,14 +18,6 @@ PLACEHOLDER = re.compile(r"(?:<\|vision_start\|>)?<\|(?:image|video)_pad\|>(?:<\
 PARTS = ("question", "media", "candidates", "hint", "prefix", "instructions and chat template")
 
 
-def chat_text(processor, prompt) -> str:
-    """The chat-templated text of a prompt, before media placeholders are expanded."""
-    cont = bool(getattr(prompt, "continue_final", False))
-    return processor.apply_chat_template(
-        prompt.messages, tokenize=False, add_generation_prompt=not cont, continue_final_message=cont
-    )
-
-
 def part_spans(text: str, prompt, sample: Sample | None) -> list[tuple[int, int, str]]:
     """Character spans of the named parts of a chat-templated prompt."""
     from mmzppo.prompting.builders import question_text
@@ -60,10 +52,10 @@ def token_counts(processor, prompt, vision: VisionSettings, sample: Sample | Non
     Text parts are counted exactly from the tokenizer's offsets in the chat-templated text;
     media are everything the processor puts in place of the image/video placeholders (pad
     tokens, vision start/end, video timestamps). The parts add up to `total`."""
-    from mmzppo.policy.encoding import encode
+    from mmzppo.policy.encoding import chat_text, encode_prompts
 
-    text = chat_text(processor, prompt)
-    total = int(encode(processor, [prompt], vision)["input_ids"].shape[1])
+    text = chat_text(processor, prompt, vision)
+    total = encode_prompts(processor, vision, [prompt])[0].length
     spans = part_spans(text, prompt, sample)
     tokenizer = getattr(processor, "tokenizer", processor)
     offsets = tokenizer(text, return_offsets_mapping=True, add_special_tokens=False)["offset_mapping"]
@@ -82,9 +74,9 @@ def token_counts(processor, prompt, vision: VisionSettings, sample: Sample | Non
 def token_runs(processor, prompt, vision: VisionSettings, min_run: int = 3) -> list[tuple[str, int]]:
     """The exact token sequence the model receives (media expanded) as (token text, repeat
     count) pairs: runs of at least `min_run` equal tokens are collapsed into one pair."""
-    from mmzppo.policy.encoding import encode
+    from mmzppo.policy.encoding import encode_prompts
 
-    ids = encode(processor, [prompt], vision)["input_ids"][0].tolist()
+    ids = encode_prompts(processor, vision, [prompt])[0].inputs["input_ids"][0].tolist()
     tokenizer = getattr(processor, "tokenizer", processor)
     out: list[tuple[str, int]] = []
     for token_id, group in itertools.groupby(ids):

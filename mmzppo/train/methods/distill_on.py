@@ -18,24 +18,44 @@ teacher scores every micro-batch of every update again (exact, no cache of distr
 
 from __future__ import annotations
 
-from mmzppo.core import selection as zppo
+from mmzppo.core import selection
 from mmzppo.prompting.builders import plain
+from mmzppo.train.api import Loop, StepResult
 from mmzppo.train.objectives import Distillation
-from mmzppo.train.rollout import StepResult, flat
+from mmzppo.train.rollout import flat
 
 KINDS = ("plain",)
+SAME_VOCABULARY = True  # distributions are compared token by token
 
 
-def step(t) -> StepResult:
-    c = t.config
+def needs_teacher(config) -> bool:
+    return True
+
+
+def config_problem(config) -> str | None:
+    if config.teacher_kind == "reference":
+        return (
+            "teacher_kind: 'reference' gives no distributions over the student's own tokens; "
+            "distill_on needs teacher_kind: local"
+        )
+    if config.teacher_kind != "local":
+        return (
+            "teacher_kind: method 'distill_on' needs a teacher model's distributions "
+            f"(teacher_kind: local, or reference for distill_off), got {config.teacher_kind!r}"
+        )
+    return None
+
+
+def step(loop: Loop) -> StepResult:
+    c = loop.config
     # 1-2. batch, the student's rollouts and their rewards
-    batch, replay = t.draw_batch()
-    plain_groups = t.generate([plain(s) for s in batch], c.group_size)
+    batch, replay = loop.draw_batch()
+    plain_groups = loop.generate([plain(s) for s in batch], c.group_size)
 
     # 3-4. I updates of the divergence to the teacher on the student's own tokens
-    objective = Distillation(t.teacher, c.distill_beta, c.distill_top_k, divergence=c.distill_loss)
-    stats = t.update(flat(plain_groups), objective, c.updates_per_step)
+    objective = Distillation(loop.teacher, c.distill_beta, c.distill_top_k, divergence=c.distill_loss)
+    stats = loop.update(flat(plain_groups), objective, c.updates_per_step)
 
     # 5. buffer bookkeeping from the plain accuracies
-    buffer_counts = t.bookkeep(zppo.outcomes(batch, plain_groups))
+    buffer_counts = loop.bookkeep(selection.outcomes(batch, plain_groups))
     return StepResult(plain_groups, KINDS, stats, replay, buffer_counts)

@@ -11,38 +11,50 @@
        against the gold: an extra group per question, with its own group id
     8-10  two-step advantage over all groups, I clipped updates, buffer from plain accuracies
 
-The hint prompt template is `hint` in mmzppo/templates/prompts.yaml; the teacher's request
-is `HINT_INSTRUCTION` in mmzppo/teacher.py (our wording: the paper only says "answer-free").
+The hint prompt template is `hint` in mmzppo/prompting/templates/prompts.yaml; the teacher's
+request is `HINT_INSTRUCTION` in mmzppo/teachers/base.py (our wording: the paper only says
+"answer-free").
 """
 
 from __future__ import annotations
 
-from mmzppo.core import selection as zppo
+from mmzppo.core import selection
 from mmzppo.core.guidance import leaks_answer
 from mmzppo.grading.boxed import extract_last_boxed
 from mmzppo.prompting.builders import hint, plain
+from mmzppo.train.api import Loop, StepResult
 from mmzppo.train.objectives import ClippedPPO
-from mmzppo.train.rollout import StepResult, flat
+from mmzppo.train.rollout import flat
 
 KINDS = ("plain", "hint")
+SAME_VOCABULARY = False  # the hint reaches the student as text
 
 
-def step(t) -> StepResult:
-    c = t.config
+def needs_teacher(config) -> bool:
+    return True
+
+
+def config_problem(config) -> str | None:
+    if config.teacher_kind == "none":
+        return "teacher_kind: method 'hint' needs a teacher's correct answers (teacher_kind: local or reference), got 'none'"
+    return None
+
+
+def step(loop: Loop) -> StepResult:
+    c = loop.config
     # 1-2. batch, plain rollouts, r(x)
-    batch, replay = t.draw_batch()
-    plain_groups = t.generate([plain(s) for s in batch], c.group_size)
-    outcomes = zppo.outcomes(batch, plain_groups)
+    batch, replay = loop.draw_batch()
+    plain_groups = loop.generate([plain(s) for s in batch], c.group_size)
+    outcomes = selection.outcomes(batch, plain_groups)
 
     # 3-5. hard questions -> pre-cap -> correct teacher answers
-    hard = zppo.hard_questions(outcomes, c.tau)
-    capped = zppo.pre_cap(hard, t.aug_slots)
-    answers = t.teacher_answers([o.sample for o in capped])
+    hard = selection.hard_questions(outcomes, c.tau)
+    capped = selection.pre_cap(hard, loop.aug_slots)
+    answers = loop.teacher_answers([o.sample for o in capped])
 
     # 6. one hint per question with a correct answer; leaking hints dropped
-    chosen = [(o, t.rng.choice(a).text) for o, a in zip(capped, answers) if a]
-    with t.timer("teacher"):
-        hints = t.teacher.write_hints([o.sample for o, _ in chosen], [a for _, a in chosen]) if chosen else []
+    chosen = [(o, loop.rng.choice(a).text) for o, a in zip(capped, answers) if a]
+    hints = loop.write_hints([o.sample for o, _ in chosen], [a for _, a in chosen])
     prompts, leaked = [], 0
     for (o, answer), text in zip(chosen, hints):
         if not text.strip() or leaks_answer(text, o.sample.answer, extract_last_boxed(answer)):
@@ -51,13 +63,13 @@ def step(t) -> StepResult:
         prompts.append(hint(o.sample, text))
 
     # 7. G_S rollouts on every hint prompt: extra groups
-    hint_groups = t.generate(prompts, c.group_size)
+    hint_groups = loop.generate(prompts, c.group_size)
     groups = plain_groups + hint_groups
 
     # 8-10. advantages, I updates, buffer
-    t.set_advantages(groups)
-    stats = t.update(flat(groups), ClippedPPO(t.clip, t.tis_cap), c.updates_per_step)
-    buffer_counts = t.bookkeep(outcomes)
+    loop.set_advantages(groups)
+    stats = loop.update(flat(groups), ClippedPPO(loop.clip, loop.tis_cap), c.updates_per_step)
+    buffer_counts = loop.bookkeep(outcomes)
     counts = {
         "hard/questions": len(hard),
         "hard/pre_capped": len(capped),

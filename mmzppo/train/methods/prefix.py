@@ -18,39 +18,55 @@ with; the same as the teacher's when they share a tokenizer).
 
 from __future__ import annotations
 
-from mmzppo.core import selection as zppo
+from mmzppo.core import selection
 from mmzppo.prompting.builders import plain, prefix
+from mmzppo.train.api import Loop, StepResult
 from mmzppo.train.objectives import ClippedPPO
-from mmzppo.train.rollout import StepResult, flat
+from mmzppo.train.rollout import flat
 
 KINDS = ("plain", "prefix")
+SAME_VOCABULARY = False  # the prefix is decoded to text and re-tokenized as the student's turn
 
 
-def step(t) -> StepResult:
-    c = t.config
+def needs_teacher(config) -> bool:
+    return True
+
+
+def config_problem(config) -> str | None:
+    if config.teacher_kind == "none":
+        return (
+            "teacher_kind: method 'prefix' needs a teacher's correct answers (teacher_kind: local or reference), "
+            "got 'none'"
+        )
+    return None
+
+
+def step(loop: Loop) -> StepResult:
+    c = loop.config
     # 1-2. batch, plain rollouts, r(x)
-    batch, replay = t.draw_batch()
-    plain_groups = t.generate([plain(s) for s in batch], c.group_size)
-    outcomes = zppo.outcomes(batch, plain_groups)
+    batch, replay = loop.draw_batch()
+    plain_groups = loop.generate([plain(s) for s in batch], c.group_size)
+    outcomes = selection.outcomes(batch, plain_groups)
 
     # 3-5. hard questions -> pre-cap -> correct teacher answers
-    hard = zppo.hard_questions(outcomes, c.tau)
-    capped = zppo.pre_cap(hard, t.aug_slots)
-    answers = t.teacher_answers([o.sample for o in capped])
+    hard = selection.hard_questions(outcomes, c.tau)
+    capped = selection.pre_cap(hard, loop.aug_slots)
+    answers = loop.teacher_answers([o.sample for o in capped])
 
     # 6. the first alpha of one correct answer's tokens as the assistant's start
-    tokenizer = t.student.tokenizer
     prompts = [
-        prefix(o.sample, t.rng.choice(a).text, tokenizer, c.prefix_fraction) for o, a in zip(capped, answers) if a
+        prefix(o.sample, loop.rng.choice(a).text, loop.tokenizer, c.prefix_fraction)
+        for o, a in zip(capped, answers)
+        if a
     ]
 
     # 7. G_S continuations per prefix prompt: extra groups
-    prefix_groups = t.generate(prompts, c.group_size)
+    prefix_groups = loop.generate(prompts, c.group_size)
     groups = plain_groups + prefix_groups
 
     # 8-10. advantages, I updates, buffer
-    t.set_advantages(groups)
-    stats = t.update(flat(groups), ClippedPPO(t.clip, t.tis_cap), c.updates_per_step)
-    buffer_counts = t.bookkeep(outcomes)
+    loop.set_advantages(groups)
+    stats = loop.update(flat(groups), ClippedPPO(loop.clip, loop.tis_cap), c.updates_per_step)
+    buffer_counts = loop.bookkeep(outcomes)
     counts = {"hard/questions": len(hard), "hard/pre_capped": len(capped), "hard/teacher_has_correct": len(prompts)}
     return StepResult(groups, KINDS, stats, replay, buffer_counts, counts)

@@ -11,55 +11,69 @@
     10 buffer bookkeeping from the PLAIN accuracies only
 
 GRPO (`use_bcq`, `use_ncq`, `use_buffer` off) and GRPO-dagger (buffer on) are this step with
-switches off, so every ablation row is a config. The equations are in mmzppo/algos/grpo.py,
-the reformulation rules (and their stated deviations) in mmzppo/algos/zppo.py.
+switches off, so every ablation row is a config. The equations are in mmzppo/core/advantages.py
+and mmzppo/core/ppo.py, the reformulation rules (and their stated deviations) in
+mmzppo/core/selection.py and mmzppo/core/reformulation.py.
 """
 
 from __future__ import annotations
 
-from mmzppo.core import selection as zppo
+from mmzppo.core import selection
 from mmzppo.core.reformulation import build_prompts
 from mmzppo.prompting.builders import plain
+from mmzppo.train.api import Loop, StepResult
 from mmzppo.train.objectives import ClippedPPO
-from mmzppo.train.rollout import StepResult, flat
+from mmzppo.train.rollout import flat
 
 KINDS = ("plain", "bcq", "ncq")
+SAME_VOCABULARY = False  # the teacher's answers reach the student as text
 
 
-def step(t) -> StepResult:
-    c = t.config
+def needs_teacher(config) -> bool:
+    """BCQ needs its correct answers; an NCQ-only run needs it when it rewrites candidates."""
+    return config.use_bcq or (config.use_ncq and config.candidate_compression == "teacher")
+
+
+def config_problem(config) -> str | None:
+    if config.use_bcq and config.teacher_kind == "none":
+        return "teacher_kind: 'none' but use_bcq is true (BCQ needs a teacher's correct answer)"
+    return None
+
+
+def step(loop: Loop) -> StepResult:
+    c = loop.config
     # 1. batch X = X_new + X_replay
-    batch, replay = t.draw_batch()
+    batch, replay = loop.draw_batch()
 
     # 2. plain prompts -> G_S rollouts -> rewards -> r(x)
-    plain_groups = t.generate([plain(s) for s in batch], c.group_size)
-    outcomes = zppo.outcomes(batch, plain_groups)
+    plain_groups = loop.generate([plain(s) for s in batch], c.group_size)
+    outcomes = selection.outcomes(batch, plain_groups)
 
     # 3-5. hard questions -> pre-cap -> G_T teacher answers (correct ones kept; BCQ only)
-    n_slots = t.aug_slots if (c.use_bcq or c.use_ncq) else 0
-    hard = zppo.hard_questions(outcomes, c.tau)
-    capped = zppo.pre_cap(hard, n_slots)
+    n_slots = loop.aug_slots if (c.use_bcq or c.use_ncq) else 0
+    hard = selection.hard_questions(outcomes, c.tau)
+    capped = selection.pre_cap(hard, n_slots)
     if c.use_bcq:
-        for o, answers in zip(capped, t.teacher_answers([o.sample for o in capped])):
+        for o, answers in zip(capped, loop.teacher_answers([o.sample for o in capped])):
             o.teacher_correct = [a.text for a in answers]
 
     # 6. BCQ / NCQ prompts in ascending r(x), post-cap; candidates compressed alike
-    planned = zppo.plan(capped, n_slots, use_bcq=c.use_bcq, use_ncq=c.use_ncq)
-    with t.timer("teacher"):  # the teacher's candidate rewrites are teacher inference
-        reformulated = build_prompts(planned, t.rng, compress=t.compress)
+    planned = selection.plan(capped, n_slots, use_bcq=c.use_bcq, use_ncq=c.use_ncq)
+    with loop.timer("teacher"):  # the teacher's candidate rewrites are teacher inference
+        reformulated = build_prompts(planned, loop.rng, compress=loop.compress)
 
     # 7. G_S rollouts on every BCQ / NCQ prompt, graded against the original gold
-    extra_groups = t.generate(reformulated, c.group_size)
+    extra_groups = loop.generate(reformulated, c.group_size)
     groups = plain_groups + extra_groups
 
     # 8. separate groups -> two-step advantage, statistics over all ranks
-    t.set_advantages(groups)
+    loop.set_advantages(groups)
 
     # 9. I updates of the clipped loss over equal mini-batches
-    stats = t.update(flat(groups), ClippedPPO(t.clip, t.tis_cap), c.updates_per_step)
+    stats = loop.update(flat(groups), ClippedPPO(loop.clip, loop.tis_cap), c.updates_per_step)
 
     # 10. buffer bookkeeping from the plain accuracies
-    buffer_counts = t.bookkeep(outcomes)
+    buffer_counts = loop.bookkeep(outcomes)
 
     counts = {
         "hard/questions": len(hard),

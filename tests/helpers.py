@@ -1,0 +1,30 @@
+"""Small helpers the tests share (imported as `helpers`; tests/ is on sys.path)."""
+
+from __future__ import annotations
+
+from mmzppo.policy.encoding import collate, encode_prompts
+from mmzppo.policy.logprobs import completion_logprobs
+
+
+def batch(processor, prompts, vision) -> dict:
+    """The left-padded model inputs of `prompts`, as the trainer makes them (each prompt
+    encoded once, then collated)."""
+    tokenizer = getattr(processor, "tokenizer", processor)
+    return collate(encode_prompts(processor, vision, prompts), tokenizer.pad_token_id)
+
+
+def logprobs(model, processor, vision, prompts, completions, **kwargs):
+    """`completion_logprobs` of prompts that are encoded here."""
+    tokenizer = getattr(processor, "tokenizer", processor)
+    return completion_logprobs(model, tokenizer, encode_prompts(processor, vision, prompts), completions, **kwargs)
+
+
+def encoded_stub(uid: str = "q", n_tokens: int = 1):
+    """An `EncodedPrompt` of `n_tokens` text tokens with no model behind it (for tests of
+    the loss, the micro-batching and the methods, which never run a forward here)."""
+    import torch
+
+    from mmzppo.policy.encoding import EncodedPrompt
+
+    ids = torch.zeros(1, n_tokens, dtype=torch.long)
+    return EncodedPrompt(uid, "", [], [], {"input_ids": ids, "attention_mask": torch.ones_like(ids)})
