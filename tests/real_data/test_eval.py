@@ -27,7 +27,7 @@ from mmzppo.eval.metrics import rule_score
 from mmzppo.eval.runner import base_record, read_samples
 from mmzppo.eval.suites import PAPER_COUNTS, locate
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 PAPER = {  # zppo-spec.md section 7
     "vlm": [
         "AI2D",
