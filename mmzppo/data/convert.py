@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -129,22 +128,28 @@ def logicvista_records(src: Path) -> Iterator[Record]:
         yield f"{path}:{key}", i, (key, record)
 
 
-def parquet_records(src: Path) -> Iterator[Record]:
-    """(record, file, row in that file) of every parquet file below `src` (HF layouts such as
-    <Subject>/<split>-*.parquet), read in batches so memory does not grow with the file."""
+def parquet_rows(path: Path) -> Iterator[tuple[int, dict]]:
+    """(row, record) of a parquet file, read in batches so memory does not grow with the file."""
     import pyarrow.parquet as pq
 
+    row = 0
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=64):
+        for record in batch.to_pylist():
+            yield row, record
+            row += 1
+
+
+def parquet_records(src: Path) -> Iterator[Record]:
+    """(record, file, row in that file) of every parquet file below `src` (HF layouts such as
+    <Subject>/<split>-*.parquet)."""
     files = [src] if src.is_file() else sorted(src.rglob("*.parquet"))
     if not files:
         raise FileNotFoundError(f"{src}: no .parquet files")
     i = 0
     for path in files:
-        row = 0
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=64):
-            for record in batch.to_pylist():
-                yield f"{path}#row{row}", i, (record, path, row)
-                row += 1
-                i += 1
+        for row, record in parquet_rows(path):
+            yield f"{path}#row{row}", i, (record, path, row)
+            i += 1
 
 
 def csv_records(*names: str) -> Callable[[Path], Iterator[Record]]:
@@ -163,7 +168,7 @@ def csv_records(*names: str) -> Callable[[Path], Iterator[Record]]:
 def _dynamath(record: tuple[dict, Path, int], o: Options) -> Sample:
     """A DynaMath_Sample row: the variant from the file name, the PNG unpacked to media_dir."""
     row, path, _ = record
-    variant = (re.search(r"variant(\d+)", path.name) or [None, "1"])[1]
+    variant = F.dynamath_variant(path.name)
     image = F.write_embedded(row.get("decoded_image"), o.media_dir, f"dynamath-v{variant}-{F.safe_uid(row['id'])}")
     return F.dynamath_sample(row, variant, image or (str(o.root / row["image"]) if row.get("image") else None))
 
@@ -217,7 +222,7 @@ FORMATS: dict[str, Format] = {
     ),
     "mmmu": Format(
         parquet_records,
-        lambda r, i, o: F.mmmu_sample(r[0], o.media_dir, subject=r[1].parent.name, split=r[1].name.split("-")[0]),
+        lambda r, i, o: F.mmmu_file_sample(r[0], r[1], o.media_dir),
         "MMMU HF parquet folder (<Subject>/<split>-*.parquet, embedded images)",
     ),
     "aime26": Format(
@@ -230,7 +235,7 @@ FORMATS: dict[str, Format] = {
     ),
     "mmlu_redux": Format(
         parquet_records,
-        lambda r, i, o: F.mmlu_redux_sample(r[0], r[1].parent.name, r[2]),
+        lambda r, i, o: F.mmlu_redux_sample(r[0], F.redux_subject(r[1]), r[2]),
         "MMLU-Redux 2.0 HF parquet <subject>/test-*.parquet; rows not annotated ok are skipped",
     ),
     "dynamath": Format(

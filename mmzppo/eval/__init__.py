@@ -6,15 +6,17 @@
     python -m mmzppo.eval --rescore OUTPUT_DIR [--judge URL --judge-model NAME]
 
 Benchmarks are declared in `mmzppo/eval/definitions/<suite>/<name>.yaml` (`suites`), read by the loaders
-of `tasks`, generated with `mmzppo.policy.generation.hf.HFRollout` under the paper's evaluation
-decoding and scored by `scoring` (the training grader first; ANLS; an optional LLM judge).
-`runner` writes per-sample logs as it goes, results per benchmark and a summary, and resumes.
+of `loaders`, generated with `mmzppo.policy.generation.hf.HFRollout` under the paper's evaluation
+decoding by `runner` (which resumes) and scored by `metrics` (the training grader first; ANLS;
+an optional LLM judge). `results` writes per-sample logs as they come, results per benchmark
+and a summary, and re-grades saved logs (`rescore`).
 """
 
+from mmzppo.eval.loaders import LOADERS, Failed, load_items
 from mmzppo.eval.metrics import Judge, anls, ocr_match
-from mmzppo.eval.runner import EVAL_SAMPLING, EvalConfig, evaluate, rescore
+from mmzppo.eval.results import rescore
+from mmzppo.eval.runner import EVAL_SAMPLING, EvalConfig, evaluate
 from mmzppo.eval.suites import Benchmark, load_benchmarks, locate, select
-from mmzppo.eval.tasks import LOADERS, Failed, load_items
 
 __all__ = [
     "EVAL_SAMPLING",

@@ -19,7 +19,8 @@ from pathlib import Path
 
 from mmzppo.data.vision import VisionSettings
 from mmzppo.eval.metrics import Judge
-from mmzppo.eval.runner import EVAL_SAMPLING, EvalConfig, evaluate, rescore
+from mmzppo.eval.results import rescore
+from mmzppo.eval.runner import EVAL_SAMPLING, EvalConfig, evaluate
 from mmzppo.eval.suites import PAPER_COUNTS, SUITES, expected_path, load_benchmarks, locate
 
 

@@ -25,6 +25,8 @@ or the model and `--rescore` can redo it.
 from __future__ import annotations
 
 import re
+from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 import jinja2
@@ -171,7 +173,7 @@ class Judge:
             url, model, concurrency=workers, timeout=timeout, retries=retries, api_key=api_key
         )
         self.url = self.client.url + "/chat/completions"
-        self.model, self.workers, self.max_tokens = model, workers, max_tokens
+        self.model, self.max_tokens = model, max_tokens
         self.down: str | None = None
 
     def describe(self) -> dict[str, Any]:
@@ -234,11 +236,21 @@ def judge_records(bench: Benchmark, records: list[dict[str, Any]], judge: Judge)
 # --------------------------------------------------------------------------- one benchmark
 
 
+def worst_case(records: list[dict], scores: list[float]) -> float:
+    """DynaMath worst-case accuracy: a question counts only if every variant of it is correct."""
+    groups: dict[str, list[float]] = defaultdict(list)
+    for record, score in zip(records, scores):
+        groups[str(record.get("group") or record["uid"])].append(score)
+    return sum(min(v) for v in groups.values()) / len(groups) if groups else 0.0
+
+
+# benchmark scores other than the mean of per-item scores (the YAML's `aggregate`)
+AGGREGATES: dict[str, Callable[[list[dict], list[float]], float]] = {"worst_case": worst_case}
+
+
 def score_records(bench: Benchmark, records: list[dict[str, Any]], judge: Judge | None = None) -> dict[str, Any]:
     """Grade every record in place (parsed, score, correct, reason; judge verdicts) and return
     the benchmark's result: score (percent), n, n_failed, judged, ..."""
-    from mmzppo.eval.tasks import AGGREGATES
-
     for record in records:
         score, parsed, reason = rule_score(record, bench)
         record.update(parsed=parsed, rule_score=score, reason=reason)

@@ -1,11 +1,6 @@
 """Running an evaluation: items -> prompts -> batched generation -> per-sample log -> scores.
 
-Output folder (`--output DIR`):
-
-    run.json                 settings of the latest run (model, decoding, vision, template hashes)
-    <bench>.samples.jsonl    one line per item, appended as soon as its batch finishes
-    <bench>.json             the benchmark's result, written as soon as it finishes
-    summary.json / summary.md  every selected benchmark (scored or missing) and suite macros
+The output files (per-sample logs, results, summary) and `rescore` are in `results`.
 
 Resume (`--resume`): a benchmark whose result was written with the same settings and limit
 is skipped; otherwise the lines of its per-sample log whose `settings_sha` matches are kept
@@ -26,10 +21,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import sys
 import tempfile
-import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from itertools import islice
 from pathlib import Path
@@ -37,11 +31,23 @@ from typing import Any
 
 from mmzppo.data.sample import Sample
 from mmzppo.data.vision import VisionSettings
-from mmzppo.eval import tasks
-from mmzppo.eval.metrics import Judge, rule_score, score_records
-from mmzppo.eval.suites import PAPER_COUNTS, Benchmark, data_files, expected_path, load_benchmarks, locate, select
+from mmzppo.eval.loaders import Failed, load_items
+from mmzppo.eval.metrics import Judge, rule_score
+from mmzppo.eval.results import (
+    base_record,
+    finalize,
+    judge_cell,
+    missing_entry,
+    read_samples,
+    summarize,
+    summary_entry,
+    write_json,
+    write_jsonl,
+    write_summary,
+)
+from mmzppo.eval.suites import Benchmark, load_benchmarks, locate, select
 from mmzppo.policy.generation.base import SamplingParams
-from mmzppo.prompting.builders import PROMPT_TEMPLATES, plain, question_text
+from mmzppo.prompting.builders import PROMPT_TEMPLATES, Prompt, plain
 
 # The paper's evaluation decoding (App. B.2); the response budget is the training one
 # (12,288 tokens), since the paper does not state an evaluation budget.
@@ -84,10 +90,12 @@ class EvalConfig:
 
 
 def sha256_file(path: str | Path) -> str:
+    """A 16-hex-digit SHA-256 prefix of a file's bytes."""
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
 
 
 def short_hash(obj: Any) -> str:
+    """A 16-hex-digit SHA-256 prefix of a JSON-able object (`settings_sha` of the settings)."""
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
@@ -107,77 +115,25 @@ def run_settings(cfg: EvalConfig, policy) -> dict[str, Any]:
     }
 
 
-# --------------------------------------------------------------------------- per-sample log
+# --------------------------------------------------------------------------- prompts and generation
 
 
-def read_samples(path: Path, settings_sha: str | None = None) -> dict[str, dict]:
-    """The records of a per-sample log by uid. A cut-off last line (an interrupted write) is
-    dropped and the file rewritten without it; records of other settings are left out."""
-    if not path.is_file():
-        return {}
-    good, rewrite = [], False
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if not line.strip():
-            continue
-        try:
-            good.append(json.loads(line))
-        except json.JSONDecodeError:
-            rewrite = True
-            break
-    if rewrite:
-        write_jsonl(path, good)
-    return {r["uid"]: r for r in good if settings_sha is None or r.get("settings_sha") == settings_sha}
+def conversation_prompt(sample: Sample) -> Prompt:
+    """MultiChallenge: the conversation as it stands; the model writes the next assistant turn
+    (no closer: the answer is free text for the judge, not a boxed value)."""
+    messages = [
+        {"role": t["role"], "content": [{"type": "text", "text": t["content"]}]} for t in sample.meta["conversation"]
+    ]
+    return Prompt(sample.uid, "plain", messages, sample=sample)
 
 
-def write_jsonl(path: Path, rows: list[dict]) -> None:
-    """Replace `path` atomically with `rows`."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        for row in rows:
-            f.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
-    os.replace(tmp, path)
+# prompt builders other than mmzppo.prompting.builders.plain (the YAML's `prompt`)
+PROMPTS: dict[str, Callable[[Sample], Prompt]] = {"conversation": conversation_prompt}
 
 
-def write_json(path: Path, obj: Any) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def base_record(item: Any, bench: Benchmark, index: int, settings_sha: str) -> dict[str, Any]:
-    """The per-sample fields known before generation (what scoring needs besides the response)."""
-    if isinstance(item, tasks.Failed):
-        return {
-            "uid": item.uid,
-            "index": index,
-            "settings_sha": settings_sha,
-            "question": "",
-            "gold": "",
-            "answer_type": "text",
-            "choices": None,
-            "golds": None,
-        }
-    s: Sample = item
-    media = [str(m) for m in s.images if isinstance(m, (str, Path))]
-    if s.video is not None:
-        media.append(s.video if isinstance(s.video, str) else f"<{len(s.video)} frames>")
-    return {
-        "uid": s.uid,
-        "index": index,
-        "settings_sha": settings_sha,
-        "question": question_text(s),
-        "media": media,
-        "gold": s.answer,
-        "golds": s.meta.get("golds"),
-        "answer_type": s.answer_type,
-        "choices": s.choices,
-        "group": s.meta.get("group"),
-        "criteria": s.meta.get("criteria"),
-    }
-
-
-def build_prompt(bench: Benchmark, sample: Sample):
-    return plain(sample) if bench.prompt == "plain" else tasks.PROMPTS[bench.prompt](sample)
+def build_prompt(bench: Benchmark, sample: Sample) -> Prompt:
+    """The benchmark's prompt for one item: the training closer (`plain`) unless the YAML names another."""
+    return plain(sample) if bench.prompt == "plain" else PROMPTS[bench.prompt](sample)
 
 
 def item_seed(seed: int, uid: str) -> int:
@@ -239,7 +195,7 @@ def evaluate_benchmark(
         if same and not judge_now:  # (a judge given now re-scores the saved samples below)
             print(f"{bench.name}: finished earlier, skipped (--resume)", file=sys.stderr)
             return previous
-    items = list(islice(tasks.load_items(bench, folder, media_root / bench.name), cfg.limit))
+    items = list(islice(load_items(bench, folder, media_root / bench.name), cfg.limit))
     done: dict[str, dict] = {}
     if samples_path is not None:
         if cfg.resume:
@@ -265,7 +221,7 @@ def evaluate_benchmark(
         disable=None if cfg.progress is None else not cfg.progress,
     )
     try:
-        for i, it in [(i, it) for i, it in pending if isinstance(it, tasks.Failed)]:
+        for i, it in [(i, it) for i, it in pending if isinstance(it, Failed)]:
             finish(
                 {**base_record(it, bench, i, settings_sha), "response": None, "error": it.reason, "failure": it.failure}
             )
@@ -299,136 +255,11 @@ def evaluate_benchmark(
     return result
 
 
-def finalize(
-    bench: Benchmark,
-    records: list[dict],
-    judge: Judge | None,
-    settings: dict | None,
-    settings_sha: str | None,
-    limit: int | None,
-    folder: Path | None,
-    samples_path: Path | None,
-) -> dict:
-    """Score the records (judge included), rewrite the per-sample log with the verdicts and
-    return the result dict."""
-    result = {
-        "benchmark": bench.name,
-        "title": bench.title,
-        "suite": bench.suite,
-        "extra": bench.extra,
-        "verified": bench.verified,
-        "status": "scored",
-        "split": bench.split,
-        **score_records(bench, records, judge),
-        "data": str(folder) if folder is not None and bench.path else None,
-        "data_files": [str(p.relative_to(folder)) for p in data_files(bench, folder)][:20]
-        if folder and bench.path
-        else [],
-        "limit": limit,
-        "settings": settings,
-        "settings_sha": settings_sha,
-        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    }
-    if result["score"] is None:
-        result["status"] = "not_judged" if bench.judge else "no_items"
-    if samples_path is not None:
-        write_jsonl(samples_path, records)
-    return result
-
-
-# --------------------------------------------------------------------------- summary
-
-
-def missing_entry(bench: Benchmark, data_root: Path | None) -> dict[str, Any]:
-    where = expected_path(bench, data_root)
-    return {
-        "benchmark": bench.name,
-        "title": bench.title,
-        "suite": bench.suite,
-        "extra": bench.extra,
-        "status": "missing",
-        "score": None,
-        "expected_path": where,
-        "layout": bench.layout,
-        "note": f"data not found at {where} (expected: {bench.layout})",
-    }
-
-
-def summarize(entries: list[dict], settings: dict | None) -> dict[str, Any]:
-    """Per-suite macro averages over the paper's benchmarks that have a score."""
-    suites = {}
-    for suite in dict.fromkeys(e["suite"] for e in entries):
-        paper = [e for e in entries if e["suite"] == suite and not e["extra"]]
-        scored = [e for e in paper if e.get("score") is not None]
-        macro = round(sum(e["score"] for e in scored) / len(scored), 2) if scored else None
-        suites[suite] = {
-            "macro": macro,
-            "covered": len(scored),
-            "of": PAPER_COUNTS.get(suite, len(paper)),
-            "rule_only": [e["benchmark"] for e in scored if e.get("judge_required") and not e.get("judged")],
-            "missing": [e["benchmark"] for e in paper if e["status"] == "missing"],
-        }
-    return {"settings": settings, "benchmarks": entries, "suites": suites}
-
-
-def judge_cell(e: dict) -> str:
-    if not e.get("judge_required"):
-        return "rule"
-    if e.get("judged"):
-        return f"judged ({e['judge']['model']})"
-    return "NOT JUDGED (rule-only)"
-
-
-def markdown(summary: dict) -> str:
-    lines = [
-        "| suite | benchmark | status | score | n | failed | metric | scoring | note |",
-        "|---|---|---|---:|---:|---:|---|---|---|",
-    ]
-    for e in summary["benchmarks"]:
-        score = "-" if e.get("score") is None else f"{e['score']:.1f}"
-        name = e["benchmark"] + (" (extra)" if e["extra"] else "")
-        if e["status"] == "missing":
-            note = f"missing: {e['expected_path']}"
-        else:
-            note = "; ".join(
-                x
-                for x in (
-                    f"failures: {e['failures']}" if e.get("n_failed") else "",
-                    e.get("judge_error") or "" if e.get("judge_required") and not e.get("judged") else "",
-                    "" if e.get("verified") else "loader not verified on real items",
-                )
-                if x
-            )
-        lines.append(
-            f"| {e['suite']} | {name} | {e['status']} | {score} | {e.get('n', '-')} | {e.get('n_failed', '-')}"
-            f" | {e.get('metric', '-')} | {judge_cell(e) if e['status'] != 'missing' else '-'} | {note} |"
-        )
-    for suite, s in summary["suites"].items():
-        macro = "-" if s["macro"] is None else f"{s['macro']:.1f}"
-        extra = f"; rule-only: {', '.join(s['rule_only'])}" if s["rule_only"] else ""
-        lines.append(
-            f"| {suite} | **macro** | {s['covered']} of {s['of']} | {macro} | | | mean of scores | |"
-            f" covers {s['covered']} of the suite's {s['of']} benchmarks{extra} |"
-        )
-    return "\n".join(lines)
-
-
-def write_summary(summary: dict, output: Path | None) -> str:
-    table = markdown(summary)
-    if output is not None:
-        write_json(output / "summary.json", summary)
-        (output / "summary.md").write_text(table + "\n", encoding="utf-8")
-    return table
-
-
-def _entry(result: dict) -> dict:
-    return {k: v for k, v in result.items() if k != "settings"}
-
-
 # --------------------------------------------------------------------------- the run
 
 
 def load_model(cfg: EvalConfig):
+    """The policy to evaluate, on the configured device and dtype (CUDA: bfloat16, CPU: float32)."""
     import torch
 
     from mmzppo.policy.loading import load_policy
@@ -477,7 +308,7 @@ def evaluate(cfg: EvalConfig, benchmarks: dict[str, Benchmark] | None = None) ->
             result = evaluate_benchmark(
                 bench, found[bench.name], cfg, lambda: Generator(policy, cfg), settings, media_root
             )
-            entries.append(_entry(result))
+            entries.append(summary_entry(result))
             score = "-" if result["score"] is None else f"{result['score']:.1f}"
             print(
                 f"{bench.name}: {score} (n={result['n']}, failed={result['n_failed']}, {judge_cell(result)})",
@@ -488,51 +319,4 @@ def evaluate(cfg: EvalConfig, benchmarks: dict[str, Benchmark] | None = None) ->
             scratch.cleanup()
     summary = summarize(entries, settings)
     print(write_summary(summary, cfg.output))
-    return summary
-
-
-def rescore(output: Path, judge: Judge | None = None, benchmarks: dict[str, Benchmark] | None = None) -> dict:
-    """Re-grade every saved per-sample log in `output` (no generation); rewrites each
-    <bench>.json and the summary. Missing benchmarks of the previous summary stay listed."""
-    benchmarks = benchmarks or load_benchmarks()
-    output = Path(output)
-    logs = sorted(output.glob("*.samples.jsonl"))
-    if not logs:
-        raise FileNotFoundError(f"{output}: no <benchmark>.samples.jsonl files to rescore")
-    previous = json.loads((output / "summary.json").read_text()) if (output / "summary.json").is_file() else {}
-    run = json.loads((output / "run.json").read_text()) if (output / "run.json").is_file() else {}
-    rescored = {}
-    for path in logs:
-        name = path.name.removesuffix(".samples.jsonl")
-        if name not in benchmarks:
-            raise ValueError(f"{path}: no benchmark definition named {name!r}")
-        bench = benchmarks[name]
-        old = json.loads((output / f"{name}.json").read_text()) if (output / f"{name}.json").is_file() else {}
-        records = sorted(read_samples(path).values(), key=lambda r: r.get("index", 0))
-        folder = Path(old["data"]) if old.get("data") else None
-        result = finalize(
-            bench,
-            records,
-            judge,
-            old.get("settings", run.get("settings")),
-            old.get("settings_sha", run.get("settings_sha")),
-            old.get("limit"),
-            folder if folder is not None and folder.is_dir() else None,
-            path,
-        )
-        result["rescored"] = True
-        write_json(output / f"{name}.json", result)
-        rescored[name] = _entry(result)
-    order = [e["benchmark"] for e in previous.get("benchmarks", [])]
-    order += [n for n in benchmarks if n in rescored and n not in order]
-    entries = []
-    for name in order:
-        if name in rescored:
-            entries.append(rescored[name])
-        else:
-            old = next(e for e in previous["benchmarks"] if e["benchmark"] == name)
-            if old["status"] == "missing":
-                entries.append(old)
-    summary = summarize(entries, previous.get("settings") or run.get("settings"))
-    print(write_summary(summary, output))
     return summary

@@ -6,7 +6,7 @@ $MMZPPO_EVAL_SUITES points elsewhere (a folder of your own definitions).
 
 A definition says where a benchmark's data lives under the data root, which files to read
 (`files`: glob patterns, the first one that matches anything wins), which loader in
-`mmzppo.eval.tasks` turns its records into `Sample`s, and how it is scored (`metric`,
+`mmzppo.eval.loaders` turns its records into `Sample`s, and how it is scored (`metric`,
 `judge`, `aggregate`). Everything a loader needs beyond its code (field names, filters,
 answer-type maps) is in `fields` / `options`, so most benchmarks share one table loader.
 
@@ -41,7 +41,7 @@ class Benchmark:
     name: str  # short id, also the output file name
     title: str  # the name the paper uses
     suite: str  # vlm | llm | video | synthetic
-    loader: str  # key of mmzppo.eval.tasks.LOADERS
+    loader: str  # key of mmzppo.eval.loaders.LOADERS
     layout: str  # the expected local layout, in words (shown by --list)
     path: str | None = None  # folder under the data root; None: built in (synthetic)
     files: tuple[str, ...] = ()  # glob patterns inside the folder, in order of preference
@@ -49,7 +49,7 @@ class Benchmark:
     hf: str = ""  # the official Hugging Face dataset (or repository) the layout follows
     metric: str = "accuracy"  # accuracy (mmzppo.grading.grader.grade) | anls | ocr | and_or | judge_only
     answer_type: str | None = None  # fixed answer type for every item; None: per item
-    aggregate: str = "mean"  # mean | worst_case (mmzppo.eval.tasks.AGGREGATES)
+    aggregate: str = "mean"  # mean | worst_case (mmzppo.eval.metrics.AGGREGATES)
     prompt: str = "plain"  # plain (mmzppo.prompting.builders.plain) | conversation
     judge: bool = False  # graded by an LLM judge when one is given (rule-only otherwise)
     judge_output: str = "yes_no"  # how the judge answers: yes_no | score | criteria
@@ -80,11 +80,6 @@ class Benchmark:
     def paper(self) -> bool:
         """One of the paper's 31 benchmarks (counted in the suite's macro average)."""
         return self.suite in PAPER_COUNTS and not self.extra
-
-    def to_dict(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
-        d["files"] = list(self.files)
-        return d
 
 
 def _from_yaml(path: Path) -> Benchmark:

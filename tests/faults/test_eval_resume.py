@@ -52,6 +52,12 @@ def run_eval(*args) -> int:
     return main([*map(str, args)])
 
 
+def eval_subprocess_args(model: Path, limit: int, output: Path, *more: str) -> tuple[list[str], dict[str, str]]:
+    """The command line and environment of a sampled run in a child process (one torch thread)."""
+    cmd = [sys.executable, "-m", "mmzppo.eval", *SAMPLED, "--model", str(model), "--limit", str(limit)]
+    return [*cmd, "--output", str(output), *more], {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+
+
 def responses(out: Path) -> dict[str, str]:
     lines = (out / "synthetic_text.samples.jsonl").read_text().splitlines()
     return {r["uid"]: r["response"] for r in map(json.loads, lines)}
@@ -66,21 +72,7 @@ def test_sampled_eval_killed_and_resumed_draws_the_same_samples(tiny_xs_dir, tmp
 
     killed = tmp_path / "killed"
     log = killed / "synthetic_text.samples.jsonl"
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
-    cmd = [
-        sys.executable,
-        "-m",
-        "mmzppo.eval",
-        *SAMPLED,
-        "--model",
-        str(tiny_xs_dir),
-        "--limit",
-        "20",
-        "--output",
-        str(killed),
-        "--batch-size",
-        "3",
-    ]
+    cmd, env = eval_subprocess_args(tiny_xs_dir, 20, killed, "--batch-size", "3")
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.time() + 300
     while time.time() < deadline and proc.poll() is None:
@@ -144,19 +136,7 @@ def test_full_disk_during_eval_then_resume(tiny_xs_dir, tmp_path):
     ):
         pytest.skip("cannot mount a tmpfs here (needs root)")
     try:
-        env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
-        cmd = [
-            sys.executable,
-            "-m",
-            "mmzppo.eval",
-            *SAMPLED,
-            "--model",
-            str(tiny_xs_dir),
-            "--limit",
-            "12",
-            "--output",
-            str(mount / "out"),
-        ]
+        cmd, env = eval_subprocess_args(tiny_xs_dir, 12, mount / "out")
         r = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
         assert r.returncode == 2 and "could not write" in r.stderr and "Traceback" not in r.stderr, r.stderr[-2000:]
         subprocess.run(["cp", "-a", str(mount / "out"), str(tmp_path / "out")], check=True)

@@ -24,7 +24,7 @@ from mmzppo.data.sample import Sample
 from mmzppo.eval import Failed, anls, load_benchmarks, load_items, ocr_match
 from mmzppo.eval.__main__ import main
 from mmzppo.eval.metrics import rule_score
-from mmzppo.eval.runner import base_record, read_samples
+from mmzppo.eval.results import base_record, read_samples
 from mmzppo.eval.suites import PAPER_COUNTS, locate
 
 REPO = Path(__file__).resolve().parents[2]
@@ -125,7 +125,7 @@ def test_definitions_cover_the_papers_31_benchmarks():
     assert {b.name for b in benches.values() if b.verified} == LOCAL | {
         f"synthetic_{m}" for m in ("image", "video", "text")
     }
-    from mmzppo.eval.tasks import LOADERS
+    from mmzppo.eval.loaders import LOADERS
 
     assert all(b.loader in LOADERS for b in benches.values())
 
@@ -373,7 +373,7 @@ def test_official_layout_loaders_on_crafted_items(name, benchdata, tmp_path):
     if name == "gpqa_diamond":
         assert items[0].choices[ord(items[0].answer) - ord("A")] == "1/2"
     if name == "multichallenge":
-        from mmzppo.eval.tasks import conversation_prompt
+        from mmzppo.eval.runner import conversation_prompt
 
         assert [m["role"] for m in conversation_prompt(items[0]).messages] == ["user", "assistant", "user"]
 

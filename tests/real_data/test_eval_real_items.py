@@ -14,7 +14,7 @@ from mmzppo.data.sample import Sample
 from mmzppo.eval import load_benchmarks, load_items, locate
 from mmzppo.eval.__main__ import main
 from mmzppo.eval.metrics import judge_prompt, rule_score, score_records
-from mmzppo.eval.runner import base_record
+from mmzppo.eval.results import base_record
 from mmzppo.eval.suites import EVAL_SUITES
 
 

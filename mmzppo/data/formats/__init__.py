@@ -26,7 +26,10 @@ from mmzppo.data.formats.common import (  # noqa: F401
 from mmzppo.data.formats.image import (  # noqa: F401
     DYNAMATH_ANSWER_TYPES,
     dynamath_sample,
+    dynamath_variant,
+    image_suffix,
     logicvista_sample,
+    mmmu_file_sample,
     mmmu_sample,
     mmvet_golds,
     mmvet_sample,
@@ -44,6 +47,7 @@ from mmzppo.data.formats.text import (  # noqa: F401
     mmlu_pro_sample,
     mmlu_redux_sample,
     redux_error_type,
+    redux_subject,
 )
 from mmzppo.data.formats.video import (  # noqa: F401
     GENERIC_FIELDS,

@@ -56,6 +56,12 @@ def puzzlevqa_sample(record: dict[str, Any], root: str | Path) -> Sample:
 DYNAMATH_ANSWER_TYPES = {"float": "number", "multiple choice": "choice", "text": "text", "free_form": "text"}
 
 
+def dynamath_variant(path: str | Path) -> str:
+    """The variant of a DynaMath_Sample file or folder (`sample_variant3-...`): "3"; "1" when
+    the path names none."""
+    return (re.search(r"variant(\d+)", str(path)) or [None, "1"])[1]
+
+
 def dynamath_sample(record: dict[str, Any], variant: str, image: str | None) -> Sample:
     """DynaMath_Sample row of variant `variant`: `ground_truth`, `answer_type` (mapped by
     DYNAMATH_ANSWER_TYPES; an unknown one is a RecordError), options inside the question (the
@@ -147,8 +153,9 @@ def wemath_sample(record: dict[str, Any], root: str | Path, image: str | None = 
 _MMMU_TAG = re.compile(r"<image (\d+)>")
 
 
-def _image_suffix(data: bytes, name: str | None) -> str:
-    """File extension of embedded image bytes: the stored name's, else the detected format."""
+def image_suffix(data: bytes, name: str | None = None) -> str:
+    """File extension of embedded image bytes: the stored name's, else the detected format
+    (a RecordError naming `image` when the bytes are not an image)."""
     suffix = Path(name or "").suffix.lower().lstrip(".")
     if suffix in ("jpg", "jpeg", "png", "gif", "webp", "bmp", "tif", "tiff"):
         return suffix
@@ -168,7 +175,7 @@ def write_embedded(image: dict | None, media_dir: str | Path, stem: str) -> str 
     original bytes; None when the struct holds no bytes."""
     if not image or not image.get("bytes"):
         return None
-    path = Path(media_dir) / f"{stem}.{_image_suffix(image['bytes'], image.get('path'))}"
+    path = Path(media_dir) / f"{stem}.{image_suffix(image['bytes'], image.get('path'))}"
     path.write_bytes(image["bytes"])
     return str(path)
 
@@ -207,3 +214,9 @@ def mmmu_sample(record: dict[str, Any], media_dir: str | Path, subject: str = ""
             "img_type": record.get("img_type"),
         },
     )
+
+
+def mmmu_file_sample(record: dict[str, Any], path: Path, media_dir: str | Path) -> Sample:
+    """A row of an MMMU/MMMU parquet shard `<Subject>/<split>-*.parquet`: the subject is the
+    folder's name, the split the file name's first part."""
+    return mmmu_sample(record, media_dir, subject=path.parent.name, split=path.name.split("-")[0])

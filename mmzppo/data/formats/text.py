@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import re
+from pathlib import Path
 from typing import Any
 
 from mmzppo.data.formats.common import RecordError, infer_answer, safe_uid, with_boxed
@@ -65,6 +66,12 @@ def redux_error_type(value: Any) -> str:
     """An MMLU-Redux `error_type` in the HF 2.0 spelling (lower case, underscores); "" if unset."""
     label = re.sub(r"[\s\-]+", "_", str(value or "").strip().lower())
     return {"no_correct_answers": "no_correct_answer"}.get(label, label)
+
+
+def redux_subject(path: Path) -> str:
+    """The subject of an MMLU-Redux data file: the folder of an HF parquet shard
+    (`<subject>/test-*.parquet`), else the name of a GitHub CSV (`mmlu_<subject>.csv`)."""
+    return path.parent.name if path.suffix == ".parquet" else path.stem.removeprefix("mmlu_")
 
 
 def mmlu_redux_sample(record: dict[str, Any], subject: str, row: int) -> Sample:

@@ -1,16 +1,17 @@
-"""Benchmark records -> `Sample`s: the pieces every loader shares, and the table layout.
+"""The pieces every evaluation loader shares, and the table layout.
 
-A loader (`LOADERS[bench.loader](bench, folder, media_dir)`) yields, in the benchmark's own
-order, a `Sample` per record, or a `Failed` item for a record that cannot become one (an empty
-gold answer, an undecodable embedded image, ...), so that it is counted as failed instead of
-silently dropped. Media embedded in the data (parquet image bytes, base64 strings) are
-written to `media_dir`.
+A loader (`LOADERS[bench.loader](bench, folder, media_dir)`, registered in
+`mmzppo.eval.loaders`) yields, in the benchmark's own order, a `Sample` per record, or a
+`Failed` item for a record that cannot become one (an empty gold answer, an undecodable
+embedded image, ...), so that it is counted as failed instead of silently dropped. Media
+embedded in the data (parquet image bytes, base64 strings) are written to `media_dir`.
 
 Most benchmarks go through `table`: any JSON / JSONL / parquet / CSV file whose records name
 their question, answer, options and media under the field names given in the YAML
 (`fields`), with declarative options (filters, answer-type maps, index answers). Layouts a
-field mapping cannot say have their own loader in `benchdata_layouts` (the layouts of
-../shared/benchdata, which reuse `mmzppo.data.formats`) or `official_layouts`.
+field mapping cannot say have their own loader in `loaders.benchdata` (the layouts of
+../shared/benchdata, which reuse the record -> Sample functions of `mmzppo.data.formats`) or
+`loaders.official`.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from __future__ import annotations
 import ast
 import base64
 import csv
-import io
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -26,11 +26,10 @@ from pathlib import Path
 from typing import Any
 
 from mmzppo.data import formats as F
-from mmzppo.data.convert import json_records
+from mmzppo.data.convert import json_records, parquet_rows
+from mmzppo.data.formats import LETTERS
 from mmzppo.data.sample import ANSWER_TYPES, Sample, SampleError
 from mmzppo.eval.suites import Benchmark, data_files
-
-LETTERS = F.LETTERS
 
 
 @dataclass
@@ -44,15 +43,6 @@ class Failed:
 
 Item = Sample | Failed
 Loader = Callable[[Benchmark, Path, Path], Iterator[Item]]
-LOADERS: dict[str, Loader] = {}
-
-
-def loader(name: str):
-    def register(fn: Loader) -> Loader:
-        LOADERS[name] = fn
-        return fn
-
-    return register
 
 
 # --------------------------------------------------------------------------- reading files
@@ -62,13 +52,7 @@ def read_table(path: Path) -> Iterator[tuple[str, dict]]:
     """(where, record) of a .jsonl / .json / .parquet / .csv / .tsv file."""
     suffix = path.suffix.lower()
     if suffix == ".parquet":
-        import pyarrow.parquet as pq
-
-        row = 0
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=64):
-            for record in batch.to_pylist():
-                yield f"{path}#row{row}", record
-                row += 1
+        yield from ((f"{path}#row{row}", record) for row, record in parquet_rows(path))
     elif suffix in (".csv", ".tsv"):
         with open(path, newline="", encoding="utf-8") as f:
             header = f.readline()
@@ -104,18 +88,9 @@ def guarded(uid: str, where: str, make: Callable[..., Sample], /, *args, **kwarg
 # --------------------------------------------------------------------------- media
 
 
-def _image_suffix(data: bytes) -> str:
-    from PIL import Image
-
-    try:
-        with Image.open(io.BytesIO(data)) as im:
-            return {"jpeg": "jpg"}.get(im.format.lower(), im.format.lower())
-    except Exception as e:
-        raise F.RecordError("image", f"embedded image is not decodable ({e})") from None
-
-
 def _write_media(data: bytes, media_dir: Path, stem: str) -> str:
-    path = media_dir / f"{F.safe_uid(stem)}.{_image_suffix(data)}"
+    """Embedded image bytes as `media_dir/<stem>.<detected format>` (kept when already there)."""
+    path = media_dir / f"{F.safe_uid(stem)}.{F.image_suffix(data)}"
     if not path.exists() or path.stat().st_size != len(data):
         path.write_bytes(data)
     return str(path)
@@ -257,8 +232,8 @@ def table_sample(bench: Benchmark, record: dict, index: int, folder: Path, media
     return Sample(**values)
 
 
-@loader("table")
 def table(bench: Benchmark, folder: Path, media_dir: Path) -> Iterator[Item]:
+    """The generic layout: every record of the data files kept by `options.filter`, by `table_sample`."""
     index = 0
     for where, _, record in records(bench, folder):
         if keep(bench, record):

@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from mmzppo.data import formats as F
+from mmzppo.data.formats import LETTERS
 from mmzppo.data.sample import Sample
-from mmzppo.eval.items import LETTERS, as_options, guarded, loader, media_path, read_table, records, table, table_sample
+from mmzppo.eval.loaders.common import as_options, guarded, media_path, read_table, records, table, table_sample
 from mmzppo.eval.suites import Benchmark
 
 
@@ -38,7 +39,6 @@ def _mmmu_pro_standard(record: dict, uid: str, bench: Benchmark, media_dir: Path
     return dataclasses.replace(s, uid=uid, source=bench.name, meta={**s.meta, "subset": "standard"})
 
 
-@loader("mmmu_pro")
 def mmmu_pro(bench, folder, media_dir):
     """MMMU/MMMU_Pro: `standard (10 options)` rows are MMMU rows (image_1..7, options string);
     `vision` rows have the question and options inside one screenshot (`image`). Both configs
@@ -54,7 +54,6 @@ def mmmu_pro(bench, folder, media_dir):
                     yield guarded(uid, where, _mmmu_pro_standard, record, uid, bench, media_dir)
 
 
-@loader("ocrbench_v2")
 def ocrbench_v2(bench, folder, media_dir):
     """OCRBench v2 (OCRBench_v2.json of the MultimodalOCR repo): the task `type` ends in
     " en" or " cn"; `options.language` keeps one of them."""
@@ -64,7 +63,6 @@ def ocrbench_v2(bench, folder, media_dir):
             yield guarded(f"{bench.name}-{i}", where, table_sample, bench, record, i, folder, media_dir)
 
 
-@loader("ceval")
 def ceval(bench, folder, media_dir):
     """ceval/ceval-exam: <subject>/val-*.parquet (HF) or val/<subject>_val.csv (zip); options in
     columns A-D. The test split has no public answers, so the paper-style number is on val."""
@@ -91,7 +89,6 @@ def _gpqa_sample(record: dict, index: int, bench: Benchmark) -> Sample:
     )
 
 
-@loader("gpqa")
 def gpqa(bench, folder, media_dir):
     """Idavidrein/gpqa CSV: the correct and three incorrect answers, shuffled with a seed taken
     from the record id (stable across runs and machines; the order is recorded in meta)."""
@@ -99,7 +96,6 @@ def gpqa(bench, folder, media_dir):
         yield guarded(f"gpqa-{i}", where, _gpqa_sample, record, i, bench)
 
 
-@loader("hle")
 def hle(bench, folder, media_dir):
     """cais/hle: `image` is '' for text-only questions; `options.text_only` keeps those (the
     LLM suite). Multiple-choice options are inside the question; the gold is a letter."""
@@ -108,7 +104,6 @@ def hle(bench, folder, media_dir):
             yield guarded(f"hle-{i}", where, table_sample, bench, record, i, folder, media_dir)
 
 
-@loader("vlms_are_blind")
 def vlms_are_blind(bench, folder, media_dir):
     """XAI/vlmsareblind: `prompt`, `ground_truth` (a number or word, sometimes in braces), `task`."""
     yield from table(dataclasses.replace(bench, options={**bench.options, "strip_braces": True}), folder, media_dir)
@@ -127,7 +122,6 @@ def _multichallenge_sample(record: dict, index: int, bench: Benchmark) -> Sample
     )
 
 
-@loader("multichallenge")
 def multichallenge(bench, folder, media_dir):
     """ScaleAI MultiChallenge benchmark_questions.jsonl: a conversation to continue, judged
     against TARGET_QUESTION with the expected verdict PASS_CRITERIA (YES/NO)."""
@@ -182,7 +176,6 @@ def _mvbench_sample(record: dict, uid: str, task: str, folder: Path, bench: Benc
     )
 
 
-@loader("mvbench")
 def mvbench(bench, folder, media_dir):
     """OpenGVLab/MVBench: json/<task>.json lists of {video, question, candidates, answer[, start,
     end]}; videos under video/<source folder>/. Clip bounds (start/end) are kept in meta but
@@ -208,19 +201,10 @@ def _videomme_sample(record: dict, bench: Benchmark, folder: Path, media_dir: Pa
     if bench.options.get("subtitles") and srt.is_file():
         question = f"This video's subtitles are listed below:\n{srt_text(srt)}\n\n{question}"
     video = str(folder / "data" / f"{record['videoID']}.mp4")
-    return table_sample(
-        bench,
-        record,
-        0,
-        folder,
-        media_dir,
-        question=question,
-        video=video,
-        uid=f"{bench.name}-{F.safe_uid(record['question_id'])}",
-    )
+    uid = f"{bench.name}-{F.safe_uid(record['question_id'])}"
+    return table_sample(bench, record, 0, folder, media_dir, question=question, video=video, uid=uid)
 
 
-@loader("videomme")
 def videomme(bench, folder, media_dir):
     """lmms-lab/Video-MME: videomme/test-*.parquet, videos data/<videoID>.mp4, subtitles
     subtitle/<videoID>.srt. With `options.subtitles` the whole subtitle text goes before the
@@ -234,19 +218,10 @@ def _videommmu_sample(record: dict, uid: str, track: str, bench: Benchmark, fold
     name = f"{record['id']}.mp4"
     places = (folder / track / name, folder / "videos" / name, folder / "videos" / track / name)
     video = next((str(p) for p in places if p.is_file()), str(places[0]))
-    return table_sample(
-        bench,
-        record,
-        0,
-        folder,
-        media_dir,
-        uid=uid,
-        video=video,
-        meta={"track": track, "question_type": record.get("question_type")},
-    )
+    meta = {"track": track, "question_type": record.get("question_type")}
+    return table_sample(bench, record, 0, folder, media_dir, uid=uid, video=video, meta=meta)
 
 
-@loader("videommmu")
 def videommmu(bench, folder, media_dir):
     """lmms-lab/VideoMMMU: <Track>/test-*.parquet for Perception, Comprehension, Adaptation;
     videos <Track>/<id>.mp4 or videos/<id>.mp4. Adaptation's extra question image is not passed
@@ -258,7 +233,6 @@ def videommmu(bench, folder, media_dir):
                 yield guarded(uid, where, _videommmu_sample, record, uid, track, bench, folder, media_dir)
 
 
-@loader("synthetic")
 def synthetic(bench, folder, media_dir):
     """The built-in synthetic test split (mmzppo.data.synthetic), one modality per benchmark."""
     from mmzppo.data.synthetic import TASKS, generate_suite
