@@ -4,20 +4,21 @@ ZPPO against GRPO with buffer, from the same tiny student, for the same student-
 (one size and one seed of `python -m mmzppo.tools.reproduce`, whose functions it calls):
 
 1. writes the synthetic suite as WebDataset shards: the image tasks' training split (the RL
-   set), every task's training split (the warm-up) and the video and text tasks' (reading),
+   set) and every task's training split (the warm-up and its reading examples),
 2. builds the start: a tiny Qwen3.5 (`xs`) warmed up on worked solutions, part of them shown
-   as BCQ/NCQ prompts of the reading family (cached), and measures whether it reads the
+   as BCQ/NCQ prompts (reading examples; cached), and measures whether it reads the
    candidates (`mmzppo.tools.diagnose`: BCQ vs plain accuracy on its hard questions),
-3. trains ZPPO and GRPO with buffer from that start (`configs/demo.yaml`; the reference
-   solutions as the teacher), in two processes side by side when two cores are idle,
+3. trains ZPPO and GRPO with buffer from that start (configs/demo.yaml, package data in
+   mmzppo/tools/configs/; the reference solutions as the teacher), in two processes side by
+   side when two cores are idle,
 4. prints greedy accuracy on the held-out test split per modality for the start and both
    runs, their BCQ/NCQ and buffer counts and one BCQ prompt as the student saw it, and
    writes a plot of both runs' curves (`runs/demo/comparison.png`).
 
-The start ships with the repo (`data/starts/xs`: 2.4 MB of bf16 weights and the tokenizer),
-because its warm-up takes longer than the whole demo may (1,500 steps, about 15 minutes on 2
-cores). It is the xs start of `python -m mmzppo.tools.reproduce` (`--sizes xs --diagnose-only` builds
-it), written with `--export-start`; `--rebuild-start` warms one up here instead.
+The start ships with the package (mmzppo/tools/starts/xs: bf16 weights and the tokenizer),
+because its warm-up (1,500 steps) takes longer than the whole demo may. It is the xs start of
+`python -m mmzppo.tools.reproduce` (`--sizes xs --diagnose-only` builds it), written with
+`--export-start`; `--rebuild-start` warms one up here instead.
 
 `--quick` shrinks every stage (used by the tests; it always builds its own small start).
 Extra `key=value` arguments override the run config, e.g. `lr=3e-4`.
@@ -36,18 +37,9 @@ from rich.console import Console
 from rich.table import Table
 
 from mmzppo.data.formats import read_jsonl
-from mmzppo.tools.reproduce import (
-    CONFIGS,
-    QUICK,
-    Grid,
-    _diag_line,
-    _mean,
-    make_data,
-    make_student,
-    parallel_map,
-    run_cell,
-    run_start,
-)
+from mmzppo.tools.grid import CONFIGS, QUICK, Grid
+from mmzppo.tools.reproduce import parallel_map
+from mmzppo.tools.stages import diag_line, make_data, make_student, mean, run_cell, run_start
 
 DEMO = Grid(
     sizes=("xs",),
@@ -70,8 +62,8 @@ NAMES = {"zppo": "ZPPO", "grpo_buffer": "GRPO with buffer"}
 def run_counts(run_dir: Path) -> str:
     rows = list(read_jsonl(run_dir / "metrics.jsonl"))
     k = max(1, len(rows) // 4)
-    first = _mean(r["reward/plain_mean"] for r in rows[:k])
-    last = _mean(r["reward/plain_mean"] for r in rows[-k:])
+    first = mean(r["reward/plain_mean"] for r in rows[:k])
+    last = mean(r["reward/plain_mean"] for r in rows[-k:])
     return (
         f"{len(rows)} steps, {rows[-1]['rollouts/student_total']:.0f} student rollouts; plain-group reward "
         f"{first:.3f} (first {k}) -> {last:.3f} (last {k}); BCQ groups {sum(r['groups/bcq'] for r in rows):.0f}, "
@@ -81,7 +73,7 @@ def run_counts(run_dir: Path) -> str:
 
 
 def export_start(src: Path, dst: Path = SHIPPED_START) -> Path:
-    """Write a start as the repo ships it: bf16 weights (half the bytes; the demo trains in
+    """Write a start as the package ships it: bf16 weights (half the bytes; the demo trains in
     float32 from them) and its processor."""
     import torch
 
@@ -99,7 +91,7 @@ def export_start(src: Path, dst: Path = SHIPPED_START) -> Path:
 
 
 def use_shipped_start(work: Path) -> bool:
-    """Copy the repo's start into the cache as the demo's start, unless one is there."""
+    """Copy the shipped start into the cache as the demo's start, unless one is there."""
     target = work / "students" / "xs"
     if (target / "config.json").is_file() or not (SHIPPED_START / "config.json").is_file():
         return False
@@ -114,8 +106,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--output-dir", type=Path, default=Path("runs"), help="the runs go to <output-dir>/demo/")
     parser.add_argument("--quick", action="store_true", help="tiny everything (seconds; for tests)")
     parser.add_argument("--rebuild-start", action="store_true", help="warm the start up here (about 15 min)")
-    parser.add_argument("--export-start", type=Path, metavar="START", help="write START to data/starts/xs and exit")
-    parser.add_argument("overrides", nargs="*", help="key=value overrides of configs/demo.yaml")
+    parser.add_argument(
+        "--export-start",
+        type=Path,
+        metavar="START",
+        help="write START as the shipped start (mmzppo/tools/starts/xs) and exit",
+    )
+    parser.add_argument(
+        "overrides", nargs="*", help="key=value overrides of the demo's config (mmzppo/tools/configs/demo.yaml)"
+    )
     args = parser.parse_args(argv)
     if args.export_start:
         print(f"wrote {export_start(args.export_start)}")
@@ -152,11 +151,11 @@ def main(argv: list[str] | None = None) -> None:
         console.print(f"warming up {grid.warmup_steps} steps (cached in {work / 'students' / 'xs'}) ...")
     elif use_shipped_start(work):
         console.print(
-            f"the start that ships with the repo ({SHIPPED_START}, "
+            f"the start that ships with the package ({SHIPPED_START}, "
             f"{grid.warmup_steps} warm-up steps; --rebuild-start makes it here)"
         )
     student = make_student(work, "xs", grid, data)
-    console.print(f"does it read the candidates? {_diag_line(student)}")
+    console.print(f"does it read the candidates? {diag_line(student)}")
 
     console.rule("3. ZPPO and GRPO with buffer from that start, same budget")
     shutil.rmtree(runs, ignore_errors=True)
@@ -175,8 +174,8 @@ def main(argv: list[str] | None = None) -> None:
     for m in MODALITIES:
         key = f"synthetic_{m}"
         n = len(before["scores"].get(key, {}))
-        accs = [_mean(before["scores"].get(key, {}).values())]
-        accs += [_mean(trained[k]["scores"].get(key, {}).values()) for k in grid.methods]
+        accs = [mean(before["scores"].get(key, {}).values())]
+        accs += [mean(trained[k]["scores"].get(key, {}).values()) for k in grid.methods]
         table.add_row(m, str(n), *(f"{a:.3f}" for a in accs))
     console.print(table)
     for m in grid.methods:

@@ -1,14 +1,15 @@
-"""Run under `accelerate launch --num_processes N`: the loss and gradient of one fixed global
-mini-batch, computed with the trainer's own functions. With 2 ranks, rank 0 takes 11 of the
-16 rollouts and rank 1 the other 5 (so, at 3 per micro-batch, 4 micro-batches against 2:
-under FSDP rank 1 pads with dummy ones). Prints one JSON line (rank 0) with the loss and
+"""The multi-process loss check: one fixed global mini-batch's loss and gradient, N processes.
+
+Run under `accelerate launch --num_processes N`; computed with the trainer's own functions.
+With 2 ranks, rank 0 takes 11 of the 16 rollouts and rank 1 the other 5 (so, at 3 per
+micro-batch, 4 micro-batches against 2: under FSDP rank 1 pads with dummy ones). Prints one JSON line (rank 0) with the loss and
 the gradient norm; tests compare N = 1 and N = 2, replicated and FSDP-sharded, for the PPO
 objective and for the distillation objective (JSD to a perturbed copy of the model).
 
-    accelerate launch --num_processes N mmzppo/tools/dist_check.py MODEL_DIR [none|fsdp] [ppo|jsd]"""
+    accelerate launch --num_processes N -m mmzppo.tools.dist_check MODEL_DIR [none|fsdp] [ppo|jsd]"""
 
+import argparse
 import json
-import sys
 
 import torch
 from accelerate import Accelerator
@@ -83,4 +84,9 @@ def main(model_dir: str, layout: str, objective_name: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else "none", sys.argv[3] if len(sys.argv) > 3 else "ppo")
+    parser = argparse.ArgumentParser(prog="python -m mmzppo.tools.dist_check", description=__doc__.split("\n")[0])
+    parser.add_argument("model_dir", help="a tiny model folder")
+    parser.add_argument("layout", nargs="?", default="none", choices=["none", "fsdp"], help="replicated or sharded")
+    parser.add_argument("objective", nargs="?", default="ppo", choices=["ppo", "jsd"], help="the loss to check")
+    args = parser.parse_args()
+    main(args.model_dir, args.layout, args.objective)

@@ -312,7 +312,7 @@ def smollm2_gguf() -> Path | None:
 
 def export_smollm2(out: str | Path, gguf: str | Path | None = None) -> Path:
     """Dequantise SmolLM2-135M-Instruct from GGUF into a safetensors folder that
-    `load_policy(out)` loads in about a second (the GGUF load takes ~20 s each time).
+    `load_policy(out)` loads directly (a GGUF load dequantises the weights every time).
 
     A GGUF-loaded model cannot be `save_pretrained` directly; rebuild it from its config
     (without the GGUF quantization settings, which would make every later load of the float
@@ -336,7 +336,7 @@ def export_smollm2(out: str | Path, gguf: str | Path | None = None) -> Path:
 
 
 def _main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m mmzppo.policy.loading", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m mmzppo.tools.models", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
     tiny = sub.add_parser("tiny", help="build a tiny random-weight Qwen3.5 (model + processor) offline")
     tiny.add_argument("--out", required=True, help="output folder (Hugging Face format)")

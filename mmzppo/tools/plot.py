@@ -1,7 +1,7 @@
 """Training curves of one or more runs: `python -m mmzppo.tools.plot RUN_DIR [RUN_DIR ...] --out FILE.png`.
 
-Reads each run folder's metrics.jsonl (one row per rollout step, see `Trainer.metrics`) and
-draws, with the runs overlaid in one colour each:
+Reads each run folder's metrics.jsonl (one row per rollout step, see
+`mmzppo.train.metrics.step_metrics`) and draws, with the runs overlaid in one colour each:
 
     plain / BCQ / NCQ reward   mean reward of the plain, BCQ and NCQ groups (a BCQ / NCQ
                                point only at steps that had such groups)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mmzppo.tools.reproduce import LABELS, SUITES, Grid, cell_name, grid_config, report_stem
+from mmzppo.tools.grid import LABELS, SUITES, Grid, cell_name, grid_config, report_stem
 
 
 def bootstrap(runs: list[dict[str, float]], n: int = 2000, seed: int = 0) -> tuple[float, float, float]:

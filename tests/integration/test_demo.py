@@ -11,7 +11,7 @@ import sys
 from conftest import REPO
 
 from mmzppo.tools.demo import DEMO_QUICK
-from mmzppo.tools.reproduce import cell_name
+from mmzppo.tools.grid import cell_name
 
 
 def test_demo_quick(tmp_path):

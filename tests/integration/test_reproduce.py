@@ -131,7 +131,7 @@ def test_bootstrap_intervals():
 
 def test_report_tables_and_plots(tmp_path):
     """docs/results.md from finished cells: every suite's table, the difference row and the plots."""
-    from mmzppo.tools.reproduce import QUICK, report_stem
+    from mmzppo.tools.grid import QUICK, report_stem
     from mmzppo.tools.results import report
 
     rng = np.random.default_rng(1)

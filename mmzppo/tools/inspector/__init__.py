@@ -21,88 +21,29 @@ placeholders expanded, long runs such as `<|image_pad|>x12` collapsed). `tiny_ru
 2-step tiny ZPPO run to look at when there is no run folder at hand.
 
 Modules: `report` (text, records, the HTML page), `media` (pictures and frame strips),
-`tokens` (what the model receives, part by part), `cli` (this command and `tiny_run`).
-Everything is importable from `mmzppo.tools.inspector`.
+`tokens` (what the model receives, part by part), `cli` (this command and `tiny_run`). The
+package itself exports what the notebook and the tests use; the rest is in its module.
 """
 
 import mmzppo  # noqa: F401  (torchvision compat before qwen-vl-utils / transformers)
 from mmzppo.tools.inspector.cli import main, tiny_run
-from mmzppo.tools.inspector.media import (
-    MAX_STRIP,
-    REPORT_VISION,
-    THUMB_SIDE,
-    VIDEO_FRAMES,
-    data_uri,
-    evenly,
-    media_blocks,
-    model_media,
-    mp4_frames,
-    open_media,
-    resolve,
-)
-from mmzppo.tools.inspector.report import (
-    LABELS,
-    STYLE,
-    candidate_spans,
-    clean,
-    highlight,
-    page,
-    record_from_prompt,
-    render_media,
-    render_record,
-    render_responses,
-    report_html,
-    reward_class,
-    run_header,
-    run_records,
-    shard_records,
-    write_report,
-)
-from mmzppo.tools.inspector.tokens import (
-    PARTS,
-    PLACEHOLDER,
-    format_tokens,
-    part_spans,
-    token_counts,
-    token_runs,
-    tokens_html,
-)
+from mmzppo.tools.inspector.media import MAX_STRIP, REPORT_VISION, VIDEO_FRAMES, mp4_frames
+from mmzppo.tools.inspector.report import STYLE, record_from_prompt, render_record, run_records
+from mmzppo.tools.inspector.tokens import format_tokens, token_counts, token_runs, tokens_html
 
 __all__ = [
-    "LABELS",
     "MAX_STRIP",
-    "PARTS",
-    "PLACEHOLDER",
     "REPORT_VISION",
     "STYLE",
-    "THUMB_SIDE",
     "VIDEO_FRAMES",
-    "candidate_spans",
-    "clean",
-    "data_uri",
-    "evenly",
     "format_tokens",
-    "highlight",
     "main",
-    "media_blocks",
-    "model_media",
     "mp4_frames",
-    "open_media",
-    "page",
-    "part_spans",
     "record_from_prompt",
-    "render_media",
     "render_record",
-    "render_responses",
-    "report_html",
-    "resolve",
-    "reward_class",
-    "run_header",
     "run_records",
-    "shard_records",
     "tiny_run",
     "token_counts",
     "token_runs",
     "tokens_html",
-    "write_report",
 ]

@@ -1,0 +1,87 @@
+"""The method comparison's grid and its names: the methods (switches of configs/reproduce.yaml),
+their row labels, the suites of the report, what a grid runs (`Grid`, `QUICK`), and the names
+of its cells and reports.
+
+Its own module because the command (`mmzppo.tools.reproduce`), its stages
+(`mmzppo.tools.stages`), its report (`mmzppo.tools.results`) and the demo all need them,
+and none of those may import another one back.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+CONFIGS = Path(__file__).resolve().parent / "configs"  # package data: an installed mmzppo has them too
+CONFIG = CONFIGS / "reproduce.yaml"
+
+# row -> overrides of configs/reproduce.yaml (GRPO and GRPO-dagger are switches of ZPPO)
+METHODS: dict[str, list[str]] = {
+    "zppo": [],
+    "grpo_buffer": ["use_bcq=false", "use_ncq=false"],
+    "grpo": ["use_bcq=false", "use_ncq=false", "use_buffer=false"],
+    "distill_off": ["method=distill_off", "use_buffer=false"],
+}
+LABELS = {
+    "start": "start (no RL)",
+    "zppo": "ZPPO",
+    "grpo_buffer": "GRPO with buffer",
+    "grpo": "GRPO",
+    "distill_off": "off-policy distillation",
+}
+DEFAULT_BUDGET = 1280  # Grid's rollout_budget; cells of other budgets get their own folders and report
+SUITES = ("synthetic_image", "synthetic_video", "synthetic_text", "real")
+
+
+@dataclasses.dataclass(frozen=True)
+class Grid:
+    """What the command runs. The defaults are the full grid; QUICK is a small one that only
+    shows the machinery."""
+
+    sizes: tuple[str, ...] = ("xs", "s")
+    seeds: tuple[int, ...] = (0, 1, 2)
+    methods: tuple[str, ...] = tuple(METHODS)
+    rollout_budget: int = DEFAULT_BUDGET  # student rollouts per run: 20 GRPO steps of 8 questions x 8
+    train_n: int = 40  # training items per task (levels 1-3)
+    warmup_steps: int = 1500
+    warmup_lr: float = 3e-3
+    read_fraction: float = 0.75  # share of each warm-up batch shown as BCQ/NCQ (reading family)
+    read_family: str = "all"  # reading examples of every task, or "disjoint": only the video and text tasks
+    diag_n: int = 48  # RL-set questions for the diagnostic
+    eval_n: int = 12  # synthetic test items per task (levels 1-3)
+    real_limit: int = 2  # first items of every benchmark found in ../shared/benchdata (0: none)
+    overrides: tuple[str, ...] = ()  # extra key=value for every cell
+    config: Path = CONFIG  # the RL settings every cell shares
+
+    @property
+    def name(self) -> str:
+        return "quick" if dataclasses.replace(self, read_family="all") == QUICK else "full"
+
+
+QUICK = Grid(
+    sizes=("xs",),
+    rollout_budget=64,
+    train_n=8,
+    warmup_steps=40,
+    diag_n=6,
+    eval_n=2,
+    real_limit=0,
+    overrides=("prompts_per_step=4", "group_size=4", "max_new_tokens=48", "updates_per_step=2"),
+)
+
+
+def grid_config(grid: Grid):
+    """The RL config every cell shares (its answer length is also the diagnostic's and the eval's)."""
+    from mmzppo.train.config_files import load_config
+
+    return load_config(grid.config, ["student=x", "train_shards=x", *grid.overrides])
+
+
+def cell_name(method: str, size: str, seed: int, budget: int = DEFAULT_BUDGET) -> str:
+    """A cell's run folder name (the budget only when it is not the default's)."""
+    return f"{method}-{size}-seed{seed}" + ("" if budget == DEFAULT_BUDGET else f"-budget{budget}")
+
+
+def report_stem(grid: Grid) -> str:
+    """results (the default budget) or results-budget<B>: the report's file and plot folder."""
+    return "results" if grid.rollout_budget == DEFAULT_BUDGET else f"results-budget{grid.rollout_budget}"
