@@ -102,3 +102,15 @@ def mixed_items(benchdata) -> dict:
         "video": tempcompass_sample(next(read_jsonl(tc / "test.jsonl")), tc, 0),
         "text": gsm8k_sample(next(read_jsonl(benchdata / "llm/gsm8k/test.jsonl")), 0),
     }
+
+
+@pytest.fixture(scope="module")
+def local_teacher(tiny_s_dir):
+    """The tiny `s` model as a local teacher, with short answers and rewrites."""
+    from mmzppo.data.vision import TINY_VISION
+    from mmzppo.policy.generation.base import SamplingParams
+    from mmzppo.policy.loading import load_policy
+    from mmzppo.teachers.local import LocalTeacher
+
+    policy = load_policy(tiny_s_dir, vision=TINY_VISION)
+    return LocalTeacher(policy, sampling=SamplingParams(max_new_tokens=8), compress_max_tokens=12, batch_size=4)

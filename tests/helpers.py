@@ -28,3 +28,21 @@ def encoded_stub(uid: str = "q", n_tokens: int = 1):
 
     ids = torch.zeros(1, n_tokens, dtype=torch.long)
     return EncodedPrompt(uid, "", [], [], {"input_ids": ids, "attention_mask": torch.ones_like(ids)})
+
+
+def make_tiny_run(tmp_path_factory, model_dir, name: str, extra=()):
+    """A 2-step tiny run (`mmzppo.tools.inspector.tiny_run` on synthetic image/video/text
+    shards), made once per test session and shared by the tests that look at run folders."""
+    import torch
+
+    from mmzppo.tools import inspector
+
+    root = tmp_path_factory.getbasetemp() / "tiny_runs"
+    if not (root / name / "metrics.jsonl").is_file():
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)  # a tiny model runs fastest on one thread, and a busy 2-core machine does not thrash
+        try:
+            inspector.tiny_run(root, model_dir, name=name, extra=extra)
+        finally:
+            torch.set_num_threads(threads)
+    return root / name

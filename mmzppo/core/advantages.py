@@ -70,12 +70,6 @@ def nontrivial_stats(centred: torch.Tensor, nontrivial: torch.Tensor) -> tuple[f
     return stats_from_moments(*moments(centred[nontrivial]))
 
 
-def advantages(rewards: torch.Tensor, group_ids: list, eps: float = 1e-6) -> torch.Tensor:
-    """Eqs. 2-3 in one call (single process)."""
-    centred, nontrivial = group_advantages(rewards, group_ids)
-    return normalise_advantages(centred, nontrivial, eps)
-
-
 def batch_advantages(
     rewards: torch.Tensor,
     group_ids: list,

@@ -1,4 +1,6 @@
-"""Samples, media settings and (later) shard I/O and synthetic tasks."""
+"""The data layer: `Sample`, `VisionSettings`, media loading (`media`), WebDataset shards
+(`shards/`), converters from benchmark layouts (`convert`, `formats/`) and the synthetic task
+suite (`synthetic/`). It imports nothing else of mmzppo; every other layer builds on it."""
 
 from mmzppo.data.sample import ANSWER_TYPES, Sample, SampleError
 from mmzppo.data.vision import VisionSettings

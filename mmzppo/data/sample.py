@@ -1,10 +1,8 @@
-"""The one question type that flows through the whole framework, and the one set of media settings.
+"""The one question type that flows through the whole framework.
 
 A `Sample` is a question with its media and gold answer, independent of where it came from
-(a synthetic task, a WebDataset shard, a benchmark file). A `VisionSettings` says how its
-images and video are turned into pixels; the same object is used by training rollout, the
-teacher, evaluation and (later) vLLM, and it is written next to every result, because a
-score moves with the frame count and pixel budget.
+(a synthetic task, a WebDataset shard, a benchmark file). How its images and video become
+pixels is `mmzppo.data.vision.VisionSettings`; reading them is `mmzppo.data.media`.
 """
 
 from __future__ import annotations

@@ -137,9 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.resume and args.output is None:
         p.error("--resume needs --output")
     if args.backend == "vllm":
-        print(
-            "error: the vLLM evaluation backend is not available yet (a later issue); use --backend hf", file=sys.stderr
-        )
+        print("error: the vLLM evaluation backend is not implemented; use --backend hf", file=sys.stderr)
         return 2
     try:
         cfg = EvalConfig(

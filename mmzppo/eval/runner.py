@@ -65,7 +65,7 @@ class EvalConfig:
     tasks: list[str] | None = None  # narrow the suite to these benchmark names
     limit: int | None = None  # first N items of each benchmark
     resume: bool = False
-    backend: str = "hf"  # hf (transformers generate); vllm: a later issue
+    backend: str = "hf"  # hf (transformers generate); vllm is refused (not implemented)
     max_new_tokens: int = EVAL_SAMPLING.max_new_tokens
     batch_size: int = 8  # sequences per generate call
     greedy: bool = False  # temperature 0 instead of the paper's sampling
@@ -272,7 +272,7 @@ def load_model(cfg: EvalConfig):
 def evaluate(cfg: EvalConfig, benchmarks: dict[str, Benchmark] | None = None) -> dict[str, Any]:
     """Evaluate the selected benchmarks; returns the summary (also written and printed)."""
     if cfg.backend == "vllm":
-        raise NotImplementedError("the vLLM evaluation backend is not available yet (a later issue); use --backend hf")
+        raise NotImplementedError("the vLLM evaluation backend is not implemented; use --backend hf")
     if cfg.backend != "hf":
         raise ValueError(f"unknown backend {cfg.backend!r}; use hf")
     chosen = select(benchmarks or load_benchmarks(), cfg.suite, cfg.tasks)

@@ -47,10 +47,6 @@ class Policy:
     def tokenizer(self):
         return getattr(self.processor, "tokenizer", self.processor)
 
-    @property
-    def is_multimodal(self) -> bool:
-        return self.vision is not None
-
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 

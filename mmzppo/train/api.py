@@ -13,7 +13,7 @@ import random
 from collections import Counter
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from mmzppo.core.ppo import ClipConfig
 from mmzppo.core.selection import PlainOutcome
@@ -22,9 +22,6 @@ from mmzppo.policy.generation.base import Completion
 from mmzppo.prompting.builders import Prompt
 from mmzppo.train.objectives import Objective
 from mmzppo.train.rollout import Rollout
-
-if TYPE_CHECKING:
-    from mmzppo.train.config import Config
 
 
 @dataclass
@@ -41,10 +38,26 @@ class StepResult:
     counts: dict[str, float] = field(default_factory=dict)
 
 
+class Settings(Protocol):
+    """The run config's keys a method reads (`mmzppo.train.config.Config` has them all)."""
+
+    group_size: int  # G_S
+    teacher_group_size: int  # G_T
+    tau: float  # hard if plain accuracy < tau
+    use_buffer: bool
+    use_bcq: bool
+    use_ncq: bool
+    updates_per_step: int  # I
+    distill_beta: float
+    distill_top_k: int
+    distill_loss: str
+    prefix_fraction: float
+
+
 class Loop(Protocol):
     """The steps and settings a method uses (the Trainer's attributes beyond these are its own)."""
 
-    config: Config  # the run's settings (a method reads its algorithm's keys: group_size, tau, ...)
+    config: Settings  # the run's settings
     rng: random.Random  # candidate, hint and prefix choices (checkpointed with the run)
     aug_slots: int  # rho_aug * |X_new|: the pre- and post-cap of reformulated prompts
     clip: ClipConfig  # Eqs. 5-6's clip settings

@@ -650,7 +650,7 @@ def test_judge_down_then_up(benchdata, tiny_xs_dir, tmp_path, capsys):
 
 def test_vllm_backend_and_vision_mismatch_are_clear_errors(benchdata, tiny_xs_dir, capsys):
     assert run_eval("--suite", "llm", "--model", tiny_xs_dir, "--data-root", benchdata, "--backend", "vllm") == 2
-    assert "vLLM evaluation backend is not available yet" in capsys.readouterr().err
+    assert "vLLM evaluation backend is not implemented" in capsys.readouterr().err
     assert (
         run_eval(
             "--suite",

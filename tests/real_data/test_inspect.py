@@ -11,29 +11,14 @@ from collections import Counter
 from html.parser import HTMLParser
 
 import pytest
-import torch
 from conftest import REPO
-from helpers import batch
+from helpers import batch, make_tiny_run
 
 import mmzppo.tools.inspector as inspector
 from mmzppo.data.formats import mathvision_sample, read_jsonl, tempcompass_sample
 from mmzppo.prompting.builders import bcq, ncq, plain, question_text
 
 GRPO = ("use_bcq=false", "use_ncq=false", "use_buffer=false", "teacher_kind=none")
-
-
-def make_tiny_run(tmp_path_factory, model_dir, name: str, extra=()):
-    """A 2-step tiny run (`inspector.tiny_run`: Trainer(load_config(None, overrides)).train()
-    on synthetic image/video/text shards), made once per test session and shared."""
-    root = tmp_path_factory.getbasetemp() / "tiny_runs"
-    if not (root / name / "metrics.jsonl").is_file():
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)  # a tiny model runs fastest on one thread, and a busy 2-core machine does not thrash
-        try:
-            inspector.tiny_run(root, model_dir, name=name, extra=extra)
-        finally:
-            torch.set_num_threads(threads)
-    return root / name
 
 
 @pytest.fixture(scope="module")

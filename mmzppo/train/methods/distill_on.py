@@ -18,9 +18,8 @@ teacher scores every micro-batch of every update again (exact, no cache of distr
 
 from __future__ import annotations
 
-from mmzppo.core import selection
-from mmzppo.prompting.builders import plain
 from mmzppo.train.api import Loop, StepResult
+from mmzppo.train.methods.steps import plain_round
 from mmzppo.train.objectives import Distillation
 from mmzppo.train.rollout import flat
 
@@ -49,13 +48,12 @@ def config_problem(config) -> str | None:
 def step(loop: Loop) -> StepResult:
     c = loop.config
     # 1-2. batch, the student's rollouts and their rewards
-    batch, replay = loop.draw_batch()
-    plain_groups = loop.generate([plain(s) for s in batch], c.group_size)
+    batch, replay, plain_groups, outcomes = plain_round(loop)
 
     # 3-4. I updates of the divergence to the teacher on the student's own tokens
     objective = Distillation(loop.teacher, c.distill_beta, c.distill_top_k, divergence=c.distill_loss)
     stats = loop.update(flat(plain_groups), objective, c.updates_per_step)
 
     # 5. buffer bookkeeping from the plain accuracies
-    buffer_counts = loop.bookkeep(selection.outcomes(batch, plain_groups))
+    buffer_counts = loop.bookkeep(outcomes)
     return StepResult(plain_groups, KINDS, stats, replay, buffer_counts)

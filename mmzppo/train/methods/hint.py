@@ -18,13 +18,11 @@ request is `HINT_INSTRUCTION` in mmzppo/teachers/base.py (our wording: the paper
 
 from __future__ import annotations
 
-from mmzppo.core import selection
 from mmzppo.core.guidance import leaks_answer
 from mmzppo.grading.boxed import extract_last_boxed
-from mmzppo.prompting.builders import hint, plain
+from mmzppo.prompting.builders import hint
 from mmzppo.train.api import Loop, StepResult
-from mmzppo.train.objectives import ClippedPPO
-from mmzppo.train.rollout import flat
+from mmzppo.train.methods.steps import clipped_update, hard_with_answers, plain_round
 
 KINDS = ("plain", "hint")
 SAME_VOCABULARY = False  # the hint reaches the student as text
@@ -43,14 +41,10 @@ def config_problem(config) -> str | None:
 def step(loop: Loop) -> StepResult:
     c = loop.config
     # 1-2. batch, plain rollouts, r(x)
-    batch, replay = loop.draw_batch()
-    plain_groups = loop.generate([plain(s) for s in batch], c.group_size)
-    outcomes = selection.outcomes(batch, plain_groups)
+    batch, replay, plain_groups, outcomes = plain_round(loop)
 
     # 3-5. hard questions -> pre-cap -> correct teacher answers
-    hard = selection.hard_questions(outcomes, c.tau)
-    capped = selection.pre_cap(hard, loop.aug_slots)
-    answers = loop.teacher_answers([o.sample for o in capped])
+    hard, capped, answers = hard_with_answers(loop, outcomes)
 
     # 6. one hint per question with a correct answer; leaking hints dropped
     chosen = [(o, loop.rng.choice(a).text) for o, a in zip(capped, answers) if a]
@@ -67,8 +61,7 @@ def step(loop: Loop) -> StepResult:
     groups = plain_groups + hint_groups
 
     # 8-10. advantages, I updates, buffer
-    loop.set_advantages(groups)
-    stats = loop.update(flat(groups), ClippedPPO(loop.clip, loop.tis_cap), c.updates_per_step)
+    stats = clipped_update(loop, groups)
     buffer_counts = loop.bookkeep(outcomes)
     counts = {
         "hard/questions": len(hard),

@@ -18,11 +18,9 @@ with; the same as the teacher's when they share a tokenizer).
 
 from __future__ import annotations
 
-from mmzppo.core import selection
-from mmzppo.prompting.builders import plain, prefix
+from mmzppo.prompting.builders import prefix
 from mmzppo.train.api import Loop, StepResult
-from mmzppo.train.objectives import ClippedPPO
-from mmzppo.train.rollout import flat
+from mmzppo.train.methods.steps import clipped_update, hard_with_answers, plain_round
 
 KINDS = ("plain", "prefix")
 SAME_VOCABULARY = False  # the prefix is decoded to text and re-tokenized as the student's turn
@@ -44,14 +42,10 @@ def config_problem(config) -> str | None:
 def step(loop: Loop) -> StepResult:
     c = loop.config
     # 1-2. batch, plain rollouts, r(x)
-    batch, replay = loop.draw_batch()
-    plain_groups = loop.generate([plain(s) for s in batch], c.group_size)
-    outcomes = selection.outcomes(batch, plain_groups)
+    batch, replay, plain_groups, outcomes = plain_round(loop)
 
     # 3-5. hard questions -> pre-cap -> correct teacher answers
-    hard = selection.hard_questions(outcomes, c.tau)
-    capped = selection.pre_cap(hard, loop.aug_slots)
-    answers = loop.teacher_answers([o.sample for o in capped])
+    hard, capped, answers = hard_with_answers(loop, outcomes)
 
     # 6. the first alpha of one correct answer's tokens as the assistant's start
     prompts = [
@@ -65,8 +59,7 @@ def step(loop: Loop) -> StepResult:
     groups = plain_groups + prefix_groups
 
     # 8-10. advantages, I updates, buffer
-    loop.set_advantages(groups)
-    stats = loop.update(flat(groups), ClippedPPO(loop.clip, loop.tis_cap), c.updates_per_step)
+    stats = clipped_update(loop, groups)
     buffer_counts = loop.bookkeep(outcomes)
     counts = {"hard/questions": len(hard), "hard/pre_capped": len(capped), "hard/teacher_has_correct": len(prompts)}
     return StepResult(groups, KINDS, stats, replay, buffer_counts, counts)

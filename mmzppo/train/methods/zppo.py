@@ -20,10 +20,8 @@ from __future__ import annotations
 
 from mmzppo.core import selection
 from mmzppo.core.reformulation import build_prompts
-from mmzppo.prompting.builders import plain
 from mmzppo.train.api import Loop, StepResult
-from mmzppo.train.objectives import ClippedPPO
-from mmzppo.train.rollout import flat
+from mmzppo.train.methods.steps import clipped_update, plain_round
 
 KINDS = ("plain", "bcq", "ncq")
 SAME_VOCABULARY = False  # the teacher's answers reach the student as text
@@ -42,12 +40,8 @@ def config_problem(config) -> str | None:
 
 def step(loop: Loop) -> StepResult:
     c = loop.config
-    # 1. batch X = X_new + X_replay
-    batch, replay = loop.draw_batch()
-
-    # 2. plain prompts -> G_S rollouts -> rewards -> r(x)
-    plain_groups = loop.generate([plain(s) for s in batch], c.group_size)
-    outcomes = selection.outcomes(batch, plain_groups)
+    # 1-2. batch X = X_new + X_replay; plain prompts -> G_S rollouts -> rewards -> r(x)
+    batch, replay, plain_groups, outcomes = plain_round(loop)
 
     # 3-5. hard questions -> pre-cap -> G_T teacher answers (correct ones kept; BCQ only)
     n_slots = loop.aug_slots if (c.use_bcq or c.use_ncq) else 0
@@ -66,11 +60,8 @@ def step(loop: Loop) -> StepResult:
     extra_groups = loop.generate(reformulated, c.group_size)
     groups = plain_groups + extra_groups
 
-    # 8. separate groups -> two-step advantage, statistics over all ranks
-    loop.set_advantages(groups)
-
-    # 9. I updates of the clipped loss over equal mini-batches
-    stats = loop.update(flat(groups), ClippedPPO(loop.clip, loop.tis_cap), c.updates_per_step)
+    # 8-9. separate groups -> two-step advantage (statistics over all ranks); I clipped updates
+    stats = clipped_update(loop, groups)
 
     # 10. buffer bookkeeping from the plain accuracies
     buffer_counts = loop.bookkeep(outcomes)

@@ -15,7 +15,7 @@ from helpers import batch, logprobs
 from mmzppo.data.vision import TINY_VISION
 from mmzppo.policy.encoding import encode_prompts
 from mmzppo.policy.generation.base import SamplingParams
-from mmzppo.policy.generation.hf import HFRollout, PresencePenalty
+from mmzppo.policy.generation.hf import HFRollout
 from mmzppo.policy.loading import load_policy, suppressed_token_ids
 from mmzppo.prompting.builders import plain, prefix
 
@@ -131,16 +131,6 @@ def test_vision_control_tokens_never_sampled(tiny_xs_dir, items):
     assert_scores_match(policy, prompts, groups, atol=1e-4)  # suppressed in score() too
 
 
-def test_presence_penalty_processor():
-    """vLLM semantics: completion tokens (not prompt tokens) lose `penalty` once each."""
-    scores = torch.zeros(2, 6)
-    ids = torch.tensor([[5, 1, 2, 2], [5, 3, 3, 3]])  # prompt = first token
-    out = PresencePenalty(1.5, prompt_len=1)(ids, scores)
-    assert out[0].tolist() == [0.0, -1.5, -1.5, 0.0, 0.0, 0.0]
-    assert out[1].tolist() == [0.0, 0.0, 0.0, -1.5, 0.0, 0.0]
-    assert torch.equal(PresencePenalty(1.5, prompt_len=4)(ids, scores), scores)
-
-
 def test_presence_penalty_changes_generation(tiny_xs, items):
     """A large penalty forbids repeats: greedy decoding then never reuses a token, and the
     recorded distribution (penalised) differs from the model's (what score() sees)."""
@@ -241,7 +231,7 @@ def test_text_only_policy(tiny_xs_dir, tmp_path, items):
     LlamaForCausalLM(config).save_pretrained(tmp_path)
     tok.save_pretrained(tmp_path)
     policy = load_policy(tmp_path)
-    assert not policy.is_multimodal
+    assert policy.vision is None
     sample = items["text"]
     prompts = [plain(sample), prefix(sample, sample.solution, tok)]
     for sampling in (GREEDY, SHORT):

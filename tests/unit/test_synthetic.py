@@ -1,5 +1,6 @@
 """The synthetic task suite: every task and level, answers re-derived from the pixels and
-decoded video frames, determinism, disjoint splits, encoding by the real processor."""
+decoded video frames, determinism, disjoint splits, the `synth` command (encoding by the real
+processor: tests/integration/test_synthetic_encoding.py)."""
 
 from __future__ import annotations
 
@@ -15,10 +16,13 @@ from pathlib import Path
 import decord
 import numpy as np
 import pytest
+from conftest import REPO
 from PIL import Image, ImageDraw
 
 from mmzppo.data import synthetic
+from mmzppo.data.shards import ShardReader, read_index
 from mmzppo.data.synthetic import LEVELS, PALETTE, SPLITS, TASKS, content_hash, generate, generate_suite, split_of
+from mmzppo.data.vision import TINY_VISION
 from mmzppo.grading.grader import grade
 
 PER_LEVEL = 8  # items per task and level in the main checks
@@ -354,18 +358,28 @@ def test_bad_arguments_raise_naming_the_value(tmp_path, call, named):
         assert "valid:" in str(e.value)
 
 
-# --------------------------------------------------------------------------- the framework reads them
+# --------------------------------------------------------------------------- the command line
 
 
-def test_image_and_video_items_encode_with_the_real_processor(tiny_xs, tmp_path):
-    from helpers import batch
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "mmzppo.data", *args], capture_output=True, text=True, cwd=REPO, env=env, timeout=300
+    )
 
-    from mmzppo.prompting.builders import plain
 
-    image = next(generate("bar_compare", 1, 0, "train", tmp_path))
-    video = next(generate("count_events", 1, 0, "train", tmp_path))  # 4 frames at 2 fps
-    text = next(generate("choose_option", 1, 0, "train", None))
-    out = batch(tiny_xs.processor, [plain(image), plain(video), plain(text)], tiny_xs.vision)
-    assert out["image_grid_thw"].shape == (1, 3) and out["video_grid_thw"].shape == (1, 3)
-    assert int(out["video_grid_thw"][0, 0]) * 2 == video.meta["scene"]["frames"]  # every frame is seen
-    assert "A. " in tiny_xs.processor.decode(out["input_ids"][2])  # options are listed
+@pytest.mark.timeout(300)
+def test_cli_synth(tmp_path):
+    tasks = [next(n for n, t in synthetic.TASKS.items() if t.modality == m) for m in ("image", "video", "text")]
+    out = tmp_path / "syn"
+    r = run_cli("synth", "--out", str(out), "--tasks", ",".join(tasks), "--n", "3", "--seed", "1", "--maxcount", "4")
+    assert r.returncode == 0, r.stderr
+    index = read_index(out)
+    assert index["total"] == 9 and index["counts"]["modality"] == {"image": 3, "video": 3, "text": 3}
+    samples = list(ShardReader(out, vision=TINY_VISION))
+    direct = synthetic.generate_suite(tasks, 3, 1, "train", tmp_path / "m")
+    assert sorted(s.uid for s in samples) == sorted(s.uid for s in direct)
+    for s in samples:
+        assert grade("\\boxed{" + s.answer + "}", s.answer, s.answer_type, s.choices).reward == 1.0
+    r = run_cli("synth", "--out", str(tmp_path / "bad"), "--tasks", "no_such_task", "--n", "1")
+    assert r.returncode != 0 and "unknown task" in r.stderr

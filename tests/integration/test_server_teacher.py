@@ -55,8 +55,13 @@ def server(tiny_s_dir, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def items(mixed_items):
-    return mixed_items
+def items(tmp_path_factory):
+    """One synthetic question per modality: an image, a video (mp4) and a text item."""
+    from mmzppo.data.synthetic import generate
+
+    media = tmp_path_factory.mktemp("served_items")
+    tasks = {"image": "count_color", "video": "motion_direction", "text": "arith_chain"}
+    return {kind: next(generate(task, 1, 0, "test", media)) for kind, task in tasks.items()}
 
 
 def client_for(server, **kw):

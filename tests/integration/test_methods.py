@@ -159,19 +159,6 @@ def test_grpo_saves_what_ran(warm_xs, mixed_shards, tmp_path):
     assert saved["teacher_kind"] == "none" and saved["candidate_compression"] == "truncate"
 
 
-def test_method_config_errors(tmp_path):
-    with pytest.raises(ConfigError, match="method"):
-        load_config(None, ["teacher=t", "method=gkd"])
-    with pytest.raises(ConfigError, match="distributions"):
-        load_config(None, ["teacher_kind=reference", "method=distill_on"])
-    with pytest.raises(ConfigError, match="correct answers"):
-        load_config(None, ["teacher_kind=none", "method=hint"])
-    with pytest.raises(ConfigError, match="distill_loss"):
-        load_config(None, ["teacher=t", "method=distill_off", "distill_loss=reverse_kl_sampled"])
-    with pytest.raises(ConfigError, match="adv_norm"):
-        load_config(None, ["teacher=t", "adv_norm=some"])
-
-
 def test_distillation_refuses_a_teacher_with_another_tokenizer(tiny_xs_dir, mixed_shards, tmp_path, smollm2_dir):
     from mmzppo.train.loop import Trainer
 

@@ -1,9 +1,9 @@
-"""Every real benchmark folder converts to shards with its SOURCE.md item count; CLI smoke tests."""
+"""Every real benchmark folder converts to shards with its SOURCE.md item count; the convert and
+inspect commands (the synth command: tests/unit/test_synthetic.py)."""
 
 from __future__ import annotations
 
 import csv
-import importlib.util
 import io
 import json
 import os
@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from conftest import REPO
 from PIL import Image
 
 from mmzppo.data.convert import FORMATS, convert
@@ -21,7 +22,6 @@ from mmzppo.data.shards import ShardReader, read_index
 from mmzppo.data.vision import TINY_VISION
 from mmzppo.grading.grader import grade
 
-REPO = Path(__file__).resolve().parents[1]
 FOLDERS = [
     "llm/aime25",
     "llm/aime26",
@@ -234,23 +234,3 @@ def test_cli_convert_and_inspect(benchdata, tmp_path):
     assert r.returncode == 0 and "wrote 160 samples" in r.stdout and "dataset.json:v1_382" in r.stdout
     r = run_cli("convert", "--from", "nope", "--src", str(benchdata), "--out", str(tmp_path / "x"))
     assert r.returncode == 2 and "invalid choice" in r.stderr
-
-
-@pytest.mark.timeout(300)
-@pytest.mark.skipif(importlib.util.find_spec("mmzppo.data.synthetic") is None, reason="synthetic suite not written yet")
-def test_cli_synth(tmp_path):
-    from mmzppo.data import synthetic
-
-    tasks = [next(n for n, t in synthetic.TASKS.items() if t.modality == m) for m in ("image", "video", "text")]
-    out = tmp_path / "syn"
-    r = run_cli("synth", "--out", str(out), "--tasks", ",".join(tasks), "--n", "3", "--seed", "1", "--maxcount", "4")
-    assert r.returncode == 0, r.stderr
-    index = read_index(out)
-    assert index["total"] == 9 and index["counts"]["modality"] == {"image": 3, "video": 3, "text": 3}
-    samples = list(ShardReader(out, vision=TINY_VISION))
-    direct = synthetic.generate_suite(tasks, 3, 1, "train", tmp_path / "m")
-    assert sorted(s.uid for s in samples) == sorted(s.uid for s in direct)
-    for s in samples:
-        assert grade("\\boxed{" + s.answer + "}", s.answer, s.answer_type, s.choices).reward == 1.0
-    r = run_cli("synth", "--out", str(tmp_path / "bad"), "--tasks", "no_such_task", "--n", "1")
-    assert r.returncode != 0 and "unknown task" in r.stderr

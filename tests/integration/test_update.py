@@ -1,4 +1,5 @@
-"""The shared update: micro-batching by tokens, split invariance of the loss, PPO's log pi_old."""
+"""The shared update on tiny Qwen3.5 models: split invariance of the loss, PPO's log pi_old, one
+encoding per prompt (the micro-batching itself: tests/unit/test_micro_batches.py)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from mmzppo.policy.generation.base import Completion
 from mmzppo.prompting.builders import plain
 from mmzppo.train.objectives import ClippedPPO
 from mmzppo.train.rollout import Rollout, set_advantages
-from mmzppo.train.update import MicroBatching, accumulate, micro_batches, old_logprobs
+from mmzppo.train.update import MicroBatching, accumulate, old_logprobs
 
 
 def rollout(prompt_tokens: int, length: int, reward: float = 0.0, q: int = 0, policy=None) -> Rollout:
@@ -26,21 +27,6 @@ def rollout(prompt_tokens: int, length: int, reward: float = 0.0, q: int = 0, po
     else:
         (encoded,) = encode_prompts(policy.processor, policy.vision, [prompt])
     return Rollout(prompt, encoded, Completion(tokens, [0.0] * length, "", True), reward, None)
-
-
-def test_micro_batches_respect_count_and_token_budget():
-    rollouts = [rollout(p, c) for p, c in [(10, 5), (200, 50), (12, 4), (210, 40), (11, 6), (205, 45), (10, 3)]]
-    idx = list(range(len(rollouts)))
-    by_count = micro_batches(rollouts, idx, MicroBatching(size=3))
-    assert [len(b) for b in by_count] == [3, 3, 1] and sorted(sum(by_count, [])) == idx
-    budget = MicroBatching(size=100, tokens=600)
-    packed = micro_batches(rollouts, idx, budget)
-    assert sorted(sum(packed, [])) == idx
-    for b in packed:  # padded tokens within the budget, unless one sequence alone exceeds it
-        padded = len(b) * (max(rollouts[i].prompt_tokens for i in b) + max(len(rollouts[i].token_ids) for i in b))
-        assert padded <= budget.tokens or len(b) == 1
-    short = [b for b in packed if all(rollouts[i].prompt_tokens < 100 for i in b)]
-    assert len(short) == 1 and len(short[0]) == 4  # the four short prompts share one pass; long ones go alone
 
 
 def test_loss_and_gradient_do_not_depend_on_the_micro_batching(tiny_xs):

@@ -1,4 +1,6 @@
-"""Prompt builders on real benchmark items: structure, shuffling, media once, compression."""
+"""Prompt builders on synthetic questions: structure, shuffling, media once, compression (the
+prompts of real benchmark items encoded by a tiny model: tests/real_data/test_prompts_real_items.py;
+hint and prefix through its tokenizer: tests/integration/test_prompt_encoding.py)."""
 
 from __future__ import annotations
 
@@ -6,11 +8,10 @@ import random
 import re
 
 import pytest
-from helpers import batch
 
-from mmzppo.data.formats import mathvision_sample, mmlu_sample, read_jsonl, tempcompass_sample
+from mmzppo.data.sample import Sample
 from mmzppo.grading.boxed import extract_last_boxed
-from mmzppo.prompting.builders import bcq, hint, load_templates, ncq, plain, prefix, render
+from mmzppo.prompting.builders import bcq, load_templates, ncq, plain, render
 from mmzppo.prompting.compress import truncate_candidates
 
 CLOSER = render("plain", question="Q").split("\n\n")[-1]
@@ -18,21 +19,55 @@ TEACHER = "<think>\nThe picture shows the digits 1, 2, 3, 4, 5 and 6.\nEach is d
 WRONG = "<think>\nI count the numbers I see: 1, 2, 3, 4 and 5.\n</think>\n\\boxed{5}"
 
 
-@pytest.fixture(scope="module")
-def image_sample(benchdata):
-    root = benchdata / "vlm/mathvision"
-    return mathvision_sample(next(read_jsonl(root / "testmini.jsonl")), root)  # id 4, answer 6
+OPTIONS = [
+    "A. A person drops down the pineapple",
+    "B. A person pushes forward the pineapple",
+    "C. A person rotates the pineapple",
+    "D. A person picks up the pineapple",
+]
 
 
-@pytest.fixture(scope="module")
-def video_sample(benchdata):
-    root = benchdata / "video/tempcompass"
-    return tempcompass_sample(next(read_jsonl(root / "test.jsonl")), root, 0)
+# Questions shaped like real ones (a free-form image question, a video question that lists its
+# options itself, a four-option text question); the media are paths, never read here.
+@pytest.fixture
+def image_sample(tmp_path):
+    return Sample(
+        uid="digits-4",
+        question="How many different digits can you find in this picture?",
+        answer="6",
+        images=[str(tmp_path / "digits.png")],
+        source="synthetic",
+    )
 
 
-@pytest.fixture(scope="module")
-def mmlu(benchdata):
-    return mmlu_sample(next(read_jsonl(benchdata / "llm/mmlu/test.jsonl")), 0)
+@pytest.fixture
+def video_sample(tmp_path):
+    return Sample(
+        uid="pineapple-0",
+        question="What is happening in the video? \n" + "\n".join(OPTIONS),
+        answer=OPTIONS[3],
+        answer_type="choice",
+        video=str(tmp_path / "pineapple.mp4"),
+        choices=OPTIONS,
+        source="synthetic",
+    )
+
+
+@pytest.fixture
+def choice_sample():
+    return Sample(
+        uid="biology-0",
+        question="Which of these lowers the number of mosquitoes an environment can support?",
+        answer="C",
+        answer_type="choice",
+        choices=[
+            "keep the population at the midpoint of its logistic curve",
+            "stop all control once the curve levels off",
+            "reduce the carrying capacity of the environment",
+            "increase the birth rate",
+        ],
+        source="synthetic",
+    )
 
 
 def text_of(prompt) -> str:
@@ -47,14 +82,13 @@ def candidates_in(text: str) -> list[str]:
     return re.findall(r"<candidate>\n(.*?)\n</candidate>", text, flags=re.S)
 
 
-def test_plain_prompt(image_sample, mmlu):
+def test_plain_prompt(image_sample, choice_sample):
     p = plain(image_sample)
-    assert p.kind == "plain" and p.uid == "mathvision-4"
+    assert p.kind == "plain" and p.uid == "digits-4"
     assert media_of(p) == [{"type": "image", "image": image_sample.images[0]}]
     assert text_of(p).startswith("How many different digits") and text_of(p).endswith(CLOSER)
-    assert "<image1>" not in text_of(p)
-    q = text_of(plain(mmlu))
-    for i, choice in enumerate(mmlu.choices):
+    q = text_of(plain(choice_sample))
+    for i, choice in enumerate(choice_sample.choices):
         assert f"{'ABCD'[i]}. {choice}" in q  # options lettered in order
 
 
@@ -109,34 +143,6 @@ def test_ncq_structure(image_sample):
 def test_video_prompts_keep_the_video_once(video_sample):
     for p in (plain(video_sample), bcq(video_sample, TEACHER, WRONG, random.Random(1)), ncq(video_sample, [WRONG])):
         assert [m["type"] for m in media_of(p)] == ["video"]
-
-
-def test_media_tokens_once_after_encoding(tiny_xs, image_sample):
-    image_id = tiny_xs.tokenizer.convert_tokens_to_ids("<|image_pad|>")
-    counts = []
-    for p in (plain(image_sample), bcq(image_sample, TEACHER, WRONG, random.Random(0)), ncq(image_sample, [WRONG])):
-        ids = batch(tiny_xs.processor, [p], tiny_xs.vision)["input_ids"]
-        counts.append(int((ids == image_id).sum()))
-    assert counts[0] > 0 and len(set(counts)) == 1
-
-
-def test_hint_and_prefix(tiny_xs, image_sample):
-    h = text_of(hint(image_sample, "Count each different digit only once."))
-    assert "<hint>\nCount each different digit only once.\n</hint>" in h and h.endswith(CLOSER)
-    with pytest.raises(ValueError):
-        hint(image_sample, "  ")
-    p = prefix(image_sample, TEACHER, tiny_xs.tokenizer, 0.4)
-    assert p.continue_final and p.messages[-1]["role"] == "assistant"
-    head = p.messages[-1]["content"][0]["text"]
-    assert TEACHER.startswith(head) and p.assistant_prefix == head
-    teacher_ids = tiny_xs.tokenizer(TEACHER, add_special_tokens=False)["input_ids"]
-    head_ids = tiny_xs.tokenizer(head, add_special_tokens=False)["input_ids"]
-    assert head_ids == teacher_ids[: int(0.4 * len(teacher_ids))]  # 40% of the TOKENS, not of the words
-    ids = batch(tiny_xs.processor, [p], tiny_xs.vision)["input_ids"][0]
-    decoded = tiny_xs.tokenizer.decode(ids)
-    assert decoded.endswith(head) and decoded.count("<|im_end|>") == 1  # the user turn only
-    with pytest.raises(ValueError):
-        prefix(image_sample, TEACHER, tiny_xs.tokenizer, 1.0)
 
 
 def test_truncate_candidates_fallback():

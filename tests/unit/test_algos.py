@@ -8,7 +8,7 @@ import random
 import pytest
 import torch
 
-from mmzppo.core.advantages import advantages, group_advantages, normalise_advantages
+from mmzppo.core.advantages import batch_advantages, group_advantages, normalise_advantages
 from mmzppo.core.ppo import ClipConfig, ppo_token_loss
 from mmzppo.core.reformulation import build_prompts
 from mmzppo.core.selection import PlainOutcome, hard_questions, plan, pre_cap, slots
@@ -21,7 +21,7 @@ from mmzppo.train.update import minibatches
 def test_two_step_advantage_by_hand():
     rewards = torch.tensor([1.0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0])
     groups = ["a"] * 4 + ["b"] * 4 + ["c"] * 4  # b all-one, c all-zero: trivial
-    adv = advantages(rewards, groups)
+    adv = batch_advantages(rewards, groups)
     sigma = math.sqrt((0.75**2 + 3 * 0.25**2) / 4)  # over group a only; mu = 0
     expected = [0.75 / sigma] + [-0.25 / sigma] * 3 + [0.0] * 8
     assert torch.allclose(adv, torch.tensor(expected), atol=1e-5)
@@ -41,13 +41,13 @@ def test_including_trivial_groups_inflates_advantages():
 
 
 def test_all_trivial_batch_gives_zero_advantages():
-    adv = advantages(torch.tensor([1.0, 1, 0, 0]), ["a", "a", "b", "b"])
+    adv = batch_advantages(torch.tensor([1.0, 1, 0, 0]), ["a", "a", "b", "b"])
     assert torch.equal(adv, torch.zeros(4))
 
 
 def test_groups_are_normalised_separately():
     # same question, plain and BCQ groups: different group ids -> separate means
-    adv = advantages(torch.tensor([0.0, 0, 0, 1, 1, 1, 1, 0]), ["x/plain"] * 4 + ["x/bcq"] * 4)
+    adv = batch_advantages(torch.tensor([0.0, 0, 0, 1, 1, 1, 1, 0]), ["x/plain"] * 4 + ["x/bcq"] * 4)
     assert adv[3] > 0 and adv[7] < 0 and adv[0] < 0 and adv[4] > 0
     assert torch.allclose(adv[:4].sum(), torch.tensor(0.0), atol=1e-5)
 

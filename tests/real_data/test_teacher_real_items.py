@@ -1,4 +1,6 @@
-"""Teachers: a local tiny Qwen3.5 teacher, the reference-solution teacher, and compression."""
+"""Teachers on real benchmark items (MathVision item 4 and GSM8K questions from ../shared/benchdata):
+a local tiny Qwen3.5 teacher answers, scores tokens and writes hints; the reference teacher's
+hints, from real worked solutions, leave the answer out."""
 
 from __future__ import annotations
 
@@ -6,21 +8,10 @@ import pytest
 import torch
 
 from mmzppo.data.formats import gsm8k_sample, mathvision_sample, read_jsonl
-from mmzppo.data.vision import TINY_VISION
 from mmzppo.grading.boxed import extract_last_boxed
-from mmzppo.grading.grader import grade
-from mmzppo.policy.generation.base import SamplingParams
-from mmzppo.policy.loading import load_policy
 from mmzppo.prompting.builders import plain
-from mmzppo.teachers.base import Teacher, enforce_summary
-from mmzppo.teachers.local import LocalTeacher
+from mmzppo.teachers.base import Teacher
 from mmzppo.teachers.text import ReferenceTeacher
-
-LONG_RESPONSE = "\n".join(
-    ["<think>", *(f"Step {i}: add {i} apples to the basket and count again." for i in range(9)), "</think>"]
-    + ["So the total is \\boxed{36}."]
-)
-WRONG_RESPONSE = "The basket has 12 apples, so \\boxed{12}.\nI am sure."
 
 
 @pytest.fixture(scope="module")
@@ -28,19 +19,6 @@ def samples(benchdata):
     mv = benchdata / "vlm/mathvision"
     gsm = [gsm8k_sample(r, i) for i, r in zip(range(3), read_jsonl(benchdata / "llm/gsm8k/test.jsonl"))]
     return {"image": mathvision_sample(next(read_jsonl(mv / "testmini.jsonl")), mv), "gsm8k": gsm}
-
-
-@pytest.fixture(scope="module")
-def local_teacher(tiny_s_dir):
-    policy = load_policy(tiny_s_dir, vision=TINY_VISION)
-    return LocalTeacher(policy, sampling=SamplingParams(max_new_tokens=8), compress_max_tokens=12, batch_size=4)
-
-
-def assert_compressed(out, responses):
-    assert len(out) == len(responses)
-    for summary, original in zip(out, responses):
-        assert len(summary.splitlines()) <= 5
-        assert extract_last_boxed(summary) == extract_last_boxed(original)
 
 
 def test_local_teacher_answers_n_per_question(local_teacher, samples):
@@ -80,41 +58,6 @@ def test_hints_from_the_reference_teacher_leave_the_answer_out(samples):
         "She sells 16 - 3 - 4 = 9 eggs.", "18", None
     )
     assert not leaks_answer("18.5 is not it", "18", None) and leaks_answer("it is 18.", "18", None)
-
-
-@pytest.mark.parametrize("with_model", [False, True], ids=["truncate", "model"])
-def test_compress_keeps_count_lines_and_answer(local_teacher, with_model):
-    local_teacher.compress_with_model = with_model
-    try:
-        responses = [LONG_RESPONSE, WRONG_RESPONSE, "no boxed answer at all"]
-        assert_compressed(local_teacher.compress(responses), responses)
-    finally:
-        local_teacher.compress_with_model = False
-
-
-def test_enforce_summary_restores_the_original_answer():
-    rewrite = "\n".join(f"line {i}" for i in range(8)) + "\nso \\boxed{99}"
-    out = enforce_summary(rewrite, LONG_RESPONSE)
-    assert len(out.splitlines()) == 5 and extract_last_boxed(out) == "36"
-    good = "Count the apples.\nTotal \\boxed{36}"
-    assert enforce_summary(good, LONG_RESPONSE) == good
-    assert enforce_summary("a\n\nb", "no answer") == "a\nb"
-    assert enforce_summary("<think>\nlet me\nsee\n</think>\nTotal \\boxed{36}", LONG_RESPONSE) == "Total \\boxed{36}"
-
-
-def test_reference_teacher_returns_gold_solutions(samples):
-    gsm = samples["gsm8k"]
-    image = samples["image"]  # MathVision item 4 has no worked solution
-    assert image.solution is None
-    teacher = ReferenceTeacher()
-    assert isinstance(teacher, Teacher)
-    out = teacher.answer([*gsm, image], 2)
-    assert [len(x) for x in out] == [2, 2, 2, 0]  # no solution: no teacher answer, not an error
-    for s, responses in zip(gsm, out):
-        assert [r.text for r in responses] == [s.solution, s.solution]
-        assert grade(responses[0].text, s.answer, s.answer_type).reward == 1.0
-    summaries = teacher.compress([gsm[0].solution, WRONG_RESPONSE])
-    assert_compressed(summaries, [gsm[0].solution, WRONG_RESPONSE])
 
 
 def test_local_teacher_writes_one_hint_per_question(local_teacher, samples):

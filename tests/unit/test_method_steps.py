@@ -25,7 +25,7 @@ from mmzppo.policy.generation.base import Completion
 from mmzppo.prompting.builders import plain
 from mmzppo.prompting.compress import truncate_candidates
 from mmzppo.teachers.text import ReferenceTeacher
-from mmzppo.train.api import Loop, StepResult
+from mmzppo.train.api import Loop, Settings, StepResult
 from mmzppo.train.buffer import ReplayBuffer
 from mmzppo.train.config import resolve_auto
 from mmzppo.train.config_files import load_config
@@ -214,6 +214,13 @@ def test_methods_use_only_the_declared_api_and_say_what_they_need(method):
         if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "loop"
     }
     assert used and used <= declared(), used - declared()
+    steps = [node for node in tree.body if isinstance(node, ast.FunctionDef) and node.name == "step"]
+    read = {  # c.<key>, where c = loop.config
+        node.attr
+        for node in ast.walk(steps[0])
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "c"
+    }
+    assert read <= set(Settings.__annotations__), read - set(Settings.__annotations__)
     assert isinstance(module.SAME_VOCABULARY, bool) and callable(module.needs_teacher)
     assert callable(module.config_problem)
 
