@@ -114,3 +114,11 @@ def local_teacher(tiny_s_dir):
 
     policy = load_policy(tiny_s_dir, vision=TINY_VISION)
     return LocalTeacher(policy, sampling=SamplingParams(max_new_tokens=8), compress_max_tokens=12, batch_size=4)
+
+
+@pytest.fixture(scope="session")
+def installed(tmp_path_factory):
+    """mmzppo built as a wheel and installed into a fresh venv (built once per session)."""
+    from installed import install_wheel
+
+    return install_wheel(tmp_path_factory.mktemp("install"))

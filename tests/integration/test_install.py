@@ -1,0 +1,116 @@
+"""The installed wheel (tests/installed.py) outside the checkout: every tool imports from it and
+finds its data in the package, every command answers, and the README's main job (the quick
+demo) runs end to end."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import zipfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from installed import REPO, run
+
+from mmzppo.tools.demo import DEMO_QUICK
+from mmzppo.tools.grid import cell_name
+
+# every command of the package, as `python -m ...` (each must work from the installed wheel)
+COMMANDS = [
+    ["mmzppo.tools.demo", "--help"],
+    ["mmzppo.tools.reproduce", "--help"],
+    ["mmzppo.tools.models", "--help"],
+    ["mmzppo.tools.warmup", "--help"],
+    ["mmzppo.tools.diagnose", "--help"],
+    ["mmzppo.tools.plot", "--help"],
+    ["mmzppo.tools.inspector", "--help"],
+    ["mmzppo.tools.dist_check", "--help"],
+    ["mmzppo.teachers", "annotate", "--help"],
+    ["mmzppo.train", "--help-config"],
+    ["mmzppo.data", "--help"],
+    ["mmzppo.eval", "--list"],
+]
+
+
+FIND_EVERYTHING = """
+import importlib, json, sys
+from pathlib import Path
+from mmzppo.data.vision import TINY_VISION
+from mmzppo.policy.loading import load_policy
+from mmzppo.tools import demo, grid, models
+files = {m: importlib.import_module(m).__file__ for m in sys.argv[1:]}
+copied = demo.use_shipped_start(Path("work"))
+policy = load_policy(Path("work/students/xs"), vision=TINY_VISION)
+print(json.dumps({
+    "modules": files,
+    "data": [str(demo.SHIPPED_START), str(grid.CONFIG), str(demo.DEMO.config), str(models.TEMPLATES)],
+    "copied": copied,
+    "parameters": policy.model.num_parameters(),
+}))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_wheel_install_has_every_tool_and_command(installed):
+    """Every module of mmzppo.tools imports from the wheel, the demo's start, configs and the
+    tiny tokenizer's files are the package's, the start copies and loads, and every command
+    answers --help (or lists) outside the checkout."""
+    names = set(zipfile.ZipFile(installed.wheel).namelist())
+    shipped = sorted(str(p.relative_to(REPO)) for p in (REPO / "mmzppo/tools/starts/xs").iterdir())
+    data = ["mmzppo/tools/configs/demo.yaml", "mmzppo/tools/configs/reproduce.yaml", *shipped]
+    data += [str(p.relative_to(REPO)) for p in (REPO / "mmzppo/tools/templates").iterdir()]
+    assert "mmzppo/tools/starts/xs/model.safetensors" in shipped and set(data) <= names, set(data) - names
+    modules = sorted(
+        n.removesuffix(".py").removesuffix("/__init__").replace("/", ".")
+        for n in names
+        if n.startswith("mmzppo/tools/") and n.endswith(".py") and not n.endswith("__main__.py")
+    )
+    assert {"mmzppo.tools.demo", "mmzppo.tools.grid", "mmzppo.tools.inspector.cli"} <= set(modules)
+
+    python, elsewhere, env = installed.python, installed.elsewhere, installed.env
+    found = json.loads(run(python, "-c", FIND_EVERYTHING, *modules, cwd=elsewhere, env=env).stdout.splitlines()[-1])
+    paths = [*found["modules"].values(), *found["data"]]
+    assert all(Path(p).is_relative_to(installed.site) for p in paths), paths  # the wheel's copies, not the checkout
+    assert found["copied"] and (elsewhere / "work/students/xs/warmup.json").is_file() and found["parameters"] > 10**6
+
+    def answer(command: list[str]) -> subprocess.CompletedProcess:
+        return run(python, "-m", *command, cwd=elsewhere, env=env)
+
+    with ThreadPoolExecutor(2) as pool:
+        answers = dict(zip(map(" ".join, COMMANDS), pool.map(answer, COMMANDS)))
+    for command, p in answers.items():
+        if command.endswith("--help"):
+            assert p.stdout.lower().startswith("usage: python -m " + command.split()[0]), (command, p.stdout[:300])
+    assert "max_new_tokens" in answers["mmzppo.train --help-config"].stdout
+    listed = answers["mmzppo.eval --list"].stdout.splitlines()
+    assert len([ln for ln in listed if ln.startswith("| ") and not ln.startswith("| suite")]) == 41
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_the_quick_demo_runs_from_the_installed_wheel(installed):
+    """The README's main job, `python -m mmzppo.tools.demo --quick`, from the wheel outside the
+    checkout: ZPPO and GRPO with buffer from one start, the same student-rollout budget, a table
+    and a plot; its cache and runs go to the current folder (the defaults)."""
+    cwd = installed.elsewhere / "demo"
+    cwd.mkdir()
+    out = run(installed.python, "-m", "mmzppo.tools.demo", "--quick", cwd=cwd, env=installed.env, timeout=900).stdout
+    assert "greedy accuracy on the held-out synthetic test split" in out and "64 student rollouts per run" in out
+    assert "does it read the candidates?" in out and "hard; plain" in out
+    for modality in ("image", "video", "text"):
+        assert f"│ {modality}" in out
+    assert "ZPPO: " in out and "GRPO with buffer: " in out
+    runs = cwd / "runs/demo"
+    names = [cell_name(m, "xs", 0, DEMO_QUICK.rollout_budget) for m in ("zppo", "grpo_buffer")]
+    for name in names:
+        rows = [json.loads(line) for line in open(runs / name / "metrics.jsonl")]
+        assert rows[-1]["rollouts/student_total"] >= 64 > rows[-2]["rollouts/student_total"]  # stopped past the budget
+        assert json.loads((runs / name / "result.json").read_text())["scores"]["synthetic_image"]
+    grpo_rows = [json.loads(line) for line in open(runs / names[1] / "metrics.jsonl")]
+    assert all(r["groups/bcq"] == 0 and r["groups/ncq"] == 0 for r in grpo_rows)
+    assert (runs / "comparison.png").stat().st_size > 10_000
+    work = cwd / ".cache/mmzppo/demo"
+    assert (work / "students/xs/config.json").is_file()  # the start is cached for the next run
+    assert json.loads((work / "students/xs/diagnostic.json").read_text())["questions"] == 6
