@@ -46,3 +46,38 @@ def make_tiny_run(tmp_path_factory, model_dir, name: str, extra=()):
         finally:
             torch.set_num_threads(threads)
     return root / name
+
+
+def text_samples(n: int, prefix: str = "t"):
+    """n text questions with distinct uids ("What is i + 1?"), two sources, a meta field."""
+    from mmzppo.data.sample import Sample
+
+    return [
+        Sample(
+            uid=f"{prefix}{i:03d}",
+            question=f"What is {i} + 1?",
+            answer=str(i + 1),
+            answer_type="number",
+            source="arith" if i % 2 else "sums",
+            meta={"i": i},
+        )
+        for i in range(n)
+    ]
+
+
+# Candidates for the compression tests: a long correct one with a thinking block, a short wrong one.
+LONG_RESPONSE = "\n".join(
+    ["<think>", *(f"Step {i}: add {i} apples to the basket and count again." for i in range(9)), "</think>"]
+    + ["So the total is \\boxed{36}."]
+)
+WRONG_RESPONSE = "The basket has 12 apples, so \\boxed{12}.\nI am sure."
+
+
+def assert_compressed(out, responses):
+    """Compressed candidates: one per response, at most 5 lines, the same final answer."""
+    from mmzppo.grading.boxed import extract_last_boxed
+
+    assert len(out) == len(responses)
+    for summary, original in zip(out, responses):
+        assert len(summary.splitlines()) <= 5
+        assert extract_last_boxed(summary) == extract_last_boxed(original)

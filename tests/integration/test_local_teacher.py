@@ -4,21 +4,7 @@ five lines, the final answer kept."""
 from __future__ import annotations
 
 import pytest
-
-from mmzppo.grading.boxed import extract_last_boxed
-
-LONG_RESPONSE = "\n".join(
-    ["<think>", *(f"Step {i}: add {i} apples to the basket and count again." for i in range(9)), "</think>"]
-    + ["So the total is \\boxed{36}."]
-)
-WRONG_RESPONSE = "The basket has 12 apples, so \\boxed{12}.\nI am sure."
-
-
-def assert_compressed(out, responses):
-    assert len(out) == len(responses)
-    for summary, original in zip(out, responses):
-        assert len(summary.splitlines()) <= 5
-        assert extract_last_boxed(summary) == extract_last_boxed(original)
+from helpers import LONG_RESPONSE, WRONG_RESPONSE, assert_compressed
 
 
 @pytest.mark.parametrize("with_model", [False, True], ids=["truncate", "model"])

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers import text_samples
 from PIL import Image
 
 from mmzppo.data import Sample
@@ -27,20 +28,6 @@ TEACHER = [
     {"response": "<think>six digits</think> \\boxed{6}", "reward": 1.0, "parsed": "6"},
     {"response": "no box", "reward": 0.0, "parsed": None},
 ]
-
-
-def text_samples(n: int, prefix: str = "t") -> list[Sample]:
-    return [
-        Sample(
-            uid=f"{prefix}{i:03d}",
-            question=f"What is {i} + 1?",
-            answer=str(i + 1),
-            answer_type="number",
-            source="arith" if i % 2 else "sums",
-            meta={"i": i},
-        )
-        for i in range(n)
-    ]
 
 
 def loader(reader, workers: int):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from helpers import text_samples
 
 from mmzppo.data import Sample, SampleError
 from mmzppo.data.shards import (
@@ -14,20 +15,6 @@ from mmzppo.data.shards import (
     sample_to_record,
     write_shards,
 )
-
-
-def text_samples(n: int, prefix: str = "t") -> list[Sample]:
-    return [
-        Sample(
-            uid=f"{prefix}{i:03d}",
-            question=f"What is {i} + 1?",
-            answer=str(i + 1),
-            answer_type="number",
-            source="arith" if i % 2 else "sums",
-            meta={"i": i},
-        )
-        for i in range(n)
-    ]
 
 
 def uids(samples) -> list[str]:

@@ -4,25 +4,14 @@ tests/real_data/test_teacher_real_items.py)."""
 
 from __future__ import annotations
 
+from helpers import LONG_RESPONSE, WRONG_RESPONSE, assert_compressed
+
 from mmzppo.data.sample import Sample
 from mmzppo.data.synthetic import generate
 from mmzppo.grading.boxed import extract_last_boxed
 from mmzppo.grading.grader import grade
 from mmzppo.teachers.base import Teacher, enforce_summary
 from mmzppo.teachers.text import ReferenceTeacher
-
-LONG_RESPONSE = "\n".join(
-    ["<think>", *(f"Step {i}: add {i} apples to the basket and count again." for i in range(9)), "</think>"]
-    + ["So the total is \\boxed{36}."]
-)
-WRONG_RESPONSE = "The basket has 12 apples, so \\boxed{12}.\nI am sure."
-
-
-def assert_compressed(out, responses):
-    assert len(out) == len(responses)
-    for summary, original in zip(out, responses):
-        assert len(summary.splitlines()) <= 5
-        assert extract_last_boxed(summary) == extract_last_boxed(original)
 
 
 def test_enforce_summary_restores_the_original_answer():
