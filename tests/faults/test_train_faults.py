@@ -58,7 +58,11 @@ ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
 
 
 def rows(path: Path) -> list[dict]:
-    return [json.loads(line) for line in open(path)] if path.exists() else []
+    """The complete rows of a JSONL log; a last line still being written (no newline yet: the
+    polls below read while the trainer appends) is not a row yet."""
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines(keepends=True) if line.endswith("\n")]
 
 
 def comparable(run: Path) -> tuple[list[dict], list[dict]]:
