@@ -113,7 +113,7 @@ class Config:
         "how each BCQ/NCQ candidate is shortened before it enters a prompt: 'teacher' (the teacher "
         "model rewrites it greedily into <= 5 lines and <= min(512, max_new_tokens) tokens, the paper's "
         "method; needs teacher_kind 'local' or 'server'), 'truncate' "
-        "(deterministic truncation that keeps the final answer, lengths matched; a deviation), or "
+        "(each candidate capped on its own at the shared cap, keeping its final answer; a deviation), or "
         "'auto' ('teacher' when teacher_kind is 'local' or 'server', else 'truncate')",
         "auto",
     )

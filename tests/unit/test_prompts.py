@@ -12,7 +12,7 @@ import pytest
 from mmzppo.data.sample import Sample
 from mmzppo.grading.boxed import extract_last_boxed
 from mmzppo.prompting.builders import bcq, load_templates, ncq, plain, render
-from mmzppo.prompting.compress import truncate_candidates
+from mmzppo.prompting.compress import cut_to_shortest, truncate_candidates, was_cut
 
 CLOSER = render("plain", question="Q").split("\n\n")[-1]
 TEACHER = "<think>\nThe picture shows the digits 1, 2, 3, 4, 5 and 6.\nEach is different.\n</think>\nSo there are six distinct digits.\n\\boxed{6}"
@@ -120,11 +120,18 @@ def test_bcq_order_is_shuffled_and_seeded(image_sample):
     assert first == [c.label for c in bcq(image_sample, TEACHER, WRONG, random.Random(7)).candidates]
 
 
-def test_bcq_candidates_have_matched_lengths(image_sample):
-    long_teacher = TEACHER.replace("Each is different.", "Each is different. " + "I check every one carefully. " * 30)
-    cands = candidates_in(text_of(bcq(image_sample, long_teacher, WRONG, random.Random(0))))
-    reasoning_words = [len(c.rsplit("\n", 1)[0].split()) for c in cands]
-    assert reasoning_words[0] == reasoning_words[1]
+def test_bcq_keeps_a_fitting_gold_whole_beside_a_short_wrong_answer(image_sample):
+    """Spec section 3: each candidate capped on its own; nothing is cut to the other's length,
+    and both end with their final-answer line (no cue of form)."""
+    gold = "Step 1: 3 + 4 = 7\nStep 2: 7 x 2 = 14\nStep 3: 14 - 5 = 9\n\\boxed{9}"
+    cands = candidates_in(text_of(bcq(image_sample, gold, "It is \\boxed{2}", random.Random(0))))
+    assert sorted(cands) == sorted(
+        [
+            "Step 1: 3 + 4 = 7\nStep 2: 7 x 2 = 14\nStep 3: 14 - 5 = 9\nFinal answer: \\boxed{9}",
+            "It is\nFinal answer: \\boxed{2}",
+        ]
+    )
+    assert all(c.splitlines()[-1].startswith("Final answer: ") for c in cands)
 
 
 def test_ncq_structure(image_sample):
@@ -145,18 +152,20 @@ def test_video_prompts_keep_the_video_once(video_sample):
         assert [m["type"] for m in media_of(p)] == ["video"]
 
 
-def test_truncate_candidates_fallback():
-    out = truncate_candidates(
-        ["a b c\nd e f g h\ni j\nk\nl\nm n\n\\boxed{1}", "x y\n\\boxed{\\frac{1}{2}}", "no answer"]
-    )
+def test_truncate_candidates_caps_each_candidate_on_its_own():
+    long = "a b c\nd e f g h\ni j\nk\nl\nm n\n\\boxed{1}"
+    out = truncate_candidates([long, "x y\n\\boxed{\\frac{1}{2}}", "no answer"])
     assert [extract_last_boxed(o) for o in out] == ["1", "\\frac{1}{2}", None]
     assert all(len(o.splitlines()) <= 5 for o in out)
-    bodies = [o.split("\nFinal answer")[0] for o in out[:2]]
-    assert bodies == ["a b", "x y"]  # all cut to the shortest reasoning: 2 words ("x y", "no answer")
-    assert (
-        truncate_candidates(["one two three\n\\boxed{3}"] * 2, max_lines=2)
-        == ["one two three\nFinal answer: \\boxed{3}"] * 2
-    )
+    assert out[0] == "a b c\nd e f g h\ni j\nk l m n\nFinal answer: \\boxed{1}"  # folded, not cut
+    assert out[2] == "no answer\nFinal answer: (no boxed answer)"  # every candidate ends with that line
+    assert not any(was_cut(r, o) for r, o in zip([long, "x y", "no answer"], out))
+    # over the word cap: whole lines are dropped from the end, the final-answer line stays
+    capped = truncate_candidates([long], max_words=10)[0]
+    assert capped == "a b c\nd e f g h\ni j\nFinal answer: \\boxed{1}" and was_cut(long, capped)
+    # the former procedure, kept for measurement: everything cut to the shortest, mid-line
+    before = cut_to_shortest([long, "x y\n\\boxed{2}"])
+    assert before[0] == "a b\nFinal answer: \\boxed{1}" and was_cut(long, before[0])
 
 
 def test_templates_file_is_complete():
