@@ -2,11 +2,13 @@
 
     python -m mmzppo.eval --suite vlm --model Qwen/Qwen3.5-0.8B --data-root DATA --output runs/eval-08b
     python -m mmzppo.eval --suite llm --model DIR --data-root ../shared/benchdata --limit 5 --greedy
+    python -m mmzppo.eval --suite vlm,video --model runs/zppo --backend vllm --preset paper --data-root DATA
     python -m mmzppo.eval --list --data-root DATA
     python -m mmzppo.eval --rescore runs/eval-08b --judge http://localhost:8000 --judge-model NAME
 
 The data root holds one folder per benchmark (`DATA/<name>/`, as listed by --list); a root
-organised by suite (`DATA/<suite>/<name>/`, as ../shared/benchdata is) works too.
+organised by suite (`DATA/<suite>/<name>/`, as ../shared/benchdata is) works too. --model takes a
+hub id, a model folder, a training run folder (its newest complete checkpoint) or a checkpoint.
 """
 
 from __future__ import annotations
@@ -20,8 +22,40 @@ from pathlib import Path
 from mmzppo.data.vision import VisionSettings
 from mmzppo.eval.metrics import Judge
 from mmzppo.eval.results import rescore
-from mmzppo.eval.runner import EVAL_SAMPLING, EvalConfig, evaluate
+from mmzppo.eval.runner import EVAL_SAMPLING, PRESETS, EvalConfig, evaluate
 from mmzppo.eval.suites import PAPER_COUNTS, SUITES, expected_path, load_benchmarks, locate
+from mmzppo.policy.generation.vllm import VLLMSettings
+
+
+def parse_value(value: str):
+    """A key=value flag's value: none, true/false, a number, else the text."""
+    if value.lower() in ("none", "null", "true", "false"):
+        return {"none": None, "null": None, "true": True, "false": False}[value.lower()]
+    try:
+        return float(value) if "." in value or "e" in value.lower() else int(value)
+    except ValueError:
+        return value
+
+
+def parse_engine(items: list[str]) -> VLLMSettings:
+    """`--vllm` values: key=value overrides of VLLMSettings fields (mmzppo.policy.generation.vllm)."""
+    names = {f.name for f in dataclasses.fields(VLLMSettings)}
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or key not in names:
+            raise ValueError(f"--vllm {item!r}: expected key=value with key in {sorted(names)}")
+        out[key] = parse_value(value)
+    return VLLMSettings(**out)
+
+
+def suite_list(value: str) -> str:
+    """`--suite`: one of all, vlm, llm, video, synthetic, or several joined by commas."""
+    names = [s.strip() for s in value.split(",") if s.strip()]
+    unknown = [s for s in names if s not in ("all", *SUITES)]
+    if not names or unknown:
+        raise argparse.ArgumentTypeError(f"{value!r}: choose from all, {', '.join(SUITES)} (several: vlm,video)")
+    return ",".join(names)
 
 
 def parse_vision(items: list[str]) -> VisionSettings:
@@ -83,21 +117,35 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m mmzppo.eval", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     what = p.add_mutually_exclusive_group()
-    what.add_argument("--suite", choices=["all", *SUITES], help="benchmarks to run")
+    what.add_argument(
+        "--suite", type=suite_list, help=f"benchmarks to run: all, {', '.join(SUITES)}, or several (vlm,video)"
+    )
     what.add_argument("--list", action="store_true", help="list every benchmark and whether its data is found")
     what.add_argument("--rescore", type=Path, metavar="OUTPUT_DIR", help="re-grade saved responses, no generation")
-    p.add_argument("--model", help="hub id or local folder (loaded with mmzppo.policy.loading.load_policy)")
+    p.add_argument(
+        "--model",
+        help="hub id, model folder, training run folder (its newest complete checkpoint) or checkpoint folder",
+    )
     p.add_argument("--revision", default=None, help="model revision (hub)")
     p.add_argument("--data-root", type=Path, default=None, help="folder with one subfolder per benchmark")
     p.add_argument("--tasks", default=None, help="comma-separated benchmark names within the suite")
     p.add_argument("--limit", type=int, default=None, help="first N items of each benchmark")
     p.add_argument("--output", type=Path, default=None, help="results folder (per-sample logs, results, summary)")
     p.add_argument("--resume", action="store_true", help="skip finished benchmarks and samples in --output")
-    p.add_argument("--backend", default="hf", choices=["hf", "vllm"], help="generation backend (vllm: not yet)")
-    p.add_argument("--max-new-tokens", type=int, default=EVAL_SAMPLING.max_new_tokens)
-    p.add_argument("--batch-size", type=int, default=8, help="sequences per generate call")
+    p.add_argument(
+        "--backend", default="hf", choices=["hf", "vllm"], help="hf: transformers generate; vllm: an in-process engine"
+    )
+    p.add_argument(
+        "--preset",
+        choices=PRESETS,
+        default=None,
+        help="paper: temperature 0.6, top-p 0.95, top-k 20, presence penalty 1.5, 12,288 new tokens, image "
+        "pixels 256x32x32 to 1280x32x32 (the defaults), held fixed: a flag that changes one is refused",
+    )
+    p.add_argument("--max-new-tokens", type=int, default=None, help=f"default {EVAL_SAMPLING.max_new_tokens}")
+    p.add_argument("--batch-size", type=int, default=None, help="items per generate call (default: hf 8, vllm 32)")
     p.add_argument("--greedy", action="store_true", help="greedy decoding instead of the paper's sampling")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="sampled decoding: item u draws under a seed from (seed, u)")
     p.add_argument(
         "--vision",
         action="append",
@@ -105,7 +153,14 @@ def main(argv: list[str] | None = None) -> int:
         metavar="KEY=VALUE",
         help="VisionSettings override (repeatable), or `tiny` for the tiny models' budgets",
     )
-    p.add_argument("--dtype", default=None, choices=["float32", "bfloat16", "float16"])
+    p.add_argument(
+        "--vllm",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="backend vllm: VLLMSettings override (repeatable), e.g. kv_cache_gb=0.25 max_model_len=16384",
+    )
+    p.add_argument("--dtype", default=None, choices=["float32", "bfloat16", "float16"], help="transformers backend")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     p.add_argument("--judge", default=None, metavar="URL", help="OpenAI-compatible server for judged benchmarks")
     p.add_argument("--judge-model", default=None, help="model name to send to the judge")
@@ -136,9 +191,6 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--suite needs --model")
     if args.resume and args.output is None:
         p.error("--resume needs --output")
-    if args.backend == "vllm":
-        print("error: the vLLM evaluation backend is not implemented; use --backend hf", file=sys.stderr)
-        return 2
     try:
         cfg = EvalConfig(
             model=args.model,
@@ -149,8 +201,8 @@ def main(argv: list[str] | None = None) -> int:
             limit=args.limit,
             resume=args.resume,
             backend=args.backend,
-            max_new_tokens=args.max_new_tokens,
-            batch_size=args.batch_size,
+            max_new_tokens=args.max_new_tokens or EVAL_SAMPLING.max_new_tokens,
+            batch_size=args.batch_size or (32 if args.backend == "vllm" else 8),
             greedy=args.greedy,
             seed=args.seed,
             vision=parse_vision(args.vision),
@@ -159,6 +211,8 @@ def main(argv: list[str] | None = None) -> int:
             revision=args.revision,
             judge=judge,
             progress=args.progress,
+            preset=args.preset,
+            engine=parse_engine(args.vllm),
         )
         if (problem := missing_model(args.model)) is not None:
             print(f"error: {problem}", file=sys.stderr)

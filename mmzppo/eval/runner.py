@@ -1,20 +1,21 @@
 """Running an evaluation: items -> prompts -> batched generation -> per-sample log -> scores.
 
-The output files (per-sample logs, results, summary) and `rescore` are in `results`.
+The output files (per-sample logs, results, summary) and `rescore` are in `results`; the model
+and the generation backends (transformers or an in-process vLLM engine) in `generation`.
 
 Resume (`--resume`): a benchmark whose result was written with the same settings and limit
 is skipped; otherwise the lines of its per-sample log whose `settings_sha` matches are kept
 (a cut-off last line is dropped) and generation continues with the items not yet in it.
-Everything that moves a score is in `settings` and is hashed into `settings_sha`.
+Everything that moves a score is in `settings` and is hashed into `settings_sha`: the model,
+the backend and its dtype, every decoding setting, every media setting, the templates.
 
 Decoding: the paper's evaluation settings (temperature 0.6, top-p 0.95, top-k 20, presence
-penalty 1.5, one sample per question) unless `greedy`. Greedy items are generated in batches;
-a batch whose media cannot be read is retried item by item, so one bad file fails one item.
-Sampled items are generated one per call, each under its own torch seed derived from the run
-seed and the item's uid (`item_seed`), so an item draws the same response whichever batch,
-resume or process it lands in (sampling a batch uses one random stream for all its rows, so
-a batched draw would depend on its neighbours). This costs the batching of sampled runs; a
-backend that samples each row from its own generator would give it back.
+penalty 1.5, 12,288 new tokens, one sample per question) unless `greedy`; `preset="paper"`
+(`--preset paper`) holds them, and the paper's image pixel range, fixed: a run that changes
+one of them is refused, so a result labelled with the preset was decoded under it. Items are
+generated in batches of `batch_size`, greedy or sampled: a sampled item draws under its own
+seed (`generation.item_seed`), so it gets the same response whichever batch, resume or process
+it lands in.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from typing import Any
 
 from mmzppo.data.sample import Sample
 from mmzppo.data.vision import VisionSettings
+from mmzppo.eval.generation import Generator, item_seed, load_model  # noqa: F401  (item_seed: re-exported)
 from mmzppo.eval.loaders import Failed, load_items
 from mmzppo.eval.metrics import Judge, rule_score
 from mmzppo.eval.results import (
@@ -47,35 +49,56 @@ from mmzppo.eval.results import (
 )
 from mmzppo.eval.suites import Benchmark, load_benchmarks, locate, select
 from mmzppo.policy.generation.base import SamplingParams
+from mmzppo.policy.generation.vllm import VLLMSettings
 from mmzppo.prompting.builders import PROMPT_TEMPLATES, Prompt, plain
 
 # The paper's evaluation decoding (App. B.2); the response budget is the training one
 # (12,288 tokens), since the paper does not state an evaluation budget.
 EVAL_SAMPLING = SamplingParams(temperature=0.6, top_p=0.95, top_k=20, presence_penalty=1.5, max_new_tokens=12_288)
+# `--preset paper` (zppo-spec.md section 7): the decoding above and these VisionSettings fields,
+# the image pixel range (the paper states no video budget: the video fields stay free).
+PAPER_PIXELS = {"min_pixels": 256 * 32 * 32, "max_pixels": 1280 * 32 * 32}
+PRESETS = ("paper",)
+BACKENDS = ("hf", "vllm")
 
 
 @dataclass
 class EvalConfig:
     """One evaluation run (the CLI's flags)."""
 
-    model: str  # hub id or local folder, loaded with mmzppo.policy.loading.load_policy
+    model: str  # hub id, model folder, training run folder (its newest checkpoint) or checkpoint folder
     data_root: Path | None = None  # benchmark folders: <root>/<path> or <root>/<suite>/<path>
     output: Path | None = None  # results folder (None: print only)
-    suite: str = "all"  # vlm | llm | video | synthetic | all
+    suite: str = "all"  # vlm | llm | video | synthetic | all, or several joined by commas
     tasks: list[str] | None = None  # narrow the suite to these benchmark names
     limit: int | None = None  # first N items of each benchmark
     resume: bool = False
-    backend: str = "hf"  # hf (transformers generate); vllm is refused (not implemented)
+    backend: str = "hf"  # hf (transformers generate) | vllm (an in-process vLLM engine)
     max_new_tokens: int = EVAL_SAMPLING.max_new_tokens
-    batch_size: int = 8  # sequences per generate call
+    batch_size: int = 8  # items per generate call (and between two writes of the per-sample log)
     greedy: bool = False  # temperature 0 instead of the paper's sampling
     seed: int = 0  # sampled decoding: item u samples under item_seed(seed, u)
     vision: VisionSettings = field(default_factory=VisionSettings)  # paper eval budgets by default
-    dtype: str | None = None  # None: bfloat16 on CUDA, float32 on CPU
-    device: str | None = None  # None: cuda if available, else cpu
+    dtype: str | None = None  # transformers: None = bfloat16 on CUDA, float32 on CPU (vLLM: engine.dtype)
+    device: str | None = None  # transformers: None = cuda if available, else cpu
     revision: str | None = None
     judge: Judge | None = None
     progress: bool | None = None  # tqdm bars (None: only on a terminal)
+    preset: str | None = None  # "paper": the paper's decoding and image pixels, held fixed (checked here)
+    engine: VLLMSettings = field(default_factory=VLLMSettings)  # backend vllm: how the engine is started
+
+    def __post_init__(self):
+        if self.backend not in BACKENDS:
+            raise ValueError(f"unknown backend {self.backend!r}; use one of {', '.join(BACKENDS)}")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+        if self.preset is not None:
+            if self.preset not in PRESETS:
+                raise ValueError(f"unknown preset {self.preset!r}; use one of {', '.join(PRESETS)}")
+            changed = [k for k, v in asdict(EVAL_SAMPLING).items() if getattr(self.sampling, k) != v]
+            changed += [f"vision.{k}" for k, v in PAPER_PIXELS.items() if getattr(self.vision, k) != v]
+            if changed:
+                raise ValueError(f"preset {self.preset!r} fixes {', '.join(changed)}; drop the setting or the preset")
 
     @property
     def sampling(self) -> SamplingParams:
@@ -100,22 +123,33 @@ def short_hash(obj: Any) -> str:
 
 
 def run_settings(cfg: EvalConfig, policy) -> dict[str, Any]:
-    """Everything that moves a score (the limit is kept per benchmark result instead)."""
+    """Everything that moves a score (the limit is kept per benchmark result instead): the
+    model, the backend (and the engine's dtype and length limit), every decoding setting, every
+    media setting, the prompt and chat templates."""
+    from mmzppo.policy.generation.hf import eos_token_ids
+    from mmzppo.policy.loading import suppressed_token_ids
+
     chat_template = getattr(policy.processor, "chat_template", None) or getattr(policy.tokenizer, "chat_template", None)
+    vllm = cfg.backend == "vllm"
+    dtype = cfg.engine.dtype if vllm else str(next(policy.model.parameters()).dtype).removeprefix("torch.")
+    decoding = {**asdict(cfg.sampling), "greedy": cfg.greedy, "seed": cfg.seed, "seeding": "per item", "n": 1}
+    decoding.update(stop_token_ids=eos_token_ids(policy), suppressed_token_ids=suppressed_token_ids(policy.tokenizer))
     return {
         "model": policy.name_or_path,
         "revision": cfg.revision,
         "model_commit": getattr(policy.model.config, "_commit_hash", None),
-        "dtype": str(next(policy.model.parameters()).dtype).removeprefix("torch."),
+        "dtype": dtype,
         "backend": cfg.backend,
-        "decoding": {**asdict(cfg.sampling), "greedy": cfg.greedy, "seed": cfg.seed, "seeding": "per item", "n": 1},
+        "engine": {"dtype": cfg.engine.dtype, "max_model_len": cfg.engine.max_model_len} if vllm else None,
+        "preset": cfg.preset,
+        "decoding": decoding,
         "vision": policy.vision.to_dict() if policy.vision is not None else None,
         "prompt_template_sha256": sha256_file(PROMPT_TEMPLATES),
         "chat_template_sha256": hashlib.sha256(str(chat_template).encode()).hexdigest()[:16],
     }
 
 
-# --------------------------------------------------------------------------- prompts and generation
+# --------------------------------------------------------------------------- prompts
 
 
 def conversation_prompt(sample: Sample) -> Prompt:
@@ -134,45 +168,6 @@ PROMPTS: dict[str, Callable[[Sample], Prompt]] = {"conversation": conversation_p
 def build_prompt(bench: Benchmark, sample: Sample) -> Prompt:
     """The benchmark's prompt for one item: the training closer (`plain`) unless the YAML names another."""
     return plain(sample) if bench.prompt == "plain" else PROMPTS[bench.prompt](sample)
-
-
-def item_seed(seed: int, uid: str) -> int:
-    """The torch seed item `uid` samples under: a function of the run seed and the uid only."""
-    return int.from_bytes(hashlib.sha256(f"{seed}:{uid}".encode()).digest()[:8], "little") >> 1
-
-
-class Generator:
-    """Generation with per-item fallback for unreadable media: greedy in batches, sampled one
-    item per call under its own seed (see the module docstring)."""
-
-    def __init__(self, policy, cfg: EvalConfig):
-        from mmzppo.policy.generation.hf import HFRollout
-
-        self.rollout = HFRollout(policy, batch_size=cfg.batch_size, seed=cfg.seed if cfg.greedy else None)
-        self.sampling, self.seed = cfg.sampling, cfg.seed
-
-    def _rng(self, prompts: list):
-        import contextlib
-
-        from mmzppo.policy.generation.hf import seeded_rng
-
-        if self.sampling.temperature <= 0:
-            return contextlib.nullcontext()
-        device = next(self.rollout.policy.model.parameters()).device
-        return seeded_rng(item_seed(self.seed, prompts[0].uid), device)
-
-    def run(self, prompts: list) -> list[tuple[Any, str | None, str | None]]:
-        """(completion, None, None) or (None, error, short reason) per prompt."""
-        if self.sampling.temperature > 0 and len(prompts) > 1:
-            return [out for prompt in prompts for out in self.run([prompt])]
-        try:
-            with self._rng(prompts):
-                return [(group[0], None, None) for group in self.rollout.generate(prompts, 1, self.sampling)]
-        except ValueError as e:  # MediaError / SampleError (and processor ValueErrors): find the bad item
-            if len(prompts) == 1:
-                problem = str(getattr(e, "problem", e)).split(":")[0]
-                return [(None, f"{type(e).__name__}: {e}", f"{type(e).__name__}: {problem}"[:100])]
-        return [out for prompt in prompts for out in self.run([prompt])]
 
 
 # --------------------------------------------------------------------------- one benchmark
@@ -258,23 +253,8 @@ def evaluate_benchmark(
 # --------------------------------------------------------------------------- the run
 
 
-def load_model(cfg: EvalConfig):
-    """The policy to evaluate, on the configured device and dtype (CUDA: bfloat16, CPU: float32)."""
-    import torch
-
-    from mmzppo.policy.loading import load_policy
-
-    device = cfg.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    dtype = cfg.dtype or ("bfloat16" if str(device).startswith("cuda") else "float32")
-    return load_policy(cfg.model, dtype=dtype, vision=cfg.vision, device=device, revision=cfg.revision)
-
-
 def evaluate(cfg: EvalConfig, benchmarks: dict[str, Benchmark] | None = None) -> dict[str, Any]:
     """Evaluate the selected benchmarks; returns the summary (also written and printed)."""
-    if cfg.backend == "vllm":
-        raise NotImplementedError("the vLLM evaluation backend is not implemented; use --backend hf")
-    if cfg.backend != "hf":
-        raise ValueError(f"unknown backend {cfg.backend!r}; use hf")
     chosen = select(benchmarks or load_benchmarks(), cfg.suite, cfg.tasks)
     found = {b.name: locate(b, cfg.data_root) for b in chosen}
     if cfg.output is not None:
@@ -290,6 +270,7 @@ def evaluate(cfg: EvalConfig, benchmarks: dict[str, Benchmark] | None = None) ->
                     "settings": settings,
                     "settings_sha": short_hash(settings),
                     "batch_size": cfg.batch_size,
+                    "engine": asdict(cfg.engine) if cfg.backend == "vllm" else None,
                     "argv": sys.argv[1:],
                 },
             )
@@ -300,14 +281,19 @@ def evaluate(cfg: EvalConfig, benchmarks: dict[str, Benchmark] | None = None) ->
         scratch = tempfile.TemporaryDirectory(prefix="mmzppo-eval-")
         media_root = Path(scratch.name)
     entries = []
+    generators: list[Generator] = []  # one per run, made when the first item needs it (an engine starts once)
+
+    def generator() -> Generator:
+        if not generators:
+            generators.append(Generator(policy, cfg))
+        return generators[0]
+
     try:
         for bench in chosen:
             if found[bench.name] is None:
                 entries.append(missing_entry(bench, cfg.data_root))
                 continue
-            result = evaluate_benchmark(
-                bench, found[bench.name], cfg, lambda: Generator(policy, cfg), settings, media_root
-            )
+            result = evaluate_benchmark(bench, found[bench.name], cfg, generator, settings, media_root)
             entries.append(summary_entry(result))
             score = "-" if result["score"] is None else f"{result['score']:.1f}"
             print(

@@ -648,9 +648,10 @@ def test_judge_down_then_up(benchdata, tiny_xs_dir, tmp_path, capsys):
         server.shutdown()
 
 
-def test_vllm_backend_and_vision_mismatch_are_clear_errors(benchdata, tiny_xs_dir, capsys):
-    assert run_eval("--suite", "llm", "--model", tiny_xs_dir, "--data-root", benchdata, "--backend", "vllm") == 2
-    assert "vLLM evaluation backend is not implemented" in capsys.readouterr().err
+def test_preset_conflicts_and_vision_mismatch_are_clear_errors(benchdata, tiny_xs_dir, capsys):
+    for flags, named in ((["--greedy"], "temperature"), (["--max-new-tokens", 8], "max_new_tokens")):
+        assert run_eval("--suite", "llm", "--model", tiny_xs_dir, "--preset", "paper", *flags) == 2
+        assert f"preset 'paper' fixes {named}" in capsys.readouterr().err
     assert (
         run_eval(
             "--suite",

@@ -13,6 +13,10 @@ was drawn from. How it maps the paper's sampling to `generate`:
 * temperature 0 means greedy; otherwise temperature, top-k (0 = off) and top-p are applied
   in vLLM's order, after the presence penalty (vLLM semantics: subtract the penalty from
   the logit of every token already present in the completion, prompt excluded);
+* a seed per prompt (`generate(..., seeds=)`, what evaluation uses): each row then draws from
+  its own `torch.Generator` (`RowSampler`, after the recorder), so a row's tokens depend on its
+  seed alone and not on the rows batched beside it; without seeds, `generate`'s own sampler on
+  the global RNG (seeded per call by `seed`);
 * log-probs: `LogprobRecorder`, the last logits processor, keeps log_softmax of the fully
   processed scores of one step and reads off the sampled token at the next step, so the
   recorded value is exactly log p(token) of the distribution the sampler drew from, and
@@ -27,6 +31,7 @@ rollouts) the recorded log-probs equal `mmzppo.policy.logprobs.completion_logpro
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Sequence
 
 import torch
@@ -142,6 +147,22 @@ def sampling_processors(sampling: SamplingParams, prompt_len: int) -> list[Logit
     return out
 
 
+class RowSampler(LogitsProcessor):
+    """Draws each row's next token from the row's own `torch.Generator` (inverse CDF of the
+    processed distribution) and hands `generate` a score of 0 for it and -inf elsewhere, which
+    `generate` then picks greedily. Must come after every other processor (the recorder
+    included): it samples from the distribution they made."""
+
+    def __init__(self, seeds: list[int], device: torch.device):
+        self.generators = [torch.Generator(device=device).manual_seed(s) for s in seeds]
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        cdf = torch.softmax(scores.double(), dim=-1).cumsum(dim=-1)
+        u = torch.stack([torch.rand((), generator=g, device=g.device, dtype=torch.float64) for g in self.generators])
+        tokens = torch.searchsorted(cdf, (u * cdf[:, -1])[:, None], right=True)  # u < total: never past the end
+        return torch.full_like(scores, -torch.inf).scatter_(1, tokens, 0.0)
+
+
 def split_completion(tokens: list[int], logprobs: list[float], eos: set[int]) -> tuple[list[int], list[float], bool]:
     """Cut a generated row after its first EOS (what follows is padding); say if it finished."""
     for i, t in enumerate(tokens):
@@ -187,13 +208,22 @@ class HFRollout:
         self.model_overrides = model_sampling_overrides(policy.model)
 
     def generate(
-        self, prompts: Sequence[Prompt | EncodedPrompt], n: int, sampling: SamplingParams
+        self,
+        prompts: Sequence[Prompt | EncodedPrompt],
+        n: int,
+        sampling: SamplingParams,
+        seeds: Sequence[int] | None = None,
     ) -> list[list[Completion]]:
-        """`n` completions for each prompt, in prompt order (a `Prompt` is encoded here first)."""
+        """`n` completions for each prompt, in prompt order (a `Prompt` is encoded here first).
+        seeds: one per prompt for sampled decoding; copy k of prompt i draws from a generator
+        seeded with seeds[i] + k, whatever else is in its batch (ignored when greedy)."""
         if n < 1:
             raise ValueError(f"n must be >= 1, got {n}")
+        if seeds is not None and len(seeds) != len(prompts):
+            raise ValueError(f"{len(seeds)} seeds for {len(prompts)} prompts")
         prompts = encoded(self.policy.processor, self.policy.vision, prompts)
         expanded = [p for p in prompts for _ in range(n)]
+        row_seeds = [s + k for s in seeds for k in range(n)] if seeds is not None else None
         size = self.batch_size or max(1, len(expanded))
         model = self.policy.model
         was_training = model.training
@@ -202,7 +232,8 @@ class HFRollout:
         try:  # a sharded (FSDP) model is gathered once, so ranks may generate different lengths
             with torch.no_grad(), self._rng(), parallel.full_params(model):
                 for start in range(0, len(expanded), size):
-                    flat += self._generate_chunk(expanded[start : start + size], sampling)
+                    chunk_seeds = row_seeds[start : start + size] if row_seeds is not None else None
+                    flat += self._generate_chunk(expanded[start : start + size], sampling, chunk_seeds)
         finally:
             model.train(was_training)
             self.calls += 1
@@ -217,20 +248,30 @@ class HFRollout:
             return contextlib.nullcontext()
         return seeded_rng(self.seed + self.calls, next(self.policy.model.parameters()).device)
 
-    def _generate_chunk(self, prompts: list[EncodedPrompt], sampling: SamplingParams) -> list[Completion]:
-        """One `generate` call on already-expanded prompts (a group's copies share one encoding)."""
+    def _generate_chunk(
+        self, prompts: list[EncodedPrompt], sampling: SamplingParams, seeds: list[int] | None = None
+    ) -> list[Completion]:
+        """One `generate` call on already-expanded prompts (a group's copies share one encoding);
+        with `seeds` (one per row) each row samples from its own generator (`RowSampler`)."""
         model, tokenizer = self.policy.model, self.policy.tokenizer
         inputs = collate(prompts, self.pad)
         inputs.pop("token_type_ids", None)  # some text tokenizers return it; causal LMs do not take it
         inputs = {k: v.to(model.device) for k, v in inputs.items()}
         prompt_len = inputs["input_ids"].shape[1]
         recorder = LogprobRecorder()
+        per_row = seeds is not None and sampling.temperature > 0
+        # per-row sampling: generate picks greedily what RowSampler drew (so no warper of its own runs)
+        decoding = SamplingParams(**{**dataclasses.asdict(sampling), "temperature": 0.0}) if per_row else sampling
         sequences = model.generate(
             **inputs,
-            **generation_kwargs(sampling, self.eos, self.pad, self.suppress),
-            **(self.model_overrides if sampling.temperature > 0 else {}),
+            **generation_kwargs(decoding, self.eos, self.pad, self.suppress),
+            **(self.model_overrides if decoding.temperature > 0 else {}),
             min_new_tokens=self.min_new_tokens or None,
-            logits_processor=[*sampling_processors(sampling, prompt_len), recorder],
+            logits_processor=[
+                *sampling_processors(sampling, prompt_len),
+                recorder,
+                *([RowSampler(seeds, model.device)] if per_row else []),
+            ],
         )
         new_tokens = sequences[:, prompt_len:].cpu()
         logprobs = recorder.finish(sequences)

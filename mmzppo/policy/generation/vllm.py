@@ -18,7 +18,8 @@ transformers backend (`mmzppo.policy.generation.hf`, the reference):
   vision control tokens removed from the vocabulary (`allowed_token_ids`: an untrained
   policy samples `<|image_pad|>` and re-scoring fails), the presence penalty with vLLM's
   semantics (the HF backend copies them), per-request seeds drawn from torch's global RNG so
-  a run's seed (saved with its checkpoints) fixes its rollouts;
+  a run's seed (saved with its checkpoints) fixes its rollouts, or given per prompt
+  (`generate(..., seeds=)`, what evaluation uses);
 * log-probs: `logprobs_mode="processed_logprobs"`, i.e. log p(token) under the distribution
   the sampler drew from (after the removed tokens, the penalty, the temperature), the same
   quantity the HF backend records. They are NOT the PPO "old" log-probs: the engine runs in
@@ -229,15 +230,22 @@ class VLLMRollout:
         )
 
     def generate(
-        self, prompts: Sequence[Prompt | EncodedPrompt], n: int, sampling: SamplingParams
+        self,
+        prompts: Sequence[Prompt | EncodedPrompt],
+        n: int,
+        sampling: SamplingParams,
+        seeds: Sequence[int] | None = None,
     ) -> list[list[Completion]]:
-        """`n` completions for each prompt, in prompt order (a `Prompt` is encoded here first)."""
+        """`n` completions for each prompt, in prompt order (a `Prompt` is encoded here first).
+        seeds: one per prompt, its request's seed (ignored when greedy); None: drawn from torch."""
         if n < 1:
             raise ValueError(f"n must be >= 1, got {n}")
+        if seeds is not None and len(seeds) != len(prompts):
+            raise ValueError(f"{len(seeds)} seeds for {len(prompts)} prompts")
         if not prompts:
             return []
         requests, params = [], []
-        for p in encoded(self.policy.processor, self.policy.vision, prompts):
+        for i, p in enumerate(encoded(self.policy.processor, self.policy.vision, prompts)):
             request = engine_request(self.policy.processor, p)
             if len(request["prompt_token_ids"]) >= self.max_model_len:
                 raise MediaError(
@@ -247,7 +255,10 @@ class VLLMRollout:
                     f"{len(request['prompt_token_ids'])} tokens before media "
                     f"expansion; the engine's max_model_len is {self.max_model_len} (vllm_max_model_len)",
                 )
-            seed = None if sampling.temperature == 0 else int(torch.randint(0, 2**31 - 1, ()).item())
+            if sampling.temperature == 0:
+                seed = None
+            else:
+                seed = seeds[i] if seeds is not None else int(torch.randint(0, 2**31 - 1, ()).item())
             requests.append(request)
             params.append(self.sampling_params(sampling, n, seed, len(request["prompt_token_ids"])))
         self.wake()
