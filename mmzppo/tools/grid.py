@@ -31,6 +31,11 @@ LABELS = {
 }
 DEFAULT_BUDGET = 1280  # Grid's rollout_budget; cells of other budgets get their own folders and report
 SUITES = ("synthetic_image", "synthetic_video", "synthetic_text", "real")
+RL_FAMILIES = {  # Grid.rl_family -> the synthetic tasks of the RL set
+    "image": ("count_color", "bar_compare", "spatial", "digit_arith"),
+    "text": ("arith_chain", "word_problem", "choose_option"),  # checking is easier than solving here
+}
+RL_SEED = 1  # the RL set's generation seed; the warm-up and its reading examples use seed 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,13 +47,18 @@ class Grid:
     seeds: tuple[int, ...] = (0, 1, 2)
     methods: tuple[str, ...] = tuple(METHODS)
     rollout_budget: int = DEFAULT_BUDGET  # student rollouts per run: 20 GRPO steps of 8 questions x 8
-    train_n: int = 40  # training items per task (levels 1-3)
+    train_n: int = 40  # warm-up (and reading) items per task, levels 1-3
+    rl_family: str = "image"  # the RL set's tasks (RL_FAMILIES): the paper trains on images only
+    rl_n: int = 40  # RL items per task (train split, seed RL_SEED, none of them a warm-up item)
+    rl_levels: tuple[int, ...] = (1, 2, 3)  # the RL set's levels, and its family's test suite's
     warmup_steps: int = 1500
     warmup_lr: float = 3e-3
     read_fraction: float = 0.75  # share of each warm-up batch shown as BCQ/NCQ (reading family)
     read_family: str = "all"  # reading examples of every task, or "disjoint": only the video and text tasks
     diag_n: int = 48  # RL-set questions for the diagnostic
-    eval_n: int = 12  # synthetic test items per task (levels 1-3)
+    eval_n: int = 12  # synthetic test items per task (levels 1-3; the RL family's at rl_levels)
+    panel_n: int = 16  # the fixed panel: RL questions the start solves 0 of panel_k times (mmzppo.tools.panel)
+    panel_k: int = 16  # its samples per question (pass@k); measured at every checkpoint (save_every)
     real_limit: int = 2  # first items of every benchmark found in ../shared/benchdata (0: none)
     overrides: tuple[str, ...] = ()  # extra key=value for every cell
     config: Path = CONFIG  # the RL settings every cell shares
@@ -67,6 +77,23 @@ QUICK = Grid(
     eval_n=2,
     real_limit=0,
     overrides=("prompts_per_step=4", "group_size=4", "max_new_tokens=48", "updates_per_step=2"),
+    panel_n=2,
+    panel_k=4,
+)
+
+# The main regime of issue 22 (not run yet: hours of 2-core time): RL on the text family at levels
+# 2-4 (about 200 items per task), where the xs start reads better than it solves; 32 new questions
+# a step, so that several questions a step are reformulated; 100 test items per task (300 per
+# suite). Image RL (the default Grid) stays the second regime.
+MAIN = Grid(
+    rl_family="text",
+    rl_n=200,
+    rl_levels=(2, 3, 4),
+    rollout_budget=5120,
+    eval_n=100,
+    diag_n=96,
+    panel_n=64,
+    overrides=("prompts_per_step=32",),
 )
 
 

@@ -3,9 +3,12 @@
 ZPPO against GRPO with buffer, GRPO and off-policy distillation, on tiny Qwen3.5 students of
 two sizes, several seeds each, every method from the same start with the same budget:
 
-    1  data      the synthetic suite as shards: the image tasks' training split (the RL set:
-                 the paper trains on images only), every task's training split (the plain
-                 warm-up, and by default the reading examples)
+    1  data      the synthetic suite as shards: every task's training split (the plain
+                 warm-up, and by default the reading examples), and the RL set: the image
+                 tasks' training split (the paper trains on images only) or, with
+                 `--regime text`, the text tasks' at levels 2-4 (grid.MAIN); RL items are
+                 drawn from another seed and none is a warm-up item, by uid or by content
+                 (`mmzppo.tools.disjoint`; test items are checked too)
     2  students  per size one start for every method and seed: a tiny random-weight model
                  warmed up on worked solutions, most of them shown as BCQ/NCQ prompts
                  (`mmzppo.tools.warmup`'s reading examples: the analogue of the pre-training that
@@ -48,7 +51,7 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from multiprocessing import get_context
 from pathlib import Path
 
-from mmzppo.tools.grid import DEFAULT_BUDGET, METHODS, QUICK, Grid
+from mmzppo.tools.grid import DEFAULT_BUDGET, MAIN, METHODS, QUICK, Grid
 from mmzppo.tools.results import report
 from mmzppo.tools.stages import diag_line, make_data, make_student, mean, run_cell, run_start
 
@@ -150,10 +153,17 @@ def main(argv: list[str] | None = None) -> None:
         default="all",
         help="reading examples of every task, or only of the video and text tasks",
     )
+    parser.add_argument(
+        "--regime",
+        choices=["image", "text"],
+        default="image",
+        help="RL on the image tasks (the paper's), or on the text tasks at levels 2-4 (grid.MAIN)",
+    )
     parser.add_argument("--diagnose-only", action="store_true", help="stop after the starts and their diagnostics")
     parser.add_argument("--report", action="store_true", help="only rewrite the report from the finished cells")
     args = parser.parse_args(argv)
-    grid = dataclasses.replace(QUICK if args.quick else Grid(), read_family=args.read_family)
+    base = QUICK if args.quick else MAIN if args.regime == "text" else Grid()
+    grid = dataclasses.replace(base, read_family=args.read_family)
     for key, value in (("sizes", args.sizes), ("seeds", args.seeds), ("methods", args.methods)):
         if value:
             items = tuple(int(v) if key == "seeds" else v for v in value.split(","))
@@ -163,7 +173,12 @@ def main(argv: list[str] | None = None) -> None:
             grid = dataclasses.replace(grid, **{key: items})
     if args.budget:
         grid = dataclasses.replace(grid, rollout_budget=args.budget)
-    default = "reproduce" + ("-quick" if args.quick else "") + ("-disjoint" if args.read_family == "disjoint" else "")
+    default = (
+        "reproduce"
+        + ("-quick" if args.quick else "")
+        + ("-text" if args.regime == "text" else "")
+        + ("-disjoint" if args.read_family == "disjoint" else "")
+    )
     out = (args.out or Path(".cache") / "mmzppo" / default).resolve()
     docs = args.docs or (out if args.quick else Path("docs"))
     out.mkdir(parents=True, exist_ok=True)

@@ -18,26 +18,60 @@ from pathlib import Path
 import numpy as np
 
 from mmzppo.data.formats import DEFAULT_BENCHDATA
-from mmzppo.tools.grid import METHODS, Grid, cell_name, grid_config
+from mmzppo.tools.grid import METHODS, RL_FAMILIES, RL_SEED, Grid, cell_name, grid_config
 
 # --------------------------------------------------------------------------- 1. data
 
 
 def make_data(out: Path, grid: Grid) -> dict[str, Path]:
-    """The three training shard sets (written once)."""
+    """The three training shard sets (written once), kept apart (`mmzppo.tools.disjoint`):
+
+    warmup  every task's train split, seed 0, levels 1-3 (what the shipped xs start saw)
+    read    the reading examples' tasks (all, or the video and text ones), seed 0, levels 1-3
+    rl      the RL family's train split at `rl_levels`, seed RL_SEED, less every item whose uid
+            or content is a warm-up or reading item's (and repeats)
+
+    and checks them against each other and against the test items of `eval_benchmarks` (by uid
+    and by content) before anything trains; the counts go to data/disjoint.json.
+    """
     from mmzppo.data.shards import write_shards
     from mmzppo.data.synthetic import TASKS, generate_suite
+    from mmzppo.eval.loaders import load_items
+    from mmzppo.tools.disjoint import keys_of, overlaps, without
 
-    image = [t for t in TASKS if TASKS[t].modality == "image"]
+    root = out / "data"
+    paths = {name: root / name for name in ("rl", "warmup", "read")}
+    report = root / "disjoint.json"
+    if report.is_file():
+        return paths
+    if any((p / "index.json").is_file() for p in paths.values()):
+        raise FileExistsError(
+            f"{root}: shards written before the RL items were kept apart from the warm-up's "
+            "(the start trained on the RL questions); use a new --out"
+        )
     other = [t for t in TASKS if TASKS[t].modality != "image"]
-    sets = {"rl": image, "warmup": list(TASKS), "read": list(TASKS) if grid.read_family == "all" else other}
-    paths = {}
-    for name, tasks in sets.items():
-        folder = out / "data" / name
-        if not (folder / "index.json").is_file():
-            samples = generate_suite(tasks, grid.train_n, 0, "train", out / "data" / f"{name}-media", levels=[1, 2, 3])
-            write_shards(samples, folder, maxcount=100)
-        paths[name] = folder
+    warm = list(generate_suite(list(TASKS), grid.train_n, 0, "train", root / "warmup-media", levels=[1, 2, 3]))
+    read_tasks = list(TASKS) if grid.read_family == "all" else other
+    read = list(generate_suite(read_tasks, grid.train_n, 0, "train", root / "read-media", levels=[1, 2, 3]))
+    rl_raw = generate_suite(
+        list(RL_FAMILIES[grid.rl_family]), grid.rl_n, RL_SEED, "train", root / "rl-media", levels=grid.rl_levels
+    )
+    rl, dropped = without(list(rl_raw), {**keys_of(warm), **keys_of(read)})
+    test = [
+        s
+        for b in eval_benchmarks(grid).values()
+        if b.suite == "synthetic"
+        for s in load_items(b, None, root / "test-media")
+    ]
+    sets = {"rl": keys_of(rl), "warmup": keys_of(warm), "read": keys_of(read), "test": keys_of(test)}
+    pairs = [("rl", "warmup"), ("rl", "read"), ("rl", "test"), ("warmup", "test"), ("read", "test")]
+    problems = overlaps(sets, pairs)
+    if problems:
+        raise RuntimeError(f"{root}: the data sets overlap: " + "; ".join(problems))
+    for name, samples in (("warmup", warm), ("read", read), ("rl", rl)):
+        write_shards(samples, paths[name], maxcount=100)
+    counts = {name: len(keys) for name, keys in sets.items()}
+    report.write_text(json.dumps({**counts, "rl_dropped_as_warmup_items": dropped, "overlaps": problems}, indent=1))
     return paths
 
 
@@ -120,14 +154,16 @@ def cell_overrides(
 
 
 def eval_benchmarks(grid: Grid) -> dict:
-    """The synthetic suite at the training levels and `eval_n` items per task, plus every
-    real benchmark (its data found or not: missing ones are listed as missing)."""
+    """The synthetic suite at the training levels (the RL family's suite at `rl_levels`) and
+    `eval_n` items per task, plus every real benchmark (its data found or not: missing ones are
+    listed as missing)."""
     from mmzppo.eval import load_benchmarks
 
     out = {}
     for name, b in load_benchmarks().items():
         if b.suite == "synthetic":
-            out[name] = dataclasses.replace(b, options={**b.options, "n": grid.eval_n, "levels": [1, 2, 3]})
+            levels = list(grid.rl_levels) if b.options.get("modality") == grid.rl_family else [1, 2, 3]
+            out[name] = dataclasses.replace(b, options={**b.options, "n": grid.eval_n, "levels": levels})
         elif grid.real_limit:
             out[name] = b
     return out

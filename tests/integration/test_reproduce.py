@@ -67,8 +67,13 @@ def test_candidate_use_diagnostic(warm_xs, items):
     d = candidate_use(policy, items[:6], group_size=4, max_new_tokens=32)
     assert d.questions == 6 and 0 < d.hard <= 6  # a briefly warmed xs fails most questions
     assert 0 <= d.plain_hard < 0.5
-    for a, b in ((d.bcq, d.bcq_took_wrong), (d.ncq, d.ncq_repeat)):
+    pairs = ((d.bcq, d.bcq_took_wrong), (d.ncq, d.ncq_repeat), (d.bcq_cut, d.bcq_cut_took_wrong))
+    for a, b in pairs:
         assert 0 <= a <= 1 and 0 <= b <= 1 and a + b <= 1  # a rollout cannot end on the gold and a wrong answer
+    assert 0 <= d.plain_took_wrong <= 1 and 0 <= d.plain_repeat <= 1  # the baselines were sampled
+    # the synthetic golds fit the cap: capped on its own, no correct candidate loses a word
+    assert d.correct_cut == 0.0 and d.cuts["all"]["correct_cut"] == 0.0
+    assert d.cuts["all"]["pairs"] >= d.hard and 0 <= d.cuts["all"]["correct_cut_shortest"] <= 1
 
 
 def test_rollout_budget_stops_and_resumes(warm_xs, synth_shards, tmp_path):
