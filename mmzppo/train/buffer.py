@@ -7,15 +7,21 @@
 * FIFO eviction of the oldest entries while the size exceeds the capacity (10,000);
 * replay: rho_replay * |X_new| questions drawn uniformly without replacement each step.
 
-It counts admissions, graduations and evictions, and graduations by the accuracy a question
-had when it was admitted (the paper's mechanism figure). Its whole state, RNG included,
-goes into checkpoints (`state_dict` / `load_state_dict`).
+It counts admissions, graduations and evictions, and, per entry bin (the plain accuracy a
+question had when it was admitted: 0/8 .. 3/8) and split by whether the question got a
+reformulated prompt (BCQ, NCQ, or a baseline's hint or prefix) on a visit while it was
+buffered, how many were admitted and how many graduated (`by_entry`): the paper's mechanism
+numbers (spec section 9: of the questions admitted at 0/8, ZPPO graduates 28%, GRPO-dagger
+4%). The step's metrics mark the reformulated questions (`mark_reformulated`,
+called by `mmzppo.train.metrics.step_metrics` after the step's bookkeeping). Its whole
+state, RNG included, goes into checkpoints (`state_dict` / `load_state_dict`).
 """
 
 from __future__ import annotations
 
 import random
 from collections import Counter, OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from mmzppo.data.sample import Sample
@@ -26,6 +32,7 @@ class Entry:
     sample: Sample
     entry_accuracy: float  # plain accuracy when admitted
     admitted_step: int
+    reformulated: bool = False  # got a BCQ/NCQ (hint, prefix) prompt on a visit since its admission
 
 
 class ReplayBuffer:
@@ -37,6 +44,7 @@ class ReplayBuffer:
         self.rng = random.Random(seed)
         self.counts: Counter[str] = Counter()  # admitted / graduated / evicted, cumulative
         self.graduated_by_entry: Counter[str] = Counter()  # entry-accuracy bin -> graduations
+        self.left: Counter[str] = Counter()  # "<bin>/<reformulated|plain>/<graduated|evicted>" -> entries that left
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -61,33 +69,68 @@ class ReplayBuffer:
                     entry = self.entries.pop(uid)
                     step_counts["graduated"] += 1
                     self.graduated_by_entry[entry_bin(entry.entry_accuracy)] += 1
+                    self.left[fate(entry, "graduated")] += 1
             elif acc < self.threshold:
                 self.entries[uid] = Entry(samples[uid], acc, step)
                 step_counts["admitted"] += 1
         while len(self.entries) > self.capacity:
-            self.entries.popitem(last=False)
+            _, entry = self.entries.popitem(last=False)
             step_counts["evicted"] += 1
+            self.left[fate(entry, "evicted")] += 1
         self.counts.update(step_counts)
         return step_counts
+
+    def mark_reformulated(self, uids: Iterable[str]) -> None:
+        """Note that these questions got a reformulated prompt this step (those in the buffer)."""
+        for uid in uids:
+            if uid in self.entries:
+                self.entries[uid].reformulated = True
+
+    def by_entry(self) -> Counter:
+        """Per entry bin and reformulated or not: "<bin>/<split>/admitted" (every question
+        admitted so far: graduated, evicted or still buffered) and "<bin>/<split>/graduated"."""
+        out: Counter[str] = Counter()
+        for key, n in self.left.items():
+            row, what = key.rsplit("/", 1)
+            out[f"{row}/admitted"] += n
+            if what == "graduated":
+                out[f"{row}/graduated"] += n
+        for entry in self.entries.values():
+            out[f"{group(entry)}/admitted"] += 1
+        return out
 
     def state_dict(self) -> dict:
         return {
             "capacity": self.capacity,
             "threshold": self.threshold,
-            "entries": [(uid, e.sample, e.entry_accuracy, e.admitted_step) for uid, e in self.entries.items()],
+            "entries": [
+                (uid, e.sample, e.entry_accuracy, e.admitted_step, e.reformulated) for uid, e in self.entries.items()
+            ],
             "rng": self.rng.getstate(),
             "counts": dict(self.counts),
             "graduated_by_entry": dict(self.graduated_by_entry),
+            "left": dict(self.left),
         }
 
     def load_state_dict(self, state: dict) -> None:
         self.capacity, self.threshold = state["capacity"], state["threshold"]
-        self.entries = OrderedDict((uid, Entry(s, acc, step)) for uid, s, acc, step in state["entries"])
+        self.entries = OrderedDict((e[0], Entry(*e[1:])) for e in state["entries"])  # older checkpoints: 4 fields
         self.rng.setstate(state["rng"])
         self.counts = Counter(state["counts"])
         self.graduated_by_entry = Counter(state["graduated_by_entry"])
+        self.left = Counter(state.get("left", {}))
 
 
 def entry_bin(accuracy: float) -> str:
     """Label of an entry accuracy ("0.00", "0.12", "0.25", "0.38" for 0..3 of 8 correct)."""
     return f"{accuracy:.2f}"
+
+
+def group(entry: Entry) -> str:
+    """ "<entry bin>/<reformulated|plain>": the mechanism's row of an entry."""
+    return f"{entry_bin(entry.entry_accuracy)}/{'reformulated' if entry.reformulated else 'plain'}"
+
+
+def fate(entry: Entry, what: str) -> str:
+    """The `left` key of an entry that graduated or was evicted: "<group>/<what>"."""
+    return f"{group(entry)}/{what}"

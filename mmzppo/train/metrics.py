@@ -8,6 +8,14 @@ update's statistics (`loss`, `grad_norm`, `entropy`, `clip_ratio/*`, `approx_kl`
 `distill/divergence`), the method's own counts (`hard/*`, `hint/*`, `distill/*`),
 `teacher/*` (the teacher's calls this step) and `time/*`.
 
+The mechanism (what ZPPO changes, spec section 9), in every run: `mechanism/<kind>_nontrivial`
+(groups of that kind whose rewards differ: the ones with a gradient), `mechanism/<kind>_on_zero`
+and `mechanism/<kind>_on_zero_nontrivial` (the same for groups of questions whose plain group
+this step was all wrong: `plain_on_zero` counts those questions), all counts, so that shares
+over a run are exact; and `buffer/by_entry`: admitted and graduated questions per entry bin
+(0/8 .. 3/8), split by whether they got a reformulated prompt while buffered
+(`mmzppo.train.buffer.ReplayBuffer.by_entry`).
+
 Several processes: counts are summed over ranks, rewards and completion statistics averaged.
 """
 
@@ -25,7 +33,7 @@ from mmzppo.train.api import StepResult
 from mmzppo.train.checkpoints import CheckpointError
 from mmzppo.train.rollout import flat
 
-SUMMED = ("groups/", "hard/", "hint/", "distill/", "teacher/", "buffer/")
+SUMMED = ("groups/", "hard/", "hint/", "distill/", "teacher/", "buffer/", "mechanism/")
 AVERAGED = ("reward/", "frac_", "completions/")
 
 
@@ -50,6 +58,7 @@ def step_metrics(step: int, result: StepResult, buffer, times: dict[str, float],
         m[f"reward/{kind}_std"] = std(rewards)
         m[f"groups/{kind}"] = sum(g[0].kind == kind for g in result.groups if g)
     m["frac_reward_zero_std"] = mean(len({r.reward for r in g}) == 1 for g in result.groups)
+    m.update(mechanism_counts(result))
     m.update(result.counts)
     m["completions/mean_length"] = mean(lengths)
     m["completions/max_length"] = max(lengths) if lengths else 0
@@ -69,7 +78,25 @@ def step_metrics(step: int, result: StepResult, buffer, times: dict[str, float],
             for k, v in zip(keys, parallel.all_reduce([float(m[k]) for k in keys])):
                 m[k] = v / divide
     m["buffer/graduated_by_entry"] = parallel.sum_counts(buffer.graduated_by_entry)  # all ranks
+    # the buffer's record of reformulated questions is kept here, where every step's groups pass
+    # (after the step's bookkeeping: a question admitted this step is marked this step)
+    buffer.mark_reformulated(g[0].prompt.uid for g in result.groups if g and g[0].kind not in ("plain", "teacher"))
+    m["buffer/by_entry"] = parallel.sum_counts(buffer.by_entry())
     return m
+
+
+def mechanism_counts(result: StepResult) -> dict[str, int]:
+    """Per group kind: groups with differing rewards, and the same on questions whose plain
+    group is all wrong (module docstring)."""
+    plain_accuracy = {g[0].prompt.uid: mean(r.reward for r in g) for g in result.groups if g and g[0].kind == "plain"}
+    out = {}
+    for kind in result.kinds:
+        groups = [g for g in result.groups if g and g[0].kind == kind]
+        on_zero = [g for g in groups if plain_accuracy.get(g[0].prompt.uid) == 0.0]
+        out[f"mechanism/{kind}_nontrivial"] = sum(len({r.reward for r in g}) > 1 for g in groups)
+        out[f"mechanism/{kind}_on_zero"] = len(on_zero)
+        out[f"mechanism/{kind}_on_zero_nontrivial"] = sum(len({r.reward for r in g}) > 1 for g in on_zero)
+    return out
 
 
 def sample_records(step: int, result: StepResult, run_dir: Path, n: int) -> list[dict]:

@@ -114,6 +114,16 @@ def test_rollout_budget_stops_and_resumes(warm_xs, synth_shards, tmp_path):
     assert totals == sorted(totals) and totals[-2] < budget <= totals[-1]
     per_step = [b - a for a, b in zip([0, *totals], totals)]
     assert all(n == 4 * (r["groups/plain"] + r["groups/bcq"] + r["groups/ncq"]) for n, r in zip(per_step, rows))
+    for r in rows:  # the mechanism counts agree with the step's groups and the buffer's totals
+        kinds = ("plain", "bcq", "ncq")
+        groups = sum(r[f"groups/{k}"] for k in kinds)
+        assert sum(r[f"mechanism/{k}_nontrivial"] for k in kinds) == round((1 - r["frac_reward_zero_std"]) * groups)
+        assert r["mechanism/plain_on_zero_nontrivial"] == 0  # an all-wrong plain group is trivial
+        for k in kinds:
+            assert r[f"mechanism/{k}_on_zero_nontrivial"] <= r[f"mechanism/{k}_on_zero"] <= r[f"groups/{k}"]
+        by_entry = r["buffer/by_entry"]
+        assert sum(v for key, v in by_entry.items() if key.endswith("/admitted")) == r["buffer/admitted_total"]
+        assert sum(v for key, v in by_entry.items() if key.endswith("/graduated")) == r["buffer/graduated_total"]
     with pytest.raises(ConfigError, match="rollout_budget"):
         load_config(None, ["rollout_budget=-1"])
 

@@ -56,3 +56,32 @@ def test_save_load_equality():
     assert list(again.entries) == list(buf.entries) and again.counts == buf.counts
     assert again.graduated_by_entry == buf.graduated_by_entry
     assert [x.uid for x in again.sample_replay(2)] == [x.uid for x in buf.sample_replay(2)]  # same RNG state
+
+
+def test_admitted_and_graduated_per_entry_bin_split_by_reformulation():
+    """The paper's mechanism numbers: of the questions admitted at 0/8, how many graduated, for
+    those that got a BCQ/NCQ while buffered and for those that did not; kept across save/load."""
+    buf = ReplayBuffer(capacity=3)
+    s = samples("a", "b", "c", "d", "e", "f")
+    buf.update({"a": 0.0, "b": 0.0, "c": 0.125}, s, step=0)
+    buf.mark_reformulated(["a", "c", "not-buffered"])  # a, c got a reformulated prompt this step
+    buf.update({"a": 0.5, "b": 0.625, "d": 0.0}, s, step=1)  # a and b graduate
+    state = pickle.loads(pickle.dumps(buf.state_dict()))
+    buf.update({"e": 0.25, "f": 0.0}, s, step=2)  # c (oldest) is evicted
+    assert buf.by_entry() == {
+        "0.00/reformulated/admitted": 1,
+        "0.00/reformulated/graduated": 1,
+        "0.00/plain/admitted": 3,  # b (graduated), d and f (buffered)
+        "0.00/plain/graduated": 1,
+        "0.12/reformulated/admitted": 1,  # c, evicted
+        "0.25/plain/admitted": 1,
+    }
+    again = ReplayBuffer()
+    again.load_state_dict(state)
+    assert again.by_entry() == {
+        "0.00/reformulated/admitted": 1,
+        "0.00/reformulated/graduated": 1,
+        "0.00/plain/admitted": 2,
+        "0.00/plain/graduated": 1,
+        "0.12/reformulated/admitted": 1,
+    }
