@@ -3,9 +3,12 @@
     python -m mmzppo.data synth   --out DIR --tasks a,b --n N --seed S [--split train]
     python -m mmzppo.data convert --from FORMAT --src DIR --out DIR [--maxcount 500]
     python -m mmzppo.data inspect DIR [--n 5] [--check]
+    python -m mmzppo.data build-zppo77k --vero DIR --mmfinereason DIR --out DIR [--processor MODEL]
+                                        [--recipe FILE] [--seed S] [--caps tier1=N,tier2=M] [--workers N]
 
 `convert --from` takes the benchmark folder names of ../shared/benchdata (gsm8k, mmmu, tgifqa,
-...) and the generic `jsonl` / `videoqa` layouts.
+...) and the generic `jsonl` / `videoqa` layouts. `build-zppo77k` builds the paper's training
+set from local copies of Vero-600k and MMFineReason (mmzppo.data.zppo77k; README "Data").
 """
 
 from __future__ import annotations
@@ -200,6 +203,52 @@ def cmd_inspect(args) -> None:
     print(f"skipped at conversion: {at_conversion}" + (f" {index['skipped']}" if at_conversion else ""))
 
 
+# --------------------------------------------------------------------------- build-zppo77k
+
+
+def cmd_build_zppo77k(args) -> None:
+    """The paper's training set (mmzppo.data.zppo77k, imported only here); errors are one line."""
+    from mmzppo.data.zppo77k import BadFile, BuildError, RecipeError, build, load_recipe, parse_caps
+
+    timings: dict = {}
+    try:
+        recipe = load_recipe(args.recipe, seed=args.seed, caps=parse_caps(args.caps))
+        manifest = build(
+            args.vero,
+            args.mmfinereason,
+            args.out,
+            recipe=recipe,
+            processor=args.processor,
+            workers=args.workers,
+            maxcount=args.maxcount,
+            skip_bad_files=args.skip_bad_files,
+            progress=args.progress,
+            timings=timings,
+        )
+    except (BadFile, BuildError, RecipeError, FileNotFoundError) as e:
+        sys.exit(f"error: {e}")
+    total, tiers = manifest["total"], manifest["tiers"]
+    print(f"kept {total['kept']:,} of {total['seen']:,} rows seen in {args.out} (seed {recipe.seed})")
+    for tier, t in tiers.items():
+        print(f"  {tier}: {t['kept']:,} from {t['subdatasets']} sub-dataset(s), cap {t['cap']:,}")
+    if timings.get("scan_rows"):
+        rate = timings["scan_rows"] / max(timings["scan_s"], 1e-9)
+        print(f"scanned {timings['scan_rows']:,} rows in {timings['scan_s']:.1f} s ({rate:,.0f} rows/s)")
+    unmapped = [
+        f"{side}:{n}"
+        for side, names in manifest["not_used"].items()
+        for n, v in names.items()
+        if v["status"] == "unmapped"
+    ]
+    if unmapped:
+        print(f"not in the recipe's name map (not used): {', '.join(unmapped)}")
+    if manifest["not_found"]:
+        print(f"recipe sub-datasets not in the inputs: {', '.join(manifest['not_found'])}")
+    if not args.processor:
+        print("no --processor: the 4,096-token prompt filter was not applied")
+    print(f"per sub-dataset and reason: {Path(args.out) / 'manifest.md'}")
+
+
 # --------------------------------------------------------------------------- main
 
 
@@ -257,6 +306,33 @@ def build_parser() -> argparse.ArgumentParser:
         help="video frames of printed samples: 'default' VisionSettings or every frame",
     )
     p.set_defaults(func=cmd_inspect)
+
+    p = sub.add_parser(
+        "build-zppo77k",
+        help="build the paper's training set from local Vero-600k and MMFineReason copies",
+        description="ZPPO-77K from local copies in the Hugging Face layouts (see README 'Data'). A build "
+        "killed midway continues when run again with the same arguments.",
+    )
+    progress_option(p)
+    p.add_argument("--vero", required=True, type=Path, help="Vero-600k folder: <config>/<split>-*.parquet")
+    p.add_argument("--mmfinereason", required=True, type=Path, help="MMFineReason folder: data/train-*.parquet")
+    p.add_argument("--out", required=True, type=Path, help="new or empty folder (or an unfinished build's)")
+    p.add_argument("--recipe", type=Path, default=None, help="recipe YAML (default: the shipped zppo77k.yaml)")
+    p.add_argument(
+        "--processor",
+        default=None,
+        help="local model folder whose processor counts prompt tokens (without: no 4,096-token filter)",
+    )
+    p.add_argument("--seed", type=int, default=None, help="seed of the capped choices (default: the recipe's)")
+    p.add_argument("--caps", default=None, help="override caps per tier, e.g. tier1=2800,tier2=1400")
+    p.add_argument("--workers", type=int, default=0, help="processes scanning and writing (0: this one)")
+    p.add_argument("--maxcount", type=int, default=500, help="samples per shard")
+    p.add_argument(
+        "--skip-bad-files",
+        action="store_true",
+        help="skip (and list in the manifest) parquet files that cannot be read, instead of stopping",
+    )
+    p.set_defaults(func=cmd_build_zppo77k)
     return parser
 
 

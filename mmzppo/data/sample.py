@@ -8,6 +8,7 @@ pixels is `mmzppo.data.vision.VisionSettings`; reading them is `mmzppo.data.medi
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,12 @@ class Sample:
     solution: str | None = None  # gold worked solution ending in \boxed{answer}, if known
     source: str = ""  # benchmark or task name
     meta: dict[str, Any] = field(default_factory=dict)  # anything else (difficulty, split, ...)
+    # How the source grades the answer, when it says (Vero-600k's extra_info.reward_type, e.g.
+    # "numeric", "multiple_choice"); "llm_judge" marks a sample the LLM judge grades.
+    reward_type: str | None = None
+    # Relative tolerance of a numeric gold (Vero-600k's): |answer - gold| <= tolerance * |gold|
+    # (<= tolerance when the gold is 0) is correct; `mmzppo.grading.grader.grade(tolerance=)`.
+    tolerance: float | None = None
 
     def __post_init__(self):
         if not isinstance(self.uid, str) or not self.uid.strip():
@@ -55,6 +62,15 @@ class Sample:
             raise SampleError(self.uid, "answer_type", f"{self.answer_type!r} is not one of {', '.join(ANSWER_TYPES)}")
         if self.answer_type == "choice" and self.choices is not None and len(self.choices) < 2:
             raise SampleError(self.uid, "choices", f"a choice question needs >= 2 options, got {self.choices!r}")
+        if self.reward_type is not None and (not isinstance(self.reward_type, str) or not self.reward_type.strip()):
+            raise SampleError(self.uid, "reward_type", f"must be a non-empty string or None, got {self.reward_type!r}")
+        if self.tolerance is not None:
+            try:
+                self.tolerance = float(self.tolerance)
+            except (TypeError, ValueError):
+                raise SampleError(self.uid, "tolerance", f"not a number: {self.tolerance!r}") from None
+            if not (self.tolerance >= 0 and math.isfinite(self.tolerance)):
+                raise SampleError(self.uid, "tolerance", f"must be a finite number >= 0, got {self.tolerance!r}")
         if isinstance(self.images, (str, Path)):
             self.images = [self.images]
         self.images = list(self.images)

@@ -10,7 +10,10 @@ written in an equivalent everyday form is not punished:
 * ``math_verify`` for structured LaTeX (matrices, sets, intervals), only on inputs that are
   cheap to evaluate, because it is called without its signal-based timeout (which
   only works on the main thread) and would otherwise hang on e.g. ``10^{10^{10}}``;
-* letter / option-text matching for multiple choice, yes/no and short text answers.
+* letter / option-text matching for multiple choice, yes/no and short text answers;
+* a sample's own numeric ``tolerance`` (Vero-600k gives one for some numeric answers), as Vero's
+  reward reads it: correct when ``|answer - gold| <= tolerance * |gold|`` (``<= tolerance`` for a
+  gold of 0), integer golds included; checked with the cheap exact number reader only.
 
 The reward is binary: 1.0 when the graded answer matches the gold answer, else 0.0.
 No input makes the grader raise; a failure inside it is graded wrong ("grader_error").
@@ -290,15 +293,30 @@ def _text_equal(pred: str, gold: str, rel_tol: float) -> bool:
     return _to_number(pred) is not None and _to_number(gold) is not None and _math_equal(pred, gold, rel_tol)
 
 
-def _check_type(answer_type: str) -> None:
+def _check_type(answer_type: str, tolerance: float | None = None) -> None:
     if answer_type not in ANSWER_TYPES:
         raise ValueError(f"unknown answer_type {answer_type!r}; expected one of {ANSWER_TYPES}")
+    if tolerance is not None and not (isinstance(tolerance, (int, float)) and 0 <= tolerance < float("inf")):
+        raise ValueError(f"tolerance must be a finite number >= 0 or None, got {tolerance!r}")
 
 
-def _equal(pred: str, gold: str, answer_type: str, choices: list[str] | None, rel_tol: float) -> bool:
+def _within_tolerance(pred: str, gold: str, tolerance: float) -> bool:
+    """Both plain numbers (``_to_number``: no sympy) and ``|pred - gold| <= tolerance * |gold|``,
+    or ``<= tolerance`` when the gold is 0 (Vero-600k's rule for its numeric answers)."""
+    p, g = _to_number(pred), _to_number(gold)
+    if p is None or g is None:
+        return False
+    return abs(p - g) <= Fraction(tolerance) * (abs(g) if g else 1)
+
+
+def _equal(
+    pred: str, gold: str, answer_type: str, choices: list[str] | None, rel_tol: float, tolerance: float | None = None
+) -> bool:
     gold = str(gold)
     if len(pred) > MAX_ANSWER_CHARS or len(gold) > MAX_ANSWER_CHARS:
         return oversized_equal(pred, gold, answer_type)
+    if tolerance is not None and answer_type not in ("choice", "yesno") and _within_tolerance(pred, gold, tolerance):
+        return True
     if answer_type == "choice":
         return _choice_equal(pred, gold, choices, rel_tol)
     if answer_type == "yesno":
@@ -317,15 +335,17 @@ def grade_answer(
     answer_type: str = "latex",
     choices: list[str] | None = None,
     rel_tol: float = 1e-4,
+    tolerance: float | None = None,
 ) -> bool:
     """Whether an already-extracted answer matches the gold; never raises on odd input.
 
     ``answer_type`` is one of ``ANSWER_TYPES`` ("number" and "latex" share the math path);
-    an unknown type is a caller bug and raises ValueError.
+    an unknown type is a caller bug and raises ValueError. ``tolerance``: the sample's own
+    relative tolerance for numeric golds (`Sample.tolerance`; not for choice or yes/no).
     """
-    _check_type(answer_type)
+    _check_type(answer_type, tolerance)
     try:
-        return _equal(pred, gold, answer_type, choices, rel_tol)
+        return _equal(pred, gold, answer_type, choices, rel_tol, tolerance)
     except Exception:
         return False
 
@@ -337,16 +357,18 @@ def grade(
     choices: list[str] | None = None,
     *,
     rel_tol: float = 1e-4,
+    tolerance: float | None = None,
 ) -> Grade:
-    """Binary reward for a full response: its last ``\\boxed{}`` against the gold answer."""
-    _check_type(answer_type)
+    """Binary reward for a full response: its last ``\\boxed{}`` against the gold answer
+    (``tolerance``: the sample's own numeric tolerance, see `grade_answer`)."""
+    _check_type(answer_type, tolerance)
     if not isinstance(response, str):
         response = "" if response is None else str(response)
     parsed = extract_last_boxed(response)
     if parsed is None:
         return Grade(0.0, None, "no_boxed")
     try:
-        ok = _equal(parsed, gold, answer_type, choices, rel_tol)
+        ok = _equal(parsed, gold, answer_type, choices, rel_tol, tolerance)
     except Exception:
         return Grade(0.0, parsed, "grader_error")
     return Grade(1.0, parsed, "correct") if ok else Grade(0.0, parsed, "wrong")

@@ -3,7 +3,8 @@
 Layout of one sample (all members share the key = the sample uid, which has no dots):
 
     <uid>.json          question, answer, answer_type, choices, solution, source, meta,
-                        video_fps, n_images, and the member names of the media (`images`, `video`)
+                        video_fps, n_images, and the member names of the media (`images`, `video`);
+                        reward_type and tolerance only when the sample has them
     <uid>.img0.jpg ...  images, original bytes and extension when the source was a file,
                         PNG when it was an in-memory PIL image
     <uid>.mp4           a video file, original bytes (or .webm/.mkv/.avi/.mov)

@@ -198,6 +198,8 @@ def decode_sample(raw: RawSample, vision: VisionSettings | None = None, info: di
             solution=info.get("solution"),
             source=info.get("source") or "",
             meta=meta,
+            reward_type=info.get("reward_type"),
+            tolerance=info.get("tolerance"),
         )
     except (SampleError, TypeError) as e:
         raise SkipSample("invalid sample", str(e)) from None

@@ -106,6 +106,9 @@ def sample_to_record(sample: Sample, teacher: list[dict] | None = None) -> dict[
         images=images,
         video=video,
     )
+    for name in ("reward_type", "tolerance"):  # only when set: older shards lack them, and stay as they were
+        if getattr(sample, name) is not None:
+            info[name] = getattr(sample, name)
     try:
         record["json"] = json.dumps(info, ensure_ascii=False).encode()
     except TypeError as e:
