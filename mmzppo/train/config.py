@@ -63,23 +63,24 @@ class Config:
     seed: int = doc("seed of every RNG (torch, python, data order, buffer, candidate shuffles)", 0)
     steps: int = doc("rollout steps to run (paper: 200)", 200)
     rollout_budget: int = doc(
-        "stop once this many student rollouts were sampled, summed over processes "
-        "(0 = off; the run then ends after `steps`): the equal budget of method "
-        "comparisons, which counts plain, BCQ, NCQ, hint and prefix rollouts alike",
+        "stop once this many student rollouts were sampled, summed over processes (0 = off: `steps` ends the run); "
+        "the equal budget of method comparisons, counting plain, BCQ, NCQ, hint and prefix rollouts alike",
         0,
     )
     save_every: int = doc("checkpoint every N steps (0 = only at the end)", 50)
     log_samples: int = doc("prompts per step written in full to samples.jsonl (with BCQ/NCQ ones first)", 2)
+    eval_every: int = doc("evaluate every N-th step's checkpoint in a subprocess, as training goes on (0 = off)", 0)
+    eval_suites: list[str] = doc("their mmzppo.eval --suite (train/evals.py)", default_factory=lambda: ["synthetic"])
+    eval_args: list[str] = doc("more mmzppo.eval flags: [--data-root, DIR, --limit, 50]", default_factory=list)
 
     student: str = doc(
         "student model: hub id or local folder (e.g. Qwen/Qwen3.5-0.8B)", "Qwen/Qwen3.5-0.8B", section="models"
     )
     teacher: str | None = doc("teacher model for kind 'local': hub id or folder", None)
     teacher_kind: str = doc(
-        "'local' (a transformers model samples), 'server' (an OpenAI-compatible server: "
-        "teacher_endpoint), 'precomputed' (answers stored in the shards by `python -m "
-        "mmzppo.teachers annotate`, re-used on every visit; a deviation), 'reference' (the "
-        "dataset's worked solutions; a deviation from the paper), or 'none'",
+        "'local' (a transformers model samples), 'server' (an OpenAI-compatible server: teacher_endpoint), "
+        "'precomputed' (answers stored in the shards by `python -m mmzppo.teachers annotate`, re-used on every "
+        "visit; a deviation), 'reference' (the dataset's worked solutions; a deviation from the paper), or 'none'",
         "local",
     )
     dtype: str = doc("model dtype: float32, bfloat16 or float16", "bfloat16")

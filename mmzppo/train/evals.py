@@ -43,6 +43,8 @@ class CheckpointEvals:
     (every rank but the main one): `due` still answers (saving is collective), nothing runs."""
 
     def __init__(self, run_dir: Path, every: int, suites: list[str], args: list[str], active: bool = True):
+        if not isinstance(every, int) or isinstance(every, bool) or every < 0:
+            raise ConfigError(f"eval_every: invalid value {every!r}; allowed: an integer >= 0 (0 = off)")
         bad = [s for s in suites if s not in SUITE_NAMES]
         if every > 0 and (not suites or bad):
             raise ConfigError(f"eval_suites: {suites!r}: give one or more of {', '.join(SUITE_NAMES)}")
@@ -103,8 +105,13 @@ class CheckpointEvals:
                 proc = subprocess.Popen(self.command(checkpoint, out), stdout=log, stderr=subprocess.STDOUT)
             self.running = (step, proc, time.time())
 
-    def finish(self) -> None:
-        """Wait for the running and queued evaluations (the end of training) and log them."""
+    def finish(self, wait: bool = True) -> None:
+        """The end of training: wait for the running and queued evaluations and log them; or
+        (`wait` False, a SIGTERM) stop the running one: a resumed run queues both again."""
+        if not wait and self.running is not None:
+            self.running[1].terminate()
+            self.running[1].wait()
+            self.running, self.queue = None, []
         while self.running is not None or self.queue:
             if self.running is not None:
                 print(f"waiting for the evaluation of checkpoint step-{self.running[0]}", file=sys.stderr)

@@ -60,6 +60,7 @@ from mmzppo.train.buffer import ReplayBuffer
 from mmzppo.train.checkpoints import NonFiniteError, latest_checkpoint
 from mmzppo.train.config import Config, ConfigError, resolve_auto
 from mmzppo.train.config_files import save_config
+from mmzppo.train.evals import CheckpointEvals
 from mmzppo.train.methods import METHODS
 from mmzppo.train.metrics import postfix, sample_records, step_metrics, write_logs
 from mmzppo.train.objectives import Objective
@@ -154,6 +155,8 @@ class Trainer:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             save_config(c, self.run_dir / "config.yaml")
         self.writer = None
+        main = self.acc.is_main_process  # evaluations of checkpoints run from the main process only
+        self.evals = CheckpointEvals(self.run_dir, c.eval_every, c.eval_suites, c.eval_args, active=main)
 
     # ----------------------------------------------------------------- the steps a method calls (api.Loop)
 
@@ -329,6 +332,7 @@ class Trainer:
             from torch.utils.tensorboard import SummaryWriter
 
             self.writer = SummaryWriter(str(self.run_dir / "tb"), purge_step=self.step_idx)
+            self.evals.open(self.writer, self.step_idx)
         bar = main and sys.stderr.isatty()  # a piped log gets one plain line per step instead
         progress = tqdm(total=c.steps, initial=self.step_idx, desc=c.name, disable=not bar, dynamic_ncols=True)
         sigterm = cluster.GracefulStop().install()  # a SIGTERM: this step ends, a checkpoint, return
@@ -345,8 +349,12 @@ class Trainer:
                         file=sys.stderr,
                         flush=True,
                     )
-            if (c.save_every and self.step_idx % c.save_every == 0) or self.step_idx == c.steps or self.budget_spent:
-                self.save_state()
+            last = self.step_idx == c.steps or self.budget_spent
+            if (c.save_every and self.step_idx % c.save_every == 0) or last or self.evals.due(self.step_idx):
+                checkpoint = self.save_state()
+                if last or self.evals.due(self.step_idx):
+                    self.evals.submit(self.step_idx, checkpoint)  # a subprocess: training goes on
+            self.evals.poll()  # logs finished evaluations, starts the next
         sigterm.restore()
         if sigterm.agreed and not (self.run_dir / f"checkpoints/step-{self.step_idx}/DONE").is_file():
             self.save_state()
@@ -354,6 +362,7 @@ class Trainer:
             print(f"stopped by SIGTERM after step {self.step_idx}, checkpoint written (--resume)", file=sys.stderr)
         self.heartbeat.stop()
         progress.close()
+        self.evals.finish(wait=not sigterm.agreed)
         if self.writer is not None:
             self.writer.close()
         return self.run_dir

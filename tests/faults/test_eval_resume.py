@@ -1,9 +1,10 @@
 """A sampled evaluation killed and resumed draws the same responses as an uninterrupted one.
 
 `python -m mmzppo.eval --suite synthetic --tasks synthetic_text --limit 20 --seed 0` (the
-paper's sampled decoding) with the real tiny Qwen3.5 student: once uninterrupted, once
-SIGKILLed in a subprocess after a few items and resumed with --resume, once stopped by a
-smaller --limit and continued. Every item's response must be the same in all three.
+paper's sampled decoding) with the real tiny Qwen3.5 student: once uninterrupted (in batches
+of 8), once SIGKILLed in a subprocess after a few items (batches of 3) and resumed with
+--resume, once stopped by a smaller --limit (batches of 5) and continued. Every item's
+response must be the same in all three: each row samples from its own seeded generator.
 """
 
 from __future__ import annotations
@@ -64,9 +65,15 @@ def responses(out: Path) -> dict[str, str]:
 
 
 @pytest.mark.timeout(600)
-def test_sampled_eval_killed_and_resumed_draws_the_same_samples(tiny_xs_dir, tmp_path):
+def test_sampled_eval_killed_and_resumed_draws_the_same_samples(tiny_xs_dir, tmp_path, monkeypatch):
+    from mmzppo.eval.generation import Generator
+
+    batches = []
+    original = Generator.run
+    monkeypatch.setattr(Generator, "run", lambda self, prompts: batches.append(len(prompts)) or original(self, prompts))
     whole = tmp_path / "whole"
     assert run_eval(*SAMPLED, "--model", tiny_xs_dir, "--limit", 20, "--output", whole) == 0
+    assert batches == [8, 8, 4]  # sampled, and batched (--batch-size 8)
     expected = responses(whole)
     assert len(expected) == 20 and len(set(expected.values())) > 10  # sampled: the draws differ per item
 

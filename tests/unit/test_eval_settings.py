@@ -5,6 +5,7 @@ checkpoint, and the training config's eval_suites names agree with mmzppo.eval's
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import pytest
 
@@ -45,7 +46,9 @@ def test_engine_and_suite_flags():
         suite_list("vlm,videos")
     assert set(SUITE_NAMES) == {"all", *SUITES}
     with pytest.raises(ConfigError, match="eval_suites"):
-        CheckpointEvals(__import__("pathlib").Path("."), 1, ["videos"], [])
+        CheckpointEvals(Path("."), 1, ["videos"], [])
+    with pytest.raises(ConfigError, match="eval_every"):
+        CheckpointEvals(Path("."), -1, ["synthetic"], [])
 
 
 def test_model_resolves_a_run_folder_to_its_newest_complete_checkpoint(tmp_path):

@@ -1,0 +1,90 @@
+"""Checkpoints as models: `eval_every` / `eval_suites` evaluate a run's checkpoints in a subprocess
+while it trains, and `python -m mmzppo.eval --model` takes a run folder or a checkpoint folder.
+
+A 3-step tiny run (xs) with eval_every 2: checkpoints step-2 (due) and step-3 (the last) are each
+evaluated by `python -m mmzppo.eval` in a subprocess (synthetic text, 3 items, greedy); the loop
+did not wait for them (the subprocess was still running when training went on); each summary is
+a row of eval_metrics.jsonl and TensorBoard scalars at the checkpoint's step; metrics.jsonl keeps
+one row per step. The run folder then evaluates as its newest checkpoint, with the same scores.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+from mmzppo.data.vision import TINY_VISION
+from mmzppo.eval.__main__ import main as eval_main
+from mmzppo.train import evals
+from mmzppo.train.config_files import load_config
+
+TINY = [f"vision.{k}={v}" for k, v in TINY_VISION.to_dict().items() if k not in ("fps", "nframes")]
+EVAL_ARGS = ["--tasks", "synthetic_text", "--limit", "3", "--greedy", "--max-new-tokens", "8", "--vision", "tiny"]
+
+
+def test_checkpoints_evaluated_during_training_and_as_models(tiny_xs_dir, synth_shards, tmp_path, monkeypatch, capsys):
+    from mmzppo.train.loop import Trainer
+
+    still_running = []
+    original = evals.CheckpointEvals.submit
+
+    def submit(self, step, checkpoint):
+        original(self, step, checkpoint)
+        still_running.append(self.running is not None and self.running[1].poll() is None)
+
+    monkeypatch.setattr(evals.CheckpointEvals, "submit", submit)
+    overrides = [
+        f"student={tiny_xs_dir}",
+        "teacher_kind=none",
+        "use_bcq=false",
+        "use_ncq=false",
+        "use_buffer=false",
+        f"train_shards={synth_shards}",
+        "prompts_per_step=4",
+        "group_size=2",
+        "max_new_tokens=8",
+        "steps=3",
+        "updates_per_step=1",
+        "dtype=float32",
+        f"output_dir={tmp_path}",
+        "name=run",
+        "save_every=0",
+        "eval_every=2",
+        "eval_suites=[synthetic]",
+        f"eval_args={json.dumps(EVAL_ARGS)}",
+        *TINY,
+    ]
+    run = Trainer(load_config(None, overrides)).train()
+    assert still_running == [True, True]  # submit returned while the evaluation ran
+    assert [json.loads(x)["step"] for x in (run / "metrics.jsonl").read_text().splitlines()] == [0, 1, 2]
+    rows = [json.loads(x) for x in (run / "eval_metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [2, 3] and all(r["eval/failed"] == 0 for r in rows)
+    for row in rows:
+        summary = json.loads((run / "evals" / f"step-{row['step']}" / "summary.json").read_text())
+        assert summary["settings"]["model"] == str(run / "checkpoints" / f"step-{row['step']}")
+        assert row["eval/synthetic_text"] == summary["benchmarks"][0]["score"]
+        assert row["eval/synthetic/macro"] == summary["suites"]["synthetic"]["macro"]
+
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    tb = EventAccumulator(str(run / "tb"))
+    tb.Reload()
+    assert [(e.step, e.value) for e in tb.Scalars("eval/synthetic_text")] == [
+        (r["step"], r["eval/synthetic_text"]) for r in rows
+    ]
+
+    # the run folder evaluates as its newest checkpoint, a checkpoint folder as itself
+    for model, step in ((run, 3), (run / "checkpoints" / "step-2", 2)):
+        out = tmp_path / f"eval-{step}"
+        assert eval_main(["--suite", "synthetic", "--model", str(model), "--output", str(out), *EVAL_ARGS]) == 0
+        result = json.loads((out / "summary.json").read_text())
+        assert result["settings"]["model"] == str(run / "checkpoints" / f"step-{step}")
+        assert result["benchmarks"][0]["score"] == rows[step - 2]["eval/synthetic_text"]
+    # an incomplete checkpoint, a run without one: one-line errors naming them
+    broken = tmp_path / "broken" / "checkpoints" / "step-9"
+    shutil.copytree(run / "checkpoints" / "step-3", broken)
+    (broken / "DONE").unlink()
+    capsys.readouterr()
+    for model, why in ((broken, "incomplete checkpoint"), (tmp_path / "broken", "without a complete checkpoint")):
+        assert eval_main(["--suite", "synthetic", "--model", str(model), *EVAL_ARGS]) == 2
+        assert why in capsys.readouterr().err
