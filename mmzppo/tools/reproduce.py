@@ -159,6 +159,9 @@ def main(argv: list[str] | None = None) -> None:
         default="image",
         help="RL on the image tasks (the paper's), or on the text tasks at levels 2-4 (grid.MAIN)",
     )
+    parser.add_argument(
+        "--data-only", action="store_true", help="stop after writing the shards (<out>/data: rl, warmup, read)"
+    )
     parser.add_argument("--diagnose-only", action="store_true", help="stop after the starts and their diagnostics")
     parser.add_argument("--report", action="store_true", help="only rewrite the report from the finished cells")
     args = parser.parse_args(argv)
@@ -189,6 +192,10 @@ def main(argv: list[str] | None = None) -> None:
             del shown[i : i + 1 + takes_value]
     command = " ".join(["python -m mmzppo.tools.reproduce", *shown])
     t0 = time.perf_counter()
+    if args.data_only:
+        data = make_data(out, grid)
+        print(f"wrote {', '.join(str(p) for p in data.values())}: {(out / 'data' / 'disjoint.json').read_text()}")
+        return
     if args.diagnose_only:
         data = make_data(out, grid)
         for s in parallel_map([(make_student, out, size, grid, data) for size in grid.sizes], args.jobs):

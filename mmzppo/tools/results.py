@@ -12,7 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from mmzppo.tools.grid import LABELS, SUITES, Grid, cell_name, grid_config, report_stem
+from mmzppo.tools.grid import LABELS, RL_FAMILIES, SUITES, Grid, cell_name, grid_config, report_stem
+
+DIAG_BASELINES = ("plain_took_wrong", "plain_repeat", "bcq_cut", "correct_cut", "correct_cut_shortest")
 
 
 def bootstrap(runs: list[dict[str, float]], n: int = 2000, seed: int = 0) -> tuple[float, float, float]:
@@ -82,13 +84,22 @@ def report(out: Path, grid: Grid, students: list[dict], results: list[dict], doc
         f"{grid.diag_n} questions of the RL set, 8 rollouts each at temperature 1; hard = plain accuracy "
         "< 0.5 with a wrong rollout. Accuracies are over the rollouts on the hard questions.",
         "",
-        "| size | hard questions | plain | BCQ | BCQ ends on the wrong candidate's answer | NCQ | NCQ repeats a listed wrong answer |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "Baselines: how often FRESH plain rollouts on the same questions give the wrong candidate's "
+        "answer / a listed wrong answer (the candidates are the student's own answers: likely anyway); "
+        "BCQ with the candidates cut to the shorter one's length (the former fallback); and how often "
+        "the correct candidate lost reasoning to the cap (each capped on its own) and to the former cut.",
+        "",
+        "| size | hard questions | plain | BCQ | BCQ ends on the wrong candidate's answer (fresh plain) | NCQ | "
+        "NCQ repeats a listed wrong answer (fresh plain) | BCQ, cut candidates | correct candidate cut (former cut) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for s in students:
+        g = {k: s.get(k, math.nan) for k in DIAG_BASELINES}  # diagnostics written before the baselines lack them
         lines.append(
             f"| {s['size']} | {s['hard']}/{s['questions']} | {s['plain_hard']:.3f} | {s['bcq']:.3f} | "
-            f"{s['bcq_took_wrong']:.3f} | {s['ncq']:.3f} | {s['ncq_repeat']:.3f} |"
+            f"{s['bcq_took_wrong']:.3f} ({g['plain_took_wrong']:.3f}) | {s['ncq']:.3f} | "
+            f"{s['ncq_repeat']:.3f} ({g['plain_repeat']:.3f}) | {g['bcq_cut']:.3f} | "
+            f"{g['correct_cut']:.3f} ({g['correct_cut_shortest']:.3f}) |"
         )
     lines += [
         "",
@@ -136,6 +147,7 @@ def report(out: Path, grid: Grid, students: list[dict], results: list[dict], doc
             if any(c != "-" for c in cells):
                 lines.append(f"| {suite} | " + " | ".join(cells) + " |")
         lines.append("")
+    lines += mechanism_lines(grid, results)
     lines += [
         "## Runs",
         "",
@@ -202,8 +214,10 @@ def setup_lines(grid: Grid) -> list[str]:
         "batch shown as a BCQ or NCQ (`mmzppo.tools.warmup`'s reading examples) of "
         + ("every task" if grid.read_family == "all" else "the video and text tasks only")
         + ".",
-        "- RL set: the 4 image tasks' training split (the paper trains on images only); teacher: the reference "
-        "solutions (a deviation: always right, no teacher model).",
+        f"- RL set: the {grid.rl_family} tasks' training split ({', '.join(RL_FAMILIES[grid.rl_family])}; "
+        f"{grid.rl_n} items per task, levels {', '.join(map(str, grid.rl_levels))}, drawn from another seed than "
+        "the warm-up's and sharing no item with it by uid or content, `mmzppo.tools.disjoint`); teacher: the "
+        "reference solutions (a deviation: always right, no teacher model).",
         f"- Every RL run: a budget of {grid.rollout_budget} student rollouts (plain, BCQ and NCQ alike; a run stops "
         f"at the first step that reaches it), {c.prompts_per_step} "
         f"new questions a step, G_S {c.group_size}, {c.max_new_tokens}-token answers, I = {c.updates_per_step}, "
@@ -227,3 +241,90 @@ def notes_text(docs: Path, stem: str = "results") -> str:
     the command does not erase it; it names the run it was written for)."""
     notes = docs / f"{stem}_notes.md"
     return "\n" + notes.read_text() if notes.is_file() else ""
+
+
+def mechanism(run_dir: Path) -> dict:
+    """A run's mechanism numbers from its metrics rows (`mmzppo.train.metrics`) and panel
+    (`mmzppo.tools.panel`): per kind the share of non-trivial groups, over the run and on
+    questions whose plain group was all wrong; the buffer's `by_entry` counts at the end; the
+    update's mean approx KL and clip fraction per step; the panel at the start and at the end."""
+    rows = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    total = lambda key: sum(r.get(key, 0) for r in rows)  # noqa: E731
+    out: dict = {"kinds": {}, "by_entry": (rows[-1].get("buffer/by_entry") or {}) if rows else {}}
+    for kind in sorted({k.removeprefix("groups/") for r in rows for k in r if k.startswith("groups/")}):
+        out["kinds"][kind] = {
+            "groups": total(f"groups/{kind}"),
+            "nontrivial": total(f"mechanism/{kind}_nontrivial"),
+            "on_zero": total(f"mechanism/{kind}_on_zero"),
+            "on_zero_nontrivial": total(f"mechanism/{kind}_on_zero_nontrivial"),
+        }
+    for key in ("approx_kl", "clip_ratio/low", "clip_ratio/high", "entropy"):
+        values = [r[key] for r in rows if key in r]
+        out[key] = float(np.mean(values)) if values else math.nan
+    panel = run_dir / "panel.jsonl"
+    out["panel"] = [json.loads(x) for x in panel.read_text().splitlines()] if panel.is_file() else []
+    return out
+
+
+def _share(a: float, b: float) -> str:
+    return f"{a / b:.2f} ({a:.0f}/{b:.0f})" if b else "-"
+
+
+def mechanism_lines(grid: Grid, results: list[dict]) -> list[str]:
+    """The mechanism section: per method and size, summed over seeds (spec section 9)."""
+    cells = [r for r in results if r["method"] in ("zppo", "grpo_buffer", "grpo") and r.get("run_dir")]
+    cells = [r for r in cells if (Path(r["run_dir"]) / "metrics.jsonl").is_file()]
+    if not cells:
+        return []
+    lines = [
+        "## The mechanism",
+        "",
+        "Summed over seeds. Non-trivial: groups whose rewards differ (the only ones with a gradient); "
+        "'on 0/G': groups of questions whose plain group that step was all wrong. Graduated / admitted: "
+        "buffered questions by the plain accuracy they entered with, split by whether they got a BCQ/NCQ "
+        "while buffered (the paper, 2B: of those admitted at 0/8, ZPPO graduates 28%, GRPO-dagger 4%). "
+        "Panel: training questions the start solves 0 of k times, at the start and after the last step "
+        "(pass@k; mean log p of the gold solution). KL: mean approx KL per update.",
+        "",
+        "| method | size | non-trivial plain / BCQ / NCQ | BCQ / NCQ non-trivial on 0/G | graduated / admitted at 0/G: "
+        "reformulated; not | at 1/G: reformulated; not | panel pass@k | panel log p(gold) | approx KL |",
+        "|---|---|---|---|---|---|---|---|---:|",
+    ]
+    group_size = grid_config(grid).group_size
+    for size in grid.sizes:
+        for m in ("zppo", "grpo_buffer", "grpo"):
+            mech = [mechanism(Path(r["run_dir"])) for r in cells if r["method"] == m and r["size"] == size]
+            if mech:
+                lines.append(f"| {LABELS[m]} | {size} | " + " | ".join(mechanism_row(mech, group_size)) + " |")
+    return [*lines, ""]
+
+
+def mechanism_row(mech: list[dict], group_size: int) -> list[str]:
+    """The cells of one method and size (`mechanism` of each seed, summed)."""
+
+    def kind(k: str, field: str) -> float:
+        return sum(x["kinds"].get(k, {}).get(field, 0) for x in mech)
+
+    def bins(b: str) -> str:
+        entry = lambda key: sum(x["by_entry"].get(key, 0) for x in mech)  # noqa: E731
+        return "; ".join(
+            _share(entry(f"{b}/{split}/graduated"), entry(f"{b}/{split}/admitted"))
+            for split in ("reformulated", "plain")
+        )
+
+    panels = [x["panel"] for x in mech if x["panel"]]
+
+    def panel(key: str) -> str:
+        if not panels:
+            return "-"
+        return f"{np.mean([p[0][key] for p in panels]):.3f} -> {np.mean([p[-1][key] for p in panels]):.3f}"
+
+    return [
+        " / ".join(_share(kind(k, "nontrivial"), kind(k, "groups")) for k in ("plain", "bcq", "ncq")),
+        " / ".join(_share(kind(k, "on_zero_nontrivial"), kind(k, "on_zero")) for k in ("bcq", "ncq")),
+        bins("0.00"),
+        bins(f"{1 / group_size:.2f}"),
+        panel("pass_at_k"),
+        panel("logp_gold"),
+        f"{np.nanmean([x['approx_kl'] for x in mech]):.1e}",
+    ]

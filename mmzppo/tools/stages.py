@@ -118,6 +118,12 @@ def make_student(out: Path, size: str, grid: Grid, data: dict[str, Path]) -> dic
         tokens = grid_config(grid).max_new_tokens
         diag = candidate_use(policy, questions, group_size=8, max_new_tokens=tokens, seed=0)
         diag_file.write_text(json.dumps(dataclasses.asdict(diag), indent=1))
+    if not (folder / "panel.json").is_file():  # the fixed panel every cell of this start is measured on
+        from mmzppo.tools.panel import write_panel
+
+        write_panel(
+            folder / "panel.json", folder, data["rl"], grid.panel_n, grid.panel_k, grid_config(grid).max_new_tokens
+        )
     return {"size": size, "path": str(folder), **json.loads(diag_file.read_text())}
 
 
@@ -226,6 +232,13 @@ def run_cell(
     Trainer(config, resume=latest_checkpoint(config.run_dir) is not None).train()
     seconds = time.perf_counter() - t0
     scores = evaluate_model(latest_checkpoint(config.run_dir), config.run_dir / "eval", grid)
+    start = out / "students" / size
+    if (start / "panel.json").is_file():  # the panel at the start and every checkpoint (<run>/panel.jsonl)
+        from mmzppo.tools.panel import load_panel, panel_curve
+
+        panel_curve(
+            start, config.run_dir, load_panel(start / "panel.json", data["rl"]), grid.panel_k, config.max_new_tokens
+        )
     rows = [json.loads(x) for x in (config.run_dir / "metrics.jsonl").read_text().splitlines()]
     result = {
         "method": method,

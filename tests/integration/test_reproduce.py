@@ -127,6 +127,26 @@ def test_rollout_budget_stops_and_resumes(warm_xs, synth_shards, tmp_path):
     with pytest.raises(ConfigError, match="rollout_budget"):
         load_config(None, ["rollout_budget=-1"])
 
+    # the report's mechanism numbers of this run, and the fixed panel at the start and at each checkpoint
+    from mmzppo.data.shards import ShardReader
+    from mmzppo.policy.loading import load_policy
+    from mmzppo.tools.panel import panel_curve, select_panel
+    from mmzppo.tools.results import mechanism
+
+    mech = mechanism(tmp_path / "budget")
+    assert mech["kinds"]["plain"]["groups"] == sum(r["groups/plain"] for r in rows)
+    assert mech["by_entry"] == rows[-1]["buffer/by_entry"] and mech["approx_kl"] >= 0
+    items = list(ShardReader(synth_shards, vision=TINY_VISION))
+    panel = select_panel(load_policy(warm_xs, vision=TINY_VISION), items[:8], size=2, k=2, max_new_tokens=24)
+    assert 1 <= len(panel) <= 2
+    curve = panel_curve(warm_xs, tmp_path / "budget", panel, k=2, max_new_tokens=24)
+    checkpoints = sorted(int(p.name.split("-")[1]) for p in (tmp_path / "budget" / "checkpoints").glob("step-*"))
+    assert [r["step"] for r in curve] == [0, *checkpoints] and len(checkpoints) == 2
+    assert all(0 <= r["pass_at_k"] <= 1 and r["logp_gold"] < 0 for r in curve)
+    assert curve[-1]["logp_gold"] != curve[0]["logp_gold"]  # the checkpoint is not the start
+    assert panel_curve(warm_xs, tmp_path / "budget", panel, k=2, max_new_tokens=24) == curve  # cached
+    assert len((tmp_path / "budget" / "panel.jsonl").read_text().splitlines()) == 3
+
 
 def test_bootstrap_intervals():
     from mmzppo.tools.results import bootstrap, bootstrap_difference
