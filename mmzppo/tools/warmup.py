@@ -11,19 +11,22 @@ Reading candidates (`--read-shards`, `--read-fraction`). A student warmed up on 
 only does not use the candidates of a BCQ or NCQ prompt (its BCQ groups score below its plain
 ones): it never saw a prompt that shows worked solutions. The paper's students learned that
 in pre-training and instruction tuning. The analogue here: a fraction of each batch are
-reading examples drawn from separate shards (the comparison uses task families disjoint from
-the ones the RL stage trains and is measured on), shown as a BCQ (the gold solution and a
-wrong one, unlabeled, in random order) or an NCQ (the wrong one, its answer listed as wrong),
-with the gold solution as the target. The wrong solution is another item's gold solution of
-the same task with a different answer (a plausible, self-consistent wrong answer, as a
-student's are) or, for one item in two, the gold solution with its final answer changed.
-Candidates are compressed as the reference teacher compresses them during training.
+reading examples drawn from separate shards (never the RL items: `mmzppo.tools.disjoint`),
+shaped like the prompts RL makes (`reading_prompt`): a BCQ (the gold solution and a wrong one,
+unlabeled, in random order) or an NCQ (5-8 wrong ones, their answers listed as wrong), one in
+two each, with the gold solution as the target. A wrong solution reads like a student's: the
+gold with a slip carried through to a wrong final answer where the solution is a chain of
+equations (`corrupted_solution`), else another item's gold solution of the same task with a
+different answer, or the gold with its conclusion changed. (The start's own wrong samples
+would be closer still; they need the start first: not done.) Candidates are compressed by the
+function training and the diagnostic use (`mmzppo.prompting.compress.truncate_candidates`).
 """
 
 from __future__ import annotations
 
 import argparse
 import random
+import re
 import sys
 from pathlib import Path
 
@@ -60,25 +63,100 @@ def changed_answer(sample: Sample, rng: random.Random) -> str:
     return str(max(0, value + rng.choice([-3, -2, -1, 1, 2, 3])) if value > 3 else value + rng.randint(1, 3))
 
 
+_EQUATION = re.compile(r"(\d+) ([-+×÷*/]) (\d+) = (\d+)")
+_APPLY = {
+    "+": int.__add__,
+    "-": int.__sub__,
+    "×": int.__mul__,
+    "*": int.__mul__,
+    "÷": int.__floordiv__,
+    "/": int.__floordiv__,
+}
+
+
+def corrupted_solution(sample: Sample, rng: random.Random, tries: int = 10) -> str | None:
+    """The gold worked solution with one slip carried through, as a student's wrong answer
+    reads: in a chain of equations (each line's last `a op b = c` carries its result on, as in
+    arith_chain, word_problem and digit_arith), one result is off by 1-3 at a random line, every
+    later equation that used it is recomputed from the wrong value, and the final answer (the
+    box) follows. None when the solution has no such chain, or no slip of `tries` keeps every
+    value a whole number >= 0 and changes the final answer."""
+    lines = sample.solution.splitlines()
+    chain = [(i, list(_EQUATION.finditer(ln))[-1]) for i, ln in enumerate(lines) if _EQUATION.search(ln)]
+    gold = extract_last_boxed(sample.solution)
+    if not chain or gold is None or gold.strip() != chain[-1][1].group(4):
+        return None
+    for _ in range(tries):
+        k = rng.randrange(len(chain))
+        old = int(chain[k][1].group(4))
+        slipped = _carry(lines, chain[k:], old + rng.choice([-3, -2, -1, 1, 2, 3]))
+        if slipped is not None and slipped[1] != gold.strip():
+            text = "\n".join(slipped[0])
+            return text[: text.rfind("\\boxed{")] + f"\\boxed{{{slipped[1]}}}"
+    return None
+
+
+def _carry(lines: list[str], chain: list, new: int) -> tuple[list[str], str] | None:
+    """`lines` with the first equation of `chain` giving `new` and every later one recomputed
+    from it; and the new final result. None if a value goes negative or the chain breaks."""
+    lines, carried = list(lines), None
+    for n, (i, m) in enumerate(chain):
+        a, op, b = int(m.group(1)), m.group(2), int(m.group(3))
+        if n == 0:
+            result = new
+        elif a == carried[0] and (b or op not in "÷/"):
+            a = carried[1]
+            result = _APPLY[op](a, b)
+        else:  # a later step that does not use the carried value: the slip would not reach the answer
+            return None
+        if result < 0:
+            return None
+        carried = (int(m.group(4)), result)
+        lines[i] = lines[i][: m.start()] + f"{a} {op} {b} = {result}" + lines[i][m.end() :]
+    return lines, str(carried[1])
+
+
+def changed_conclusion(sample: Sample, rng: random.Random) -> str:
+    """The gold solution with its final answer changed where it is concluded: the answer as a
+    whole word in the last line before the box, and the box itself."""
+    wrong = changed_answer(sample, rng)
+    gold = str(sample.answer).strip()
+    lines = sample.solution.splitlines()
+    box = max((i for i, ln in enumerate(lines) if "\\boxed{" in ln), default=None)
+    if box is None:
+        return sample.solution + f"\n\\boxed{{{wrong}}}"
+    if box > 0:
+        lines[box - 1] = re.sub(rf"(?<![\w.]){re.escape(gold)}(?![\w])", wrong, lines[box - 1])
+    lines[box] = lines[box][: lines[box].rfind("\\boxed{")] + f"\\boxed{{{wrong}}}"
+    return "\n".join(lines)
+
+
 def wrong_solution(sample: Sample, pool: list[Sample], rng: random.Random) -> str:
-    """A worked solution to `sample` that ends in a wrong answer: another item's gold solution
-    of the same task with a different answer, or (one in two, or without such an item) the
-    gold solution with its last \\boxed{} answer changed."""
+    """A worked solution to `sample` that ends in a wrong answer and reads like a student's: the
+    gold with a slip carried through (`corrupted_solution`) where the solution is a chain of
+    equations; else another item's gold solution of the same task with a different answer, or
+    (one in two, or without such an item) the gold with its conclusion changed."""
+    corrupted = corrupted_solution(sample, rng)
+    if corrupted is not None:
+        return corrupted
     others = [o for o in pool if o.source == sample.source and str(o.answer) != str(sample.answer) and o.solution]
     if others and rng.random() < 0.5:
         return rng.choice(others).solution
-    gold = extract_last_boxed(sample.solution)
-    head = sample.solution[: sample.solution.rfind("\\boxed{")] if gold is not None else sample.solution + "\n"
-    return head + "\\boxed{" + changed_answer(sample, rng) + "}"
+    return changed_conclusion(sample, rng)
+
+
+NCQ_WRONG = (5, 8)  # wrong candidates of a reading NCQ: a hard question's wrong rollouts (8 - c, c = 0..3 correct)
 
 
 def reading_prompt(sample: Sample, pool: list[Sample], rng: random.Random) -> Prompt:
-    """A reading example: a BCQ (gold + wrong, unlabeled, random order) or an NCQ (the wrong
-    solution listed as wrong), one in two each; the target is the gold solution."""
-    wrong = wrong_solution(sample, pool, rng)
+    """A reading example shaped like an RL prompt: a BCQ (the gold and one wrong solution,
+    unlabeled, random order) or an NCQ (5-8 wrong solutions, their answers listed as wrong),
+    one in two each, the proportions ZPPO's plan makes when the teacher has a correct answer
+    (`mmzppo.core.selection.plan`: a BCQ and an NCQ per reformulated question). Candidates are
+    compressed by the function training uses. The target is the gold solution."""
     if rng.random() < 0.5:
-        return bcq(sample, sample.solution, wrong, rng)
-    return ncq(sample, [wrong])
+        return bcq(sample, sample.solution, wrong_solution(sample, pool, rng), rng)
+    return ncq(sample, [wrong_solution(sample, pool, rng) for _ in range(rng.randint(*NCQ_WRONG))])
 
 
 def warmup(
