@@ -3,8 +3,9 @@
 ZPPO against GRPO with buffer, from the same tiny student, for the same student-rollout budget
 (one size and one seed of `python -m mmzppo.tools.reproduce`, whose functions it calls):
 
-1. writes the synthetic suite as WebDataset shards: the image tasks' training split (the RL
-   set) and every task's training split (the warm-up and its reading examples),
+1. writes the synthetic suite as WebDataset shards: every task's training split (the warm-up
+   and its reading examples) and the image tasks' (the RL set: other items, none of them a
+   warm-up item by uid or content),
 2. builds the start: a tiny Qwen3.5 (`xs`) warmed up on worked solutions, part of them shown
    as BCQ/NCQ prompts (reading examples; cached), and measures whether it reads the
    candidates (`mmzppo.tools.diagnose`: BCQ vs plain accuracy on its hard questions),
@@ -51,6 +52,8 @@ DEMO = Grid(
     diag_n=48,
     eval_n=12,
     real_limit=0,
+    panel_n=8,  # a small panel: the demo has 10 minutes
+    panel_k=8,
     config=CONFIGS / "demo.yaml",
 )
 DEMO_QUICK = dataclasses.replace(QUICK, seeds=(0,), methods=("zppo", "grpo_buffer"), config=DEMO.config)

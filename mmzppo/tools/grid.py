@@ -57,7 +57,7 @@ class Grid:
     read_family: str = "all"  # reading examples of every task, or "disjoint": only the video and text tasks
     diag_n: int = 48  # RL-set questions for the diagnostic
     eval_n: int = 12  # synthetic test items per task (levels 1-3; the RL family's at rl_levels)
-    panel_n: int = 16  # the fixed panel: RL questions the start solves 0 of panel_k times (mmzppo.tools.panel)
+    panel_n: int = 16  # the fixed panel: RL questions the start solves 0 of panel_k times (tools.panel; 0: none)
     panel_k: int = 16  # its samples per question (pass@k); measured at every checkpoint (save_every)
     real_limit: int = 2  # first items of every benchmark found in ../shared/benchdata (0: none)
     overrides: tuple[str, ...] = ()  # extra key=value for every cell

@@ -118,7 +118,9 @@ def make_student(out: Path, size: str, grid: Grid, data: dict[str, Path]) -> dic
         tokens = grid_config(grid).max_new_tokens
         diag = candidate_use(policy, questions, group_size=8, max_new_tokens=tokens, seed=0)
         diag_file.write_text(json.dumps(dataclasses.asdict(diag), indent=1))
-    if not (folder / "panel.json").is_file():  # the fixed panel every cell of this start is measured on
+    if (
+        grid.panel_n and not (folder / "panel.json").is_file()
+    ):  # the fixed panel every cell of this start is measured on
         from mmzppo.tools.panel import write_panel
 
         write_panel(
