@@ -23,6 +23,7 @@ COMMANDS = [
     ["mmzppo.tools.models", "--help"],
     ["mmzppo.tools.warmup", "--help"],
     ["mmzppo.tools.diagnose", "--help"],
+    ["mmzppo.tools.panel", "--help"],
     ["mmzppo.tools.plot", "--help"],
     ["mmzppo.tools.inspector", "--help"],
     ["mmzppo.tools.dist_check", "--help"],
