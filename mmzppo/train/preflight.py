@@ -149,6 +149,7 @@ class Estimate:
     update_peak: float = 0.0
     rollout_peak: float = 0.0
     max_micro_batch_tokens: int = 0
+    micro_batch_tokens: int = 0  # what the config's micro-batches hold (resolved)
     problems: list[str] = field(default_factory=list)
 
 
@@ -164,8 +165,17 @@ def logprob_bytes(m: ModelCount, completion_tokens: int, chunk: int) -> float:
     return LOGPROB_BYTES * m.vocab * (min(chunk, completion_tokens) if chunk > 0 else completion_tokens)
 
 
+def resolved(config: Config) -> Config:
+    """The config as the trainer runs it (`resolve_auto`: a null micro_batch_tokens derived, ...)."""
+    from mmzppo.train import config as config_module
+    from mmzppo.train import config_files
+
+    resolve = getattr(config_files, "resolve_auto", None) or config_module.resolve_auto
+    return resolve(config, fsdp_launch=config.sharding == "fsdp")
+
+
 def estimate(config: Config, gpus: int, gpu_memory: int, m: ModelCount, prompt_tokens: int = PROMPT_TOKENS) -> Estimate:
-    c = config
+    c = resolved(config)
     precision = precision_of(c)
     checkpointing = bool(getattr(c, "gradient_checkpointing", False))
     chunk = int(getattr(c, "logprob_chunk_tokens", 0) or 0)
@@ -183,6 +193,7 @@ def estimate(config: Config, gpus: int, gpu_memory: int, m: ModelCount, prompt_t
     sequence = prompt_tokens + c.max_new_tokens
     tokens = c.micro_batch_tokens if c.micro_batch_tokens > 0 else c.micro_batch_size * sequence
     tokens = max(tokens, sequence)  # a sequence longer than the budget goes alone
+    e.micro_batch_tokens = tokens
     completion = c.max_new_tokens * max(1, tokens // sequence)
     e.parts[f"activations ({tokens:,} tokens, checkpointing)"] = activations(m, tokens, precision, True)
     e.parts[f"activations ({tokens:,} tokens, no checkpointing)"] = activations(m, tokens, precision, False)
@@ -260,7 +271,7 @@ def report(config: Config, e: Estimate, m: ModelCount, device: str) -> str:
         f"  {'update phase peak':<48} {e.update_peak / GiB:8.2f} GiB",
         f"  {'rollout phase peak':<48} {e.rollout_peak / GiB:8.2f} GiB",
         f"  largest micro_batch_tokens that fits: {e.max_micro_batch_tokens:,} "
-        f"(config: {config.micro_batch_tokens or 'none'}); {int(HEADROOM * 100)}% of the GPU kept free",
+        f"(the config's micro-batches: {e.micro_batch_tokens:,}); {int(HEADROOM * 100)}% of the GPU kept free",
     ]
     lines.append(
         "  verdict: fits" if not e.problems else "  verdict: DOES NOT FIT\n" + "\n".join(f"  - {p}" for p in e.problems)

@@ -1,4 +1,4 @@
-"""Faults injected into training on purpose: SIGKILL at chosen moments, a full disk, NaN.
+"""Faults injected into training on purpose: SIGKILL at chosen moments, SIGTERM, a full disk, NaN.
 
 Every case ends by comparing with an uninterrupted run of the same seed: one metrics row
 per step, in order, with equal values; the same samples.jsonl; TensorBoard with one value
@@ -78,14 +78,15 @@ def tensorboard_steps(run: Path, tag: str = "loss") -> list[int]:
     return [e.step for e in acc.Scalars(tag)]
 
 
-def kill_when(proc: subprocess.Popen, moment, timeout: float = 600) -> bool:
-    """SIGKILL `proc` as soon as `moment()` is true (polled every 2 ms); False if it ended first."""
+def kill_when(proc: subprocess.Popen, moment, timeout: float = 600, signum=signal.SIGKILL) -> bool:
+    """Send `signum` (SIGKILL) to `proc` as soon as `moment()` is true (polled every 2 ms) and
+    wait for it to end; False if it ended first."""
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         if proc.poll() is not None:
             return False
         if moment():
-            proc.send_signal(signal.SIGKILL)
+            proc.send_signal(signum)
             proc.wait()
             return True
         time.sleep(0.002)
@@ -144,6 +145,26 @@ def test_kill_9_at_chosen_moments_then_resume(uninterrupted, tiny_xs_dir, synth_
     assert (metrics, samples) == comparable(uninterrupted)
     assert tensorboard_steps(run) == list(range(STEPS))
     assert not list(ckpt.glob(".*.tmp"))
+
+
+@pytest.mark.slow
+def test_sigterm_finishes_the_step_writes_a_checkpoint_and_exits_0(uninterrupted, tiny_xs_dir, synth_shards, tmp_path):
+    """SIGTERM while step 2 runs (0.3 s after checkpoint step-2; save_every=2: none is due after
+    step 2): the run finishes that step, writes checkpoint step-3 and exits 0; --resume then ends
+    as the uninterrupted run, row for row."""
+    args = overrides(tiny_xs_dir, synth_shards, tmp_path, "term")
+    run = tmp_path / "term"
+    with open(tmp_path / "term.log", "w") as log:
+        proc = subprocess.Popen(train_cmd(args), env=ENV, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+        in_step_2 = lambda: (run / "checkpoints/step-2/DONE").is_file() and time.sleep(0.3) is None  # noqa: E731
+        assert kill_when(proc, in_step_2, signum=signal.SIGTERM)
+    output = (tmp_path / "term.log").read_text()
+    done = len(rows(run / "metrics.jsonl"))
+    assert proc.returncode == 0 and "stopped by SIGTERM" in output, output[-3000:]
+    assert 2 < done < STEPS and (run / f"checkpoints/step-{done}/DONE").is_file(), (done, output[-3000:])
+    r = subprocess.run(train_cmd(args, resume=True), env=ENV, cwd=REPO, capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert comparable(run) == comparable(uninterrupted)
 
 
 @pytest.mark.slow
