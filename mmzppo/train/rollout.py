@@ -9,7 +9,9 @@ need, so none of them looks anything up or encodes anything again:
   step and shared by the group's rollouts, read again by the old-log-prob pass and every
   update;
 * `completion`: the sampled token ids, the sampler's log-probs, the text;
-* `reward` (and the `parsed` answer) against the ORIGINAL gold answer, whatever the prompt;
+* `reward` (and the `parsed` answer) against the ORIGINAL gold answer, whatever the prompt,
+  by the rule of the sample's reward type; `pending` while the judge has still to grade it
+  (`mmzppo.train.rewards`), `unknown` when the judge could not (the group is left out);
 * `loss_mask` (forced tokens get a 0 where they are made, so no loss needs to know why a
   token is masked) and, once the method has set it, `advantage`;
 * `kind`, `group_id` (plain, BCQ, NCQ, hint, prefix of one question are separate groups)
@@ -27,7 +29,7 @@ import torch
 
 from mmzppo.core.advantages import batch_advantages
 from mmzppo.data.sample import Sample
-from mmzppo.grading.grader import grade
+from mmzppo.grading.rewards import rule_grade
 from mmzppo.policy import parallel
 from mmzppo.policy.encoding import EncodedPrompt
 from mmzppo.policy.generation.base import Completion, RolloutBackend, SamplingParams
@@ -46,6 +48,8 @@ class Rollout:
     loss_mask: list[int] | None = None  # 1 = in the loss; None = every completion token
     advantage: float = 0.0  # set by the method (PPO objectives)
     kind: str = field(default="")  # the group kind; default: the prompt's
+    pending: bool = False  # the judge has still to grade it (`mmzppo.train.rewards.Rewarder.resolve`)
+    unknown: bool = False  # the judge could not grade it (teacher_failure: skip): its group is left out
 
     def __post_init__(self):
         self.kind = self.kind or self.prompt.kind
@@ -80,10 +84,12 @@ class Rollout:
 
 
 def graded(prompt: Prompt, encoded: EncodedPrompt, completion: Completion, kind: str = "") -> Rollout:
-    """A completion graded against its question's original gold answer (a forced assistant
-    prefix is part of the graded response)."""
-    s = prompt.sample
-    g = grade(prompt.assistant_prefix + completion.text, s.answer, s.answer_type, s.choices)
+    """A completion graded against its question's original gold answer by the rule of its reward
+    type (a forced assistant prefix is part of the graded response); `pending` when the rule
+    leaves it to the judge (`mmzppo.grading.rewards.route`)."""
+    g = rule_grade(prompt.assistant_prefix + completion.text, prompt.sample)
+    if g is None:
+        return Rollout(prompt, encoded, completion, 0.0, None, kind=kind, pending=True)
     return Rollout(prompt, encoded, completion, g.reward, g.parsed, kind=kind)
 
 
