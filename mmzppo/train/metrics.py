@@ -53,7 +53,7 @@ def step_metrics(step: int, result: StepResult, buffer, times: dict[str, float],
     lengths = [len(r.token_ids) for r in rollouts]
     m: dict = {"step": step}
     for kind in result.kinds:
-        rewards = [r.reward for r in rollouts if r.kind == kind]
+        rewards = [r.reward for r in rollouts if r.kind == kind and not r.unknown]  # unknown: not 0
         m[f"reward/{kind}_mean"] = mean(rewards)
         m[f"reward/{kind}_std"] = std(rewards)
         m[f"groups/{kind}"] = sum(g[0].kind == kind for g in result.groups if g)
