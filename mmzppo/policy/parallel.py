@@ -20,6 +20,11 @@ Two layouts, chosen by the config's `sharding`:
 Either way the loss of a mini-batch is divided by the token count over ALL ranks and the
 gradients are SUMMED over ranks (FSDP's reduce-scatter divide factor is set to 1), so the
 update equals one process's on the same global mini-batch.
+
+Precision (`mmzppo.policy.precision`): under `bf16-mixed` the parameters are float32 masters
+and so are their gradients: `sync_gradients` sums float32 tensors, and `shard` gives FSDP2 a
+`MixedPrecisionPolicy` that all-gathers bfloat16 copies for compute and reduce-scatters the
+gradients in float32 into float32 shards: the same semantics on both layouts.
 """
 
 from __future__ import annotations
@@ -94,14 +99,18 @@ def vision_params(model: torch.nn.Module) -> set[torch.nn.Parameter]:
     return set(visual.parameters()) if visual is not None else set()
 
 
-def shard(model: torch.nn.Module) -> None:
+def shard(model: torch.nn.Module, precision: str = "fp32") -> None:
     """FSDP2 in place: each decoder layer a unit, the rest of the language model the root
-    unit; the vision tower replicated (ignored by FSDP). Gradients are summed, not averaged."""
+    unit; the vision tower replicated (ignored by FSDP). Gradients are summed, not averaged;
+    `precision`'s mixed-precision policy (bf16 compute, fp32 reduction for `bf16-mixed`)."""
     from torch.distributed.fsdp import fully_shard
 
+    from mmzppo.policy.precision import fsdp_policy
+
+    policy = fsdp_policy(precision)
     for layer in decoder_layers(model):
-        fully_shard(layer)
-    fully_shard(model, ignored_params=vision_params(model))
+        fully_shard(layer, mp_policy=policy)
+    fully_shard(model, ignored_params=vision_params(model), mp_policy=policy)
     for unit in fsdp_units(model):
         unit.set_gradient_divide_factor(1.0)  # a sum over ranks, as `sync_gradients`
         unit.set_force_sum_reduction_for_comms(True)  # plain SUM (gloo has no PREMUL_SUM)
@@ -131,7 +140,9 @@ def full_params(model: torch.nn.Module):
     finally:
         for unit in units:
             unit.reshard()
-            unit.set_reshard_after_forward(True)
+            # FSDP2's defaults: layers reshard after forward; the root keeps its parameters (the LM
+            # head among them, which `mmzppo.policy.logprobs` applies after the forward) until backward
+            unit.set_reshard_after_forward(unit is not model)
 
 
 def full_state_dict(model: torch.nn.Module) -> dict[str, torch.Tensor] | None:

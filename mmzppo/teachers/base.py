@@ -36,6 +36,7 @@ import torch
 from mmzppo.data.sample import Sample
 from mmzppo.grading.boxed import extract_last_boxed
 from mmzppo.policy.generation.base import Completion
+from mmzppo.policy.logprobs import HeadStates
 from mmzppo.prompting.builders import Prompt, question_text, user_message
 from mmzppo.prompting.compress import MAX_LINES
 
@@ -63,9 +64,10 @@ class TokenDistributions:
     (as `mmzppo.policy.logprobs`)."""
 
     token_logprobs: torch.Tensor  # (B, T) log T(y_t) of each completion token
-    logprobs: torch.Tensor  # (B, T, V) every token's log-prob, or (B, T, k) the top-k ones
+    logprobs: torch.Tensor | None  # (B, T, k) the top-k log-probs; None = full vocabulary (`head`)
     indices: torch.Tensor | None  # (B, T, k) token ids of the top-k log-probs; None = full vocabulary
     mask: torch.Tensor  # (B, T) True on real completion tokens
+    head: HeadStates | None = None  # full vocabulary: the distributions at the mask's positions, by chunk
 
 
 @runtime_checkable

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from collections import Counter
 
-from mmzppo.core.divergences import top_k as largest
+import torch
+
 from mmzppo.data.sample import Sample
 from mmzppo.policy.encoding import encode_prompts
 from mmzppo.policy.generation.base import Completion, SamplingParams
 from mmzppo.policy.generation.hf import HFRollout
 from mmzppo.policy.loading import Policy
-from mmzppo.policy.logprobs import completion_logprobs
+from mmzppo.policy.logprobs import CHUNK_TOKENS, completion_logprobs
 from mmzppo.prompting.builders import Prompt, plain
 from mmzppo.prompting.compress import MAX_TOKENS, Compressor, truncate_candidates
 from mmzppo.teachers.base import (
@@ -43,6 +44,8 @@ class LocalTeacher:
     fallback: the compressor used when `compress_with_model` is False (as `ReferenceTeacher`'s
         `compress`).
     batch_size: sequences per generate call (bounds memory).
+    chunk_tokens: completion positions per LM-head chunk of `distributions` (no (tokens x
+        vocabulary) tensor for a whole answer; the run's `logprob_chunk_tokens`).
     """
 
     def __init__(
@@ -53,8 +56,10 @@ class LocalTeacher:
         compress_max_tokens: int = MAX_TOKENS,
         batch_size: int | None = None,
         fallback: Compressor = truncate_candidates,
+        chunk_tokens: int = CHUNK_TOKENS,
     ):
         self.policy = policy
+        self.chunk_tokens = chunk_tokens
         self.backend = HFRollout(policy, batch_size=batch_size)
         self.sampling = sampling
         self.compress_with_model = compress_with_model
@@ -90,10 +95,25 @@ class LocalTeacher:
         self.counts["scored"] += len(prompts)
         encoded = encode_prompts(self.policy.processor, self.policy.vision, prompts)
         scored = completion_logprobs(
-            self.policy.model, self.policy.tokenizer, encoded, completions, with_grad=False, full=True
+            self.policy.model,
+            self.policy.tokenizer,
+            encoded,
+            completions,
+            with_grad=False,
+            full=True,
+            chunk_tokens=self.chunk_tokens,
         )
-        values, indices = (scored.distributions, None) if top_k <= 0 else largest(scored.distributions, top_k)
-        return TokenDistributions(scored.logprobs, values, indices, scored.mask)
+        if top_k <= 0:  # the whole vocabulary, computed a chunk of positions at a time by the loss
+            return TokenDistributions(scored.logprobs, None, None, scored.mask, head=scored.head)
+        values, indices = scored.head.top_k(top_k)  # (N, k) at the real positions, by chunk
+        shape = (*scored.mask.shape, values.shape[-1])
+        where = scored.mask.unsqueeze(-1).expand(shape)
+        return TokenDistributions(
+            scored.logprobs,
+            torch.zeros(shape).masked_scatter(where, values),
+            torch.zeros(shape, dtype=torch.long).masked_scatter(where, indices),
+            scored.mask,
+        )
 
     def greedy(self, max_new_tokens: int) -> SamplingParams:
         return SamplingParams(temperature=0.0, max_new_tokens=min(max_new_tokens, self.sampling.max_new_tokens))

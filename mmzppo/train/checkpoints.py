@@ -1,7 +1,10 @@
 """Checkpoints of a run: `checkpoints/step-N/` written atomically, and resumed from exactly.
 
-A checkpoint holds the Hugging Face model + processor (main process), each rank's trainer
-state (optimizer, buffer, data position, every RNG), the sizes of metrics.jsonl and
+A checkpoint holds the Hugging Face model + processor (main process) in the precision's
+export dtype (bfloat16 for `bf16-mixed` and `bf16`: what a user or vLLM loads), the float32
+master weights in `masters.pt` when they differ from that export (`bf16-mixed`; read back by
+`load_masters` on resume, so a resumed run continues from the exact weights), each rank's
+trainer state (optimizer, buffer, data position, every RNG), the sizes of metrics.jsonl and
 samples.jsonl when it was written, and a DONE marker. It is written under a temporary name
 and renamed once complete, so a process killed while writing, or a full disk, never leaves a
 checkpoint that `--resume` would pick; the previous one stays as it was. On resume the logs
@@ -20,8 +23,10 @@ from pathlib import Path
 import torch
 
 from mmzppo.policy import parallel
+from mmzppo.policy.precision import EXPORT
 
 LOG_FILES = ("metrics.jsonl", "samples.jsonl")
+MASTERS = "masters.pt"
 
 
 class CheckpointError(OSError):
@@ -38,9 +43,10 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
     return complete[-1] if complete else None
 
 
-def save(run_dir: Path, step: int, policy, state: dict, rank: int, acc) -> Path:
-    """checkpoints/step-N/: HF model + processor (main process), this rank's `state`, the sizes
-    of metrics.jsonl and samples.jsonl at this step, and a DONE marker.
+def save(run_dir: Path, step: int, policy, state: dict, rank: int, acc, precision: str = "fp32") -> Path:
+    """checkpoints/step-N/: HF model + processor (main process) in `precision`'s export dtype
+    and the float32 masters if they differ, this rank's `state`, the sizes of metrics.jsonl
+    and samples.jsonl at this step, and a DONE marker.
 
     Written under a temporary name and renamed once complete, so a process killed while
     writing (or a full disk) never leaves a checkpoint that `--resume` would pick; the
@@ -60,7 +66,11 @@ def save(run_dir: Path, step: int, policy, state: dict, rank: int, acc) -> Path:
         acc.wait_for_everyone()
         weights = parallel.full_state_dict(model)  # None unless FSDP (then every rank gathers)
         if acc.is_main_process:
-            model.save_pretrained(path, state_dict=weights)
+            weights = weights if weights is not None else model.state_dict()
+            export = {k: v.to(EXPORT[precision]) if v.is_floating_point() else v for k, v in weights.items()}
+            if any(export[k] is not v for k, v in weights.items()):  # a cast happened: keep the masters
+                torch.save(weights, path / MASTERS)
+            model.save_pretrained(path, state_dict=export)
             policy.processor.save_pretrained(path)
             logs = {name: (run_dir / name).stat().st_size if (run_dir / name).exists() else 0 for name in LOG_FILES}
             (path / "logs.json").write_text(json.dumps(logs))
@@ -97,6 +107,15 @@ def truncate_logs(run_dir: Path, checkpoint: Path) -> None:
         if file.exists() and name in sizes and file.stat().st_size > sizes[name]:
             with open(file, "r+b") as f:
                 f.truncate(sizes[name])
+
+
+def load_masters(path: Path, model: torch.nn.Module) -> None:
+    """Put checkpoint `path`'s float32 master weights into `model` (loaded from its export),
+    if it has them; call before sharding."""
+    file = path / MASTERS
+    if file.is_file():
+        with torch.no_grad():
+            model.load_state_dict(torch.load(file, weights_only=True))
 
 
 def load(path: Path, rank: int) -> dict:

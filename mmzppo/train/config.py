@@ -11,7 +11,8 @@ code: GRPO = `method: zppo` with `use_buffer=false use_bcq=false use_ncq=false`;
 GRPO-dagger = `use_buffer=true use_bcq=false use_ncq=false`; ZPPO = all three on.
 
 A YAML file may start from another one: `base: ../zppo_qwen3.5-0.8b.yaml` (a path relative
-to the file) loads that file first, and the keys written here replace its keys.
+to the file) loads that file first, and the keys written here replace its keys. The keys that
+may be `auto` (or null) are resolved by `mmzppo.train.config_files.resolve_auto`.
 """
 
 from __future__ import annotations
@@ -25,12 +26,12 @@ from typing import Any
 from mmzppo.core.advantages import NORMALISATIONS
 from mmzppo.data.vision import VisionSettings
 from mmzppo.policy.generation.base import BACKENDS
-from mmzppo.policy.loading import DTYPES
+from mmzppo.policy.precision import PRECISIONS
 from mmzppo.teachers.served import FAILURES
 from mmzppo.train.methods import METHODS
 from mmzppo.train.objectives import DIVERGENCES
 
-# The allowed values of the keys no other module owns ('auto' is resolved by `resolve_auto`).
+# The allowed values of the keys no other module owns ('auto' is resolved by `config_files.resolve_auto`).
 TEACHER_KINDS = ("local", "server", "precomputed", "reference", "none")  # built by mmzppo.train.setup
 COMPRESSIONS = ("auto", "teacher", "truncate")
 OLD_LOGPROBS = ("auto", "sampler", "recompute")
@@ -38,6 +39,7 @@ TIS = ("auto", "on", "off")
 SHARDINGS = ("auto", "none", "fsdp")
 NONFINITE = ("skip", "stop")
 VLLM_DTYPES = ("bfloat16", "float16", "float32", "auto")
+PROMPT_TEXT_TOKENS = 256  # a plain prompt's text, for the derived micro_batch_tokens
 
 
 class ConfigError(ValueError):
@@ -83,7 +85,13 @@ class Config:
         "visit; a deviation), 'reference' (the dataset's worked solutions; a deviation from the paper), or 'none'",
         "local",
     )
-    dtype: str = doc("model dtype: float32, bfloat16 or float16", "bfloat16")
+    precision: str = doc(
+        "'bf16-mixed' (float32 master weights and AdamW state, bfloat16 compute under autocast, gradients "
+        "summed in float32; FSDP2's mixed-precision policy when sharded; checkpoints export bfloat16), 'bf16' "
+        "(all bfloat16: at lr 1e-6 most updates round away; it warns) or 'fp32'. The former key `dtype` is read "
+        "as float32 -> fp32, bfloat16 -> bf16",
+        "bf16-mixed",
+    )
     attn_implementation: str = doc("attention kernel: sdpa (CPU) or flash_attention_2 (GPU extra)", "sdpa")
     vision: VisionSettings = doc(
         "pixel and frame budgets for every image/video (see VisionSettings)", default_factory=VisionSettings
@@ -154,10 +162,22 @@ class Config:
         "I: gradient updates per rollout step over equal mini-batches (paper: 4)", 4, section="update (paper, Eqs. 4-6)"
     )
     micro_batch_size: int = doc("sequences per forward/backward (gradient accumulation inside a mini-batch)", 8)
-    micro_batch_tokens: int = doc(
-        "padded tokens per forward/backward (sequences x (longest prompt + longest "
-        "completion)); 0 = no budget, only micro_batch_size",
-        0,
+    micro_batch_tokens: int | None = doc(
+        "padded tokens per forward/backward (sequences x (longest prompt + longest completion)); 0 = no "
+        "budget, only micro_batch_size; null (default) = micro_batch_size x (256 text tokens + one image at "
+        "vision.max_pixels + max_new_tokens): full-length plain sequences fill a micro-batch, longer "
+        "BCQ/NCQ ones go in fewer",
+        None,
+    )
+    logprob_chunk_tokens: int = doc(
+        "completion tokens per LM-head chunk in the log-prob and distillation passes: peak memory ~ chunk x "
+        "vocabulary instead of answer x vocabulary (the paper used a fused LM-head kernel)",
+        1024,
+    )
+    gradient_checkpointing: bool = doc(
+        "activation checkpointing: each decoder layer recomputes its activations in backward (less memory, "
+        "about one more forward); loss and gradients unchanged",
+        False,
     )
     old_logprobs: str = doc(
         "PPO's log pi_old: 'sampler' (the log-probs the rollout recorded), 'recompute' (a "
@@ -205,7 +225,7 @@ class Config:
     )
     vllm_dtype: str = doc(
         "the vLLM engine's dtype (bfloat16: what vLLM's CPU kernels need for Qwen3.5's "
-        "Gated-DeltaNet layers; the trainer keeps `dtype`)",
+        "Gated-DeltaNet layers; the trainer keeps its `precision`)",
         "bfloat16",
     )
     vllm_gpu_memory_utilization: float = doc(
@@ -259,6 +279,9 @@ class Config:
             except (TypeError, ValueError) as e:
                 raise ConfigError(f"vision: {e}") from e
         self.betas = tuple(self.betas)
+        if self.micro_batch_tokens is None:  # derived (see its help): full-length plain sequences
+            image = self.vision.max_pixels // (self.vision.patch_size * self.vision.merge_size) ** 2
+            self.micro_batch_tokens = self.micro_batch_size * (PROMPT_TEXT_TOKENS + image + self.max_new_tokens)
 
         def number(value, low, high=math.inf, integer=False):
             kind = int if integer else (int, float)
@@ -276,7 +299,7 @@ class Config:
                 self.teacher_kind != "local" or bool(self.teacher),
                 "a hub id or folder when teacher_kind is local",
             ),
-            "dtype": (self.dtype in DTYPES, one_of(DTYPES)),
+            "precision": (self.precision in PRECISIONS, one_of(PRECISIONS)),
             "prompts_per_step": (self.prompts_per_step >= 1, ">= 1"),
             "method": (self.method in METHODS, one_of(METHODS)),
             "group_size": (self.group_size >= 2, ">= 2 (a group needs two rollouts to compare)"),
@@ -301,7 +324,11 @@ class Config:
             "rollout_batch_size": (self.rollout_batch_size >= 1, ">= 1"),
             "updates_per_step": (self.updates_per_step >= 1, ">= 1"),
             "micro_batch_size": (self.micro_batch_size >= 1, ">= 1"),
-            "micro_batch_tokens": (self.micro_batch_tokens >= 0, ">= 0 (0 = no token budget)"),
+            "micro_batch_tokens": (
+                number(self.micro_batch_tokens, 0, integer=True),
+                "an integer >= 0 (0 = no token budget), or null (derived)",
+            ),
+            "logprob_chunk_tokens": (number(self.logprob_chunk_tokens, 1, integer=True), "an integer >= 1"),
             "old_logprobs": (self.old_logprobs in OLD_LOGPROBS, one_of(OLD_LOGPROBS)),
             "lr": (0.0 < self.lr < 1.0, "in (0, 1)"),
             "weight_decay": (0.0 <= self.weight_decay < 1.0, "in [0, 1)"),
@@ -369,32 +396,3 @@ class Config:
 
 def help_of(key: str) -> str:
     return next(f.metadata.get("help", "") for f in dataclasses.fields(Config) if f.name == key)
-
-
-def resolve_auto(config: Config, *, fsdp_launch: bool = False) -> Config:
-    """The config as it runs, every `auto` replaced by its value (the one place they are
-    resolved; the trainer runs and saves the result):
-
-    * candidate_compression: 'teacher' when the teacher is a model (local or server), else
-      'truncate'; and 'truncate' when the method needs no teacher at all;
-    * teacher_kind: 'none' when the method never calls the teacher (GRPO, GRPO with buffer,
-      NCQ-only runs that truncate), so none is loaded;
-    * old_logprobs: 'sampler' with the transformers backend at top-p 1 (it records log p under
-      exactly the distribution the loss scores, equal to a re-scoring to ~1e-6), else
-      'recompute';
-    * tis: 'on' with the vLLM backend (its bf16 log-probs differ from the trainer's by ~1e-2);
-    * sharding: 'fsdp' when accelerate was launched with an FSDP config (`fsdp_launch`).
-    """
-    c = config
-    compression = c.candidate_compression
-    if compression == "auto":
-        compression = "teacher" if c.teacher_kind in ("local", "server") else "truncate"
-    c = dataclasses.replace(c, candidate_compression=compression)
-    if not METHODS[c.method].needs_teacher(c):
-        c = dataclasses.replace(c, teacher_kind="none", candidate_compression="truncate")
-    old = c.old_logprobs
-    if old == "auto":
-        old = "sampler" if c.rollout_backend == "hf" and c.top_p == 1.0 else "recompute"
-    tis = c.tis if c.tis != "auto" else ("on" if c.rollout_backend == "vllm" else "off")
-    sharding = c.sharding if c.sharding != "auto" else ("fsdp" if fsdp_launch else "none")
-    return dataclasses.replace(c, old_logprobs=old, tis=tis, sharding=sharding)

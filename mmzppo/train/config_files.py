@@ -1,4 +1,5 @@
-"""Reading and writing run configs: YAML files, `key=value` overrides, `--help-config`.
+"""Reading, resolving and writing run configs: YAML files, `key=value` overrides, the `auto`
+keys (`resolve_auto`), `--help-config`.
 
 `load_config("configs/run.yaml", ["tau=0.3", "vision.max_pixels=16384"])` reads a YAML file,
 applies `key=value` overrides (values parsed as YAML), and validates into a
@@ -6,7 +7,8 @@ applies `key=value` overrides (values parsed as YAML), and validates into a
 key (an unknown key with the closest known one).
 
 A YAML file may start from another one: `base: ../zppo_qwen3.5-0.8b.yaml` (a path relative
-to the file) loads that file first, and the keys written here replace its keys.
+to the file) loads that file first, and the keys written here replace its keys. The former key
+`dtype` is read as `precision` (`FROM_DTYPE`: float32 -> fp32, bfloat16 -> bf16).
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ from typing import Any
 import yaml
 
 from mmzppo.data.vision import VisionSettings
+from mmzppo.policy.precision import FROM_DTYPE
 from mmzppo.train.config import Config, ConfigError
+from mmzppo.train.methods import METHODS
 
 
 def _field_types() -> dict[str, Any]:
@@ -56,6 +60,7 @@ def config_from_dict(values: dict[str, Any]) -> Config:
     """Validate a nested dict (YAML shape) into a Config."""
     fields = _field_types()
     kwargs: dict[str, Any] = {}
+    values = former_keys(values)
     for key, value in values.items():
         if key not in fields:
             raise _unknown(key, list(fields))
@@ -77,6 +82,23 @@ def config_from_dict(values: dict[str, Any]) -> Config:
         return Config(**kwargs)
     except TypeError as e:
         raise ConfigError(str(e)) from e
+
+
+def former_keys(values: dict[str, Any]) -> dict[str, Any]:
+    """`dtype` (the key before `precision`) read as the precision it meant."""
+    if "dtype" not in values:
+        return values
+    values = dict(values)
+    dtype = values.pop("dtype")
+    if "precision" in values:
+        raise ConfigError("dtype: give only precision (dtype is its former name)")
+    if dtype not in FROM_DTYPE:
+        raise ConfigError(
+            f"dtype: invalid value {dtype!r}; this former key takes {', '.join(FROM_DTYPE)}; "
+            "use precision: bf16-mixed, bf16 or fp32"
+        )
+    values["precision"] = FROM_DTYPE[dtype]
+    return values
 
 
 def parse_overrides(overrides: list[str]) -> dict[str, Any]:
@@ -108,6 +130,7 @@ def read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     if not isinstance(values, dict):
         raise ConfigError(f"{path}: expected a mapping of config keys")
     base = values.pop("base", None)
+    values = former_keys(values)  # per file, so a file's `precision` replaces its base's `dtype`
     if base is None:
         return values
     merged = read_yaml(path.parent / str(base), (*seen, path.resolve()))
@@ -118,7 +141,7 @@ def read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
     """YAML file (optional, with its `base:` chain) + overrides -> validated Config."""
     values: dict[str, Any] = read_yaml(Path(path)) if path is not None else {}
-    for key, value in parse_overrides(overrides or []).items():
+    for key, value in former_keys(parse_overrides(overrides or [])).items():
         if key == "vision" and isinstance(value, dict):
             values["vision"] = {**values.get("vision", {}), **value}
         else:
@@ -146,3 +169,32 @@ def describe() -> str:
         default = f.default if f.default is not dataclasses.MISSING else "(see VisionSettings)"
         lines.append(f"{f.name} = {default!r}\n    {f.metadata.get('help', '')}")
     return "\n".join(lines).lstrip()
+
+
+def resolve_auto(config: Config, *, fsdp_launch: bool = False) -> Config:
+    """The config as it runs, every `auto` replaced by its value (the one place they are
+    resolved; the trainer runs and saves the result):
+
+    * candidate_compression: 'teacher' when the teacher is a model (local or server), else
+      'truncate'; and 'truncate' when the method needs no teacher at all;
+    * teacher_kind: 'none' when the method never calls the teacher (GRPO, GRPO with buffer,
+      NCQ-only runs that truncate), so none is loaded;
+    * old_logprobs: 'sampler' with the transformers backend at top-p 1 in `fp32` (it records log p
+      under exactly the distribution the loss scores, equal to a re-scoring to ~1e-6), else
+      'recompute' (in bfloat16 the sampler's incremental decoding and a full re-scoring differ by ~1e-2);
+    * tis: 'on' with the vLLM backend (its bf16 log-probs differ from the trainer's by ~1e-2);
+    * sharding: 'fsdp' when accelerate was launched with an FSDP config (`fsdp_launch`).
+    """
+    c = config
+    compression = c.candidate_compression
+    if compression == "auto":
+        compression = "teacher" if c.teacher_kind in ("local", "server") else "truncate"
+    c = dataclasses.replace(c, candidate_compression=compression)
+    if not METHODS[c.method].needs_teacher(c):
+        c = dataclasses.replace(c, teacher_kind="none", candidate_compression="truncate")
+    old = c.old_logprobs
+    if old == "auto":
+        old = "sampler" if c.rollout_backend == "hf" and c.top_p == 1.0 and c.precision == "fp32" else "recompute"
+    tis = c.tis if c.tis != "auto" else ("on" if c.rollout_backend == "vllm" else "off")
+    sharding = c.sharding if c.sharding != "auto" else ("fsdp" if fsdp_launch else "none")
+    return dataclasses.replace(c, old_logprobs=old, tis=tis, sharding=sharding)

@@ -53,19 +53,27 @@ from mmzppo.policy.encoding import encode_prompts
 from mmzppo.policy.generation.base import Completion, SamplingParams
 from mmzppo.policy.kernels import kernel_report
 from mmzppo.policy.loading import load_policy
+from mmzppo.policy.precision import WEIGHTS
 from mmzppo.prompting.builders import Prompt, plain
 from mmzppo.train import checkpoints, cluster
 from mmzppo.train.api import StepResult
 from mmzppo.train.buffer import ReplayBuffer
 from mmzppo.train.checkpoints import NonFiniteError, latest_checkpoint
-from mmzppo.train.config import Config, ConfigError, resolve_auto
-from mmzppo.train.config_files import save_config
+from mmzppo.train.config import Config, ConfigError
+from mmzppo.train.config_files import resolve_auto, save_config
 from mmzppo.train.evals import CheckpointEvals
 from mmzppo.train.methods import METHODS
 from mmzppo.train.metrics import postfix, sample_records, step_metrics, write_logs
 from mmzppo.train.objectives import Objective
 from mmzppo.train.rollout import Rollout, generate_and_grade, set_advantages
-from mmzppo.train.setup import check_shared_tokenizer, fsdp_launch, make_backend, make_teacher, truncation
+from mmzppo.train.setup import (
+    check_shared_tokenizer,
+    fsdp_launch,
+    make_backend,
+    make_teacher,
+    prepare_student,
+    truncation,
+)
 from mmzppo.train.update import MicroBatching, Updater
 
 
@@ -104,7 +112,7 @@ class Trainer:
         self.data = iter(self.reader)
         self.student = load_policy(
             checkpoint or c.student,
-            dtype=c.dtype,
+            dtype=WEIGHTS[c.precision],  # float32 masters under bf16-mixed
             attn_implementation=c.attn_implementation,
             vision=c.vision,
             device=self.acc.device,
@@ -114,9 +122,7 @@ class Trainer:
         if self.acc.is_main_process:  # a slow torch fallback shows before the first step, not in its time
             shown = "; ".join(f"{kind}: {impl}" for kind, impl in kernel_report(self.model).items())
             print(f"attention kernels: {shown}", file=sys.stderr)
-        parallel.broadcast_from_rank0(self.model)
-        if self.sharded:
-            parallel.shard(self.model)  # before the optimizer: it must hold the sharded parameters
+        prepare_student(self.model, c, checkpoint, self.sharded)  # masters, checkpointing, FSDP2: before the optimizer
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=c.lr, betas=c.betas, weight_decay=c.weight_decay)
         if self.world > 1 and self.acc.is_main_process:
             layout = "FSDP2 (language model sharded, vision tower replicated)" if self.sharded else "replicated"
@@ -142,6 +148,8 @@ class Trainer:
             sync_weights=self.rollout.sync_weights,
             on_nonfinite=self.nonfinite_update,
             timer=self.timer,
+            chunk_tokens=c.logprob_chunk_tokens,
+            precision=c.precision,
         )
         self.student_rollouts = 0  # sampled so far (all processes), for `rollout_budget`
         self.step_rollouts = 0  # sampled by this rank in the current step
@@ -316,7 +324,10 @@ class Trainer:
 
     def save_state(self) -> Path:
         """Write checkpoints/step-N/ (see mmzppo/train/checkpoints.py)."""
-        return checkpoints.save(self.run_dir, self.step_idx, self.student, self.state_dict(), self.rank, self.acc)
+        c = self.config
+        return checkpoints.save(
+            self.run_dir, self.step_idx, self.student, self.state_dict(), self.rank, self.acc, c.precision
+        )
 
     # ----------------------------------------------------------------- loop
 

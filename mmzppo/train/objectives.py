@@ -4,7 +4,9 @@
   ZPPO, GRPO, hint and prefix; optionally with truncated importance sampling (`tis_cap`);
 * `Distillation`: a per-token divergence to a frozen teacher along given sequences
   (`mmzppo.core.divergences`), for the distillation baselines; the teacher gives its
-  distributions (`distributions(prompts, completions, top_k)`).
+  distributions (`distributions(prompts, completions, top_k)`). Both sides' full next-token
+  distributions are made a chunk of positions at a time (`divergence_by_chunk`) and
+  recomputed in backward, so no (tokens x vocabulary) tensor outlives its chunk.
 
 An objective says whether it needs PPO's old log-probs and whether it needs the student's full
 next-token distributions; `mmzppo.train.update` does the rest.
@@ -17,10 +19,11 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import torch
+from torch.utils.checkpoint import checkpoint
 
 from mmzppo.core.divergences import generalized_jsd, masked_token_mean, sampled_reverse_kl, sparse_support
 from mmzppo.core.ppo import ClipConfig, ppo_token_loss
-from mmzppo.policy.logprobs import LogprobBatch
+from mmzppo.policy.logprobs import HeadStates, LogprobBatch
 from mmzppo.train.rollout import Rollout
 
 DIVERGENCES = ("jsd", "reverse_kl_sampled")  # Distillation's per-token losses
@@ -137,13 +140,37 @@ class Distillation:
             shown = (scored.logprobs - teacher.token_logprobs.to(scored.logprobs)).detach()
         else:
             teacher = self.teacher.distributions(prompts, completions, top_k=self.top_k)
-            student, target = scored.distributions, teacher.logprobs.to(scored.distributions)
-            if teacher.indices is not None:
-                student, target = sparse_support(student, target, teacher.indices.to(student.device))
-            per_token = shown = generalized_jsd(student, target, self.beta)
+            rows = divergence_by_chunk(scored.head, teacher, scored.mask, self.beta)
+            per_token = shown = torch.zeros_like(scored.logprobs).masked_scatter(scored.mask, rows)
         n_local = float(mask.sum().clamp_min(1))
         divergence = float((shown.detach() * mask).sum()) / n_local
         return masked_token_mean(per_token, mask, num_tokens), {"distill/divergence": divergence}
+
+
+def divergence_by_chunk(student: HeadStates, teacher, real: torch.Tensor, beta: float) -> torch.Tensor:
+    """JSD_beta(T, S) at every real completion position, (N,) in the row order of `student`,
+    `student.chunk_tokens` positions at a time. Each chunk's distributions (the student's, with
+    grad, and the teacher's: its own `HeadStates`, or its top-k rows + a tail bucket) are made
+    inside a checkpoint, so backward recomputes them instead of keeping them."""
+    if teacher.mask.shape != real.shape or not torch.equal(teacher.mask.to(real.device), real):
+        raise ValueError("the teacher scored other positions than the student (different completions?)")
+    if teacher.head is None:  # top-k rows (a served teacher's form, or the reference's point masses)
+        values, indices = (x.to(real.device)[real] for x in (teacher.logprobs, teacher.indices))
+
+    def one(hidden: torch.Tensor, start: int, stop: int) -> torch.Tensor:
+        s = student.logprobs(slice(start, stop), hidden)
+        if teacher.head is not None:
+            with torch.no_grad():
+                t = teacher.head.logprobs(slice(start, stop)).to(s.device)
+        else:
+            s, t = sparse_support(s, values[start:stop].to(s), indices[start:stop])
+        return generalized_jsd(s, t, beta)
+
+    parts = [
+        checkpoint(one, student.hidden[rows], rows.start, min(rows.stop, len(student)), use_reentrant=False)
+        for rows in student.chunks()
+    ]
+    return torch.cat(parts) if parts else student.hidden.new_zeros(0, dtype=torch.float32)
 
 
 def pad_to(x: torch.Tensor, length: int) -> torch.Tensor:

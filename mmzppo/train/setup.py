@@ -3,19 +3,22 @@
 The one place that reads the config wholesale to make the library's pieces (which take the
 few values they need): `make_backend` (transformers `generate` or a colocated vLLM engine),
 `make_teacher` (local model, served endpoint, precomputed answers or reference solutions;
-only training builds teachers), `truncation` (the deterministic candidate compressor), and
-`fsdp_launch` (how accelerate launched this process, for `sharding: auto`).
+only training builds teachers), `prepare_student` (master weights, checkpointing, FSDP2 and
+the precision check of the loaded student), `truncation` (the deterministic candidate
+compressor), and `fsdp_launch` (how accelerate launched this process, for `sharding: auto`).
 """
 
 from __future__ import annotations
 
 import functools
 import os
+from pathlib import Path
 
-from mmzppo.policy import parallel
+from mmzppo.policy import checkpointing, parallel, precision
 from mmzppo.policy.generation.base import SamplingParams
 from mmzppo.policy.loading import Policy, load_policy
 from mmzppo.prompting.compress import MAX_LINES, MAX_TOKENS, truncate_candidates
+from mmzppo.train import checkpoints
 from mmzppo.train.config import Config, ConfigError
 
 
@@ -86,7 +89,7 @@ def make_teacher(config: Config, device):
 
     policy = load_policy(
         config.teacher,
-        dtype=config.dtype,
+        dtype=precision.FROZEN[config.precision],  # frozen: no master weights needed
         attn_implementation=config.attn_implementation,
         vision=config.vision,
         device=device,
@@ -99,7 +102,23 @@ def make_teacher(config: Config, device):
         compress_with_model=compress_with_model,
         compress_max_tokens=min(MAX_TOKENS, config.max_new_tokens),
         fallback=truncation(config),
+        chunk_tokens=config.logprob_chunk_tokens,
     )
+
+
+def prepare_student(model, config: Config, checkpoint: Path | None, sharded: bool) -> None:
+    """The loaded student made ready to train, in this order: a checkpoint's float32 masters
+    (bf16-mixed), every rank given rank 0's weights, activation checkpointing (if on), FSDP2
+    with the precision's policy (if sharded; before the optimizer, which must hold the
+    sharded parameters), and pure bf16's warning when lr-sized steps round away."""
+    if checkpoint is not None:
+        checkpoints.load_masters(checkpoint, model)
+    parallel.broadcast_from_rank0(model)
+    if config.gradient_checkpointing:
+        checkpointing.enable(model)
+    if sharded:
+        parallel.shard(model, config.precision)
+    precision.warn_if_updates_round_away(model, config.lr, config.precision)
 
 
 def check_shared_tokenizer(student: Policy, teacher: Policy, method: str) -> None:

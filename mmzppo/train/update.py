@@ -23,7 +23,10 @@ Its parts:
   of rollouts (under FSDP, missing micro-batches are 1-token dummy passes).
 
 Every forward reads the rollouts' prompts as encoded once at generation
-(`Rollout.encoded`); nothing is encoded again here.
+(`Rollout.encoded`); nothing is encoded again here. Forwards run under the run's precision
+(`mmzppo.policy.precision.autocast`: bfloat16 compute for `bf16-mixed`), the LM head a chunk
+of `chunk_tokens` positions at a time (`mmzppo.policy.logprobs`), and with activation
+checkpointing when the model has it on (`mmzppo.policy.checkpointing`).
 """
 
 from __future__ import annotations
@@ -37,8 +40,10 @@ from dataclasses import dataclass
 import torch
 
 from mmzppo.policy import parallel
+from mmzppo.policy.checkpointing import checkpointed_layers
 from mmzppo.policy.loading import Policy
-from mmzppo.policy.logprobs import LogprobBatch, completion_logprobs
+from mmzppo.policy.logprobs import CHUNK_TOKENS, LogprobBatch, completion_logprobs
+from mmzppo.policy.precision import autocast
 from mmzppo.train.objectives import Objective
 from mmzppo.train.rollout import Rollout
 
@@ -93,18 +98,28 @@ def micro_batches(rollouts: list[Rollout], indices: list[int], mb: MicroBatching
 
 
 def score_batch(
-    model, policy: Policy, batch: list[Rollout], *, with_grad: bool, temperature: float, full: bool = False
+    model,
+    policy: Policy,
+    batch: list[Rollout],
+    *,
+    with_grad: bool,
+    temperature: float,
+    full: bool = False,
+    chunk_tokens: int = CHUNK_TOKENS,
+    precision: str = "fp32",
 ) -> tuple[LogprobBatch, torch.Tensor]:
     """The policy's log-probs of a micro-batch, and its loss mask (real tokens AND loss_mask)."""
-    scored = completion_logprobs(
-        model,
-        policy.tokenizer,
-        [r.encoded for r in batch],
-        [r.token_ids for r in batch],
-        with_grad=with_grad,
-        temperature=temperature,
-        full=full,
-    )
+    with autocast(precision, next(model.parameters()).device):
+        scored = completion_logprobs(
+            model,
+            policy.tokenizer,
+            [r.encoded for r in batch],
+            [r.token_ids for r in batch],
+            with_grad=with_grad,
+            temperature=temperature,
+            full=full,
+            chunk_tokens=chunk_tokens,
+        )
     loss_mask = torch.zeros_like(scored.mask)
     for i, r in enumerate(batch):
         loss_mask[i, : len(r.loss_mask)] = torch.tensor(r.loss_mask, dtype=torch.bool)
@@ -117,13 +132,21 @@ def sampler_logprobs(rollouts: list[Rollout]) -> list[torch.Tensor]:
 
 
 def old_logprobs(
-    model, policy: Policy, rollouts: list[Rollout], mb: MicroBatching, temperature: float
+    model,
+    policy: Policy,
+    rollouts: list[Rollout],
+    mb: MicroBatching,
+    temperature: float,
+    *,
+    chunk_tokens: int = CHUNK_TOKENS,
+    precision: str = "fp32",
 ) -> list[torch.Tensor]:
     """Per-token log-probs of every completion under the current policy (no grad), in order."""
     out: list[torch.Tensor | None] = [None] * len(rollouts)
+    scoring = dict(with_grad=False, temperature=temperature, chunk_tokens=chunk_tokens, precision=precision)
     with parallel.full_params(model):
         for idx in micro_batches(rollouts, list(range(len(rollouts))), mb):
-            scored, _ = score_batch(model, policy, [rollouts[i] for i in idx], with_grad=False, temperature=temperature)
+            scored, _ = score_batch(model, policy, [rollouts[i] for i in idx], **scoring)
             for i, row, mask in zip(idx, scored.logprobs, scored.mask):
                 out[i] = row[mask].detach().float().cpu()
     return out
@@ -137,6 +160,9 @@ def accumulate(
     objective: Objective,
     mb: MicroBatching,
     temperature: float,
+    *,
+    chunk_tokens: int = CHUNK_TOKENS,
+    precision: str = "fp32",
 ) -> dict[str, float]:
     """Accumulate the gradient of one mini-batch's loss over micro-batches (see the module
     docstring); returns the loss, the objective's statistics and the entropy, averaged over
@@ -153,9 +179,17 @@ def accumulate(
             dummy_forward_backward(model, policy)
             continue
         batch = [rollouts[i] for i in idx]
-        scored, mask = score_batch(
-            model, policy, batch, with_grad=True, temperature=temperature, full=objective.full_distributions
-        )
+        with checkpointed_layers(model):
+            scored, mask = score_batch(
+                model,
+                policy,
+                batch,
+                with_grad=True,
+                temperature=temperature,
+                full=objective.full_distributions,
+                chunk_tokens=chunk_tokens,
+                precision=precision,
+            )
         loss, parts = objective.loss(scored, batch, [old[i] for i in idx] if old is not None else None, mask, n_tokens)
         loss.backward()
         stats["loss"] += loss.item()  # already this micro-batch's share of the mini-batch loss
@@ -183,6 +217,8 @@ class Updater:
         mini-batch whose loss or gradient norm is NaN/inf; it returns to skip that update
         (counted as `update/skipped_nonfinite`) or raises to stop the run.
     timer(name): a context manager that times a phase (`old_logprobs`) under the loop's timers.
+    chunk_tokens: completion positions per LM-head chunk (config `logprob_chunk_tokens`).
+    precision: the run's `precision` (`mmzppo.policy.precision`).
     """
 
     policy: Policy
@@ -194,6 +230,12 @@ class Updater:
     sync_weights: Callable[[], None]
     on_nonfinite: Callable[[list[Rollout], dict], None]
     timer: Callable[[str], AbstractContextManager] = lambda name: nullcontext()
+    chunk_tokens: int = CHUNK_TOKENS
+    precision: str = "fp32"
+
+    @property
+    def scoring(self) -> dict:
+        return dict(chunk_tokens=self.chunk_tokens, precision=self.precision)
 
     def __call__(self, rollouts: list[Rollout], objective: Objective, n_updates: int, rng: random.Random) -> dict:
         model = self.policy.model
@@ -205,7 +247,7 @@ class Updater:
             old = sampler_logprobs(rollouts)  # no extra pass: the sampler scored these tokens already
         elif objective.needs_old_logprobs:
             with self.timer("old_logprobs"):
-                old = old_logprobs(model, self.policy, rollouts, self.micro_batching, self.temperature)
+                old = old_logprobs(model, self.policy, rollouts, self.micro_batching, self.temperature, **self.scoring)
         totals = dict.fromkeys(("loss", *objective.stats, "entropy", "grad_norm"), 0.0)
         skipped = 0
         batches = minibatches(len(rollouts), n_updates)
@@ -221,6 +263,7 @@ class Updater:
                 objective,
                 self.micro_batching,
                 self.temperature,
+                **self.scoring,
             )
             parallel.sync_gradients(model)
             stats["grad_norm"] = parallel.clip_grad_norm(model, self.grad_clip)

@@ -206,7 +206,7 @@ def run_config(tmp_path, name, synth_shards, tiny_s_dir, **over):
 
 def test_zppo_with_vllm_and_server_survives_a_dead_teacher(server, synth_shards, tiny_s_dir, tmp_path):
     from mmzppo.teachers.served import TeacherUnavailable
-    from mmzppo.train.config import resolve_auto
+    from mmzppo.train.config_files import resolve_auto
     from mmzppo.train.loop import Trainer
     from mmzppo.train.setup import make_teacher
 

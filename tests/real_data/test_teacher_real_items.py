@@ -36,13 +36,15 @@ def test_local_teacher_scores_tokens_full_and_top_k(local_teacher, samples):
     tokens = [[10, 11, 12], [13, 14]]
     full = local_teacher.distributions(prompts, tokens)
     vocab = len(local_teacher.policy.tokenizer.get_vocab())
-    assert full.logprobs.shape == (2, 3, vocab) and full.indices is None
+    assert full.logprobs is None and full.indices is None  # the whole vocabulary: by chunk, from `head`
     assert full.mask.tolist() == [[True, True, True], [True, True, False]]
-    picked = full.logprobs.gather(-1, torch.tensor(tokens[0]).view(1, 3, 1)).view(3)
+    rows = full.head.logprobs(slice(None))  # the 5 real positions' distributions, (5, vocab)
+    assert rows.shape == (5, vocab)
+    picked = rows[:3].gather(-1, torch.tensor(tokens[0]).view(3, 1)).view(3)
     torch.testing.assert_close(full.token_logprobs[0], picked)
     top = local_teacher.distributions(prompts, tokens, top_k=5)
     assert top.logprobs.shape == top.indices.shape == (2, 3, 5)
-    torch.testing.assert_close(top.logprobs, full.logprobs.topk(5, dim=-1).values)
+    torch.testing.assert_close(top.logprobs[full.mask], rows.topk(5, dim=-1).values)
 
 
 def test_hints_from_the_reference_teacher_leave_the_answer_out(samples):

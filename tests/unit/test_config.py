@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from conftest import REPO
 
-from mmzppo.train.config import Config, ConfigError, resolve_auto
-from mmzppo.train.config_files import describe, load_config, save_config
+from mmzppo.train.config import Config, ConfigError
+from mmzppo.train.config_files import describe, load_config, resolve_auto, save_config
 
 
 def test_paper_defaults():

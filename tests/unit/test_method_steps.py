@@ -27,8 +27,7 @@ from mmzppo.prompting.compress import truncate_candidates
 from mmzppo.teachers.text import ReferenceTeacher
 from mmzppo.train.api import Loop, Settings, StepResult
 from mmzppo.train.buffer import ReplayBuffer
-from mmzppo.train.config import resolve_auto
-from mmzppo.train.config_files import load_config
+from mmzppo.train.config_files import load_config, resolve_auto
 from mmzppo.train.methods import METHODS
 from mmzppo.train.objectives import ClippedPPO, Distillation
 from mmzppo.train.rollout import Rollout, graded, set_advantages

@@ -151,8 +151,7 @@ def test_tis_weights_the_ppo_terms_and_caps_them():
 
 @pytest.mark.parametrize("size", ["0.8b", "2b", "4b", "9b"])
 def test_gpu_configs_inherit_the_paper_and_select_vllm_and_a_served_teacher(size):
-    from mmzppo.train.config import resolve_auto
-    from mmzppo.train.config_files import load_config
+    from mmzppo.train.config_files import load_config, resolve_auto
 
     c = resolve_auto(load_config(REPO_CONFIGS / f"gpu/zppo_qwen3.5-{size}.yaml"))
     base = load_config(REPO_CONFIGS / f"zppo_qwen3.5-{size}.yaml")
