@@ -87,11 +87,17 @@ def panel_scores(policy: Policy, panel: list[Sample], k: int = 16, max_new_token
     }
 
 
+CURVE_SEED = 10_000  # the curve's samples are drawn apart from the selection's (seeds 0, size, 2 size, ...)
+
+
 def panel_curve(
-    start: Path, run_dir: Path, panel: list[Sample], k: int = 16, max_new_tokens: int = 96, seed: int = 0
+    start: Path, run_dir: Path, panel: list[Sample], k: int = 16, max_new_tokens: int = 96, seed: int = CURVE_SEED
 ) -> list[dict]:
     """`panel_scores` of the start (step 0) and of every checkpoint of the run, cached per step
-    in <run>/panel.jsonl."""
+    in <run>/panel.jsonl. Every point samples with the same seed (common random numbers: the
+    points differ by their weights), a seed apart from the selection's, so step 0 says how often
+    a fresh sample of the start solves the panel: the baseline the later points are read against
+    (selected on 0 of k, a panel question is solved now and then by chance)."""
     cache = run_dir / "panel.jsonl"
     rows = {r["step"]: r for r in map(json.loads, cache.read_text().splitlines())} if cache.is_file() else {}
     points = [(0, start)] + sorted(
