@@ -25,10 +25,10 @@ def benchdata() -> Path:
     return path
 
 
-def _tiny(tmp_path_factory, size: str, seed: int = 0) -> Path:
+def _tiny(tmp_path_factory, size: str, seed: int = 0, tied: bool = False) -> Path:
     from mmzppo.tools.models import build_tiny
 
-    return build_tiny(tmp_path_factory.mktemp(f"tiny_{size}_{seed}"), size=size, seed=seed)
+    return build_tiny(tmp_path_factory.mktemp(f"tiny_{size}_{seed}"), size=size, seed=seed, tied=tied)
 
 
 @pytest.fixture(scope="session")
@@ -38,7 +38,10 @@ def tiny_xs_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_s_dir(tmp_path_factory) -> Path:
-    return _tiny(tmp_path_factory, "s")
+    """The vLLM-servable `s`, with tied embeddings as Qwen3.5-0.8B has them (so the vLLM weight
+    sync, the served-teacher engine and the FSDP2 check of tests/integration/test_tied.py run a
+    tied model; `xs`, which the training tests run, is untied)."""
+    return _tiny(tmp_path_factory, "s", tied=True)
 
 
 @pytest.fixture(scope="session")

@@ -152,7 +152,23 @@ def full_state_dict(model: torch.nn.Module) -> dict[str, torch.Tensor] | None:
         return None
     from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
 
-    return get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+    state = get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+    # A tied parameter (Qwen3.5-0.8B's LM head is its input embedding) comes back as one copy per
+    # name: one tensor again, so save_pretrained writes it once under the embedding's name as for
+    # an unsharded model (else it keeps only `lm_head.weight`, which a tied model's loaders skip).
+    for names in tied_names(model):
+        present = [n for n in names if n in state]
+        for name in names if present else ():
+            state[name] = state[present[0]]
+    return state
+
+
+def tied_names(model: torch.nn.Module) -> list[list[str]]:
+    """Groups of parameter names that share one parameter (tied weights), in module order."""
+    groups: dict[int, list[str]] = {}
+    for name, p in model.named_parameters(remove_duplicate=False):
+        groups.setdefault(id(p), []).append(name)
+    return [names for names in groups.values() if len(names) > 1]
 
 
 # --------------------------------------------------------------------------- gradients

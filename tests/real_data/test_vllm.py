@@ -9,7 +9,8 @@ to every test and to the trainer of tests/integration/test_server_teacher.py). W
   vision tower is called with equal `encode`'s, cast to bf16) and token ids;
 * log-probs of a fixed sequence, engine vs trainer, agree within TOL before AND after one
   optimisation step of the trainer's model, and the step moved them by far more than TOL
-  (so the in-memory weight sync really happened, vision encoder cache included).
+  (so the in-memory weight sync really happened, vision encoder cache included), with the
+  tied embeddings of the real 0.8B (the `s` fixture is tied).
 
 TOL: the engine runs bf16 with its own kernels, the trainer fp32; measured max |diff| on
 these prompts is about 7e-3 nats, TOL = 0.03.
@@ -116,6 +117,9 @@ def test_engine_gets_the_trainer_processor_pixels_frames_and_ids(rollout, studen
 
 
 def test_logprobs_equal_before_and_after_a_step(rollout, student, items):
+    # the `s` model ties its LM head to the input embeddings, as Qwen3.5-0.8B: the sync sends
+    # the shared matrix once (the engine ties it itself)
+    assert student.model.lm_head.weight is student.model.model.language_model.embed_tokens.weight
     prompt = plain(items["image"])  # the vision encoder's cache must be dropped at sync too
     tokens = rollout.generate([prompt], 1, SamplingParams(temperature=0.0, max_new_tokens=12))[0][0].token_ids
     before_engine = torch.tensor(rollout.prompt_logprobs(prompt, tokens))
