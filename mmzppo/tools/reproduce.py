@@ -146,7 +146,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sizes", default=None, help="comma-separated subset of the grid's sizes")
     parser.add_argument("--seeds", default=None, help="comma-separated seeds (default 0,1,2)")
     parser.add_argument("--methods", default=None, help=f"comma-separated subset of {','.join(METHODS)}")
-    parser.add_argument("--budget", type=int, default=None, help="student rollouts per RL run")
+    parser.add_argument(
+        "--budget",
+        type=int,
+        default=None,
+        help="student rollouts per RL run (0: no budget, the runs end after `steps`: equal optimizer steps)",
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a run-config override for every cell (e.g. lr=3e-4, steps=17); use its own --out",
+    )
     parser.add_argument(
         "--read-family",
         choices=["all", "disjoint"],
@@ -174,8 +186,10 @@ def main(argv: list[str] | None = None) -> None:
             if bad:
                 sys.exit(f"--methods: unknown {bad}; choose from {', '.join(METHODS)}")
             grid = dataclasses.replace(grid, **{key: items})
-    if args.budget:
+    if args.budget is not None:
         grid = dataclasses.replace(grid, rollout_budget=args.budget)
+    if args.set:
+        grid = dataclasses.replace(grid, overrides=(*grid.overrides, *args.set))
     default = (
         "reproduce"
         + ("-quick" if args.quick else "")

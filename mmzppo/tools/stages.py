@@ -155,7 +155,7 @@ def cell_overrides(
         f"seed={seed}",
         *grid.overrides,
     ]
-    if method == "distill_off":  # no student rollouts: the questions GRPO sees for the budget
+    if method == "distill_off" and grid.rollout_budget:  # no student rollouts: the questions GRPO sees for the budget
         c = load_config(grid.config, base)
         return [*base, *METHODS[method], f"steps={max(1, grid.rollout_budget // (c.prompts_per_step * c.group_size))}"]
     return [*base, *METHODS[method], f"rollout_budget={grid.rollout_budget}"]
