@@ -34,8 +34,10 @@ def bootstrap(runs: list[dict[str, float]], n: int = 2000, seed: int = 0) -> tup
 
 
 def bootstrap_difference(a: list[dict[str, float]], b: list[dict[str, float]], n: int = 2000, seed: int = 0):
-    """Mean(a) - mean(b) with a 95% interval: items resampled jointly (paired), the seeds of
-    each method resampled on their own."""
+    """Mean(a) - mean(b) with a 95% interval: items resampled jointly (paired). Seeds: when both
+    lists hold the same number of runs, run i of each is taken to share seed i (the same data
+    order and start) and the seeds are resampled jointly (paired); otherwise each method's seeds
+    are resampled on their own."""
     items = sorted(set().union(*a, *b)) if a and b else []
     if not items:
         return math.nan, math.nan, math.nan
@@ -45,7 +47,8 @@ def bootstrap_difference(a: list[dict[str, float]], b: list[dict[str, float]], n
     draws = np.empty(n)
     for k in range(n):
         j = rng.integers(0, len(items), len(items))
-        sa, sb = rng.integers(0, len(a), len(a)), rng.integers(0, len(b), len(b))
+        sa = rng.integers(0, len(a), len(a))
+        sb = sa if len(a) == len(b) else rng.integers(0, len(b), len(b))
         draws[k] = np.nanmean(ma[np.ix_(sa, j)]) - np.nanmean(mb[np.ix_(sb, j)])
     return float(np.nanmean(ma) - np.nanmean(mb)), *np.percentile(draws, [2.5, 97.5]).tolist()
 
@@ -133,7 +136,8 @@ def report(out: Path, grid: Grid, students: list[dict], results: list[dict], doc
         lines += [
             "## ZPPO minus GRPO with buffer",
             "",
-            "Mean difference with its 95% bootstrap interval (items paired, seeds resampled per method).",
+            "Mean difference with its 95% bootstrap interval over the seeds both methods ran (items paired; "
+            "seed i of both methods shares its data order, so seeds are resampled in pairs).",
             "",
             "| suite | " + " | ".join(grid.sizes) + " |",
             "|---|" + "---:|" * len(grid.sizes),
@@ -141,8 +145,10 @@ def report(out: Path, grid: Grid, students: list[dict], results: list[dict], doc
         for suite in SUITES:
             cells = []
             for size in grid.sizes:
-                a = [r["scores"].get(suite, {}) for r in by.get(("zppo", size), [])]
-                b = [r["scores"].get(suite, {}) for r in by.get(("grpo_buffer", size), [])]
+                za = {r["seed"]: r["scores"].get(suite, {}) for r in by.get(("zppo", size), [])}
+                gb = {r["seed"]: r["scores"].get(suite, {}) for r in by.get(("grpo_buffer", size), [])}
+                shared = sorted(za.keys() & gb.keys())  # seed i of both methods: one pair
+                a, b = [za[x] for x in shared], [gb[x] for x in shared]
                 cells.append(_cell(*bootstrap_difference(a, b)) if a and b else "-")
             if any(c != "-" for c in cells):
                 lines.append(f"| {suite} | " + " | ".join(cells) + " |")

@@ -160,8 +160,10 @@ def test_bootstrap_intervals():
     mean, lo, hi = bootstrap(runs)
     # items: 2 x 1.96 x sqrt(0.21 / 3 / 200) = 0.073 for the mean over 3 seeds; resampled seeds widen it
     assert lo < mean < hi and 0.06 < hi - lo < 0.2
-    d, dlo, dhi = bootstrap_difference(runs, runs)
-    assert d == 0.0 and dlo < 0 < dhi
+    assert bootstrap_difference(runs, runs) == (0.0, 0.0, 0.0)  # seeds paired: every draw is the same runs
+    shifted = [{k: 1.0 - v for k, v in r.items()} for r in runs]
+    d, dlo, dhi = bootstrap_difference(runs, shifted[:2])  # unequal seeds: each method's resampled on its own
+    assert dlo < d < dhi
 
 
 def test_report_tables_and_plots(tmp_path):
