@@ -165,21 +165,21 @@ def logprob_bytes(m: ModelCount, completion_tokens: int, chunk: int) -> float:
     return LOGPROB_BYTES * m.vocab * (min(chunk, completion_tokens) if chunk > 0 else completion_tokens)
 
 
-def resolved(config: Config) -> Config:
-    """The config as the trainer runs it (`resolve_auto`: a null micro_batch_tokens derived, ...)."""
-    from mmzppo.train import config as config_module
-    from mmzppo.train import config_files
+def resolved(config: Config, gpus: int) -> Config:
+    """The config as the trainer runs it on `gpus` processes (`resolve_auto`: a null
+    micro_batch_tokens derived; `sharding: auto` is FSDP on several GPUs, as the GPU configs'
+    headers launch them with configs/accelerate/fsdp.yaml)."""
+    from mmzppo.train.config_files import resolve_auto
 
-    resolve = getattr(config_files, "resolve_auto", None) or config_module.resolve_auto
-    return resolve(config, fsdp_launch=config.sharding == "fsdp")
+    return resolve_auto(config, fsdp_launch=gpus > 1 and config.sharding != "none")
 
 
 def estimate(config: Config, gpus: int, gpu_memory: int, m: ModelCount, prompt_tokens: int = PROMPT_TOKENS) -> Estimate:
-    c = resolved(config)
+    c = resolved(config, gpus)
     precision = precision_of(c)
     checkpointing = bool(getattr(c, "gradient_checkpointing", False))
     chunk = int(getattr(c, "logprob_chunk_tokens", 0) or 0)
-    sharded = gpus > 1 and c.sharding != "none"
+    sharded = gpus > 1 and c.sharding == "fsdp"
     w_b, g_b, o_b = STATE_BYTES[precision]
     share = m.language / gpus if sharded else m.language
     held = share + m.vision
