@@ -161,6 +161,7 @@ def test_sigterm_finishes_the_step_writes_a_checkpoint_and_exits_0(uninterrupted
     output = (tmp_path / "term.log").read_text()
     done = len(rows(run / "metrics.jsonl"))
     assert proc.returncode == 0 and "stopped by SIGTERM" in output, output[-3000:]
+    assert "attention kernels: full attention: sdpa; Gated-DeltaNet: torch fallback" in output  # logged at start
     assert 2 < done < STEPS and (run / f"checkpoints/step-{done}/DONE").is_file(), (done, output[-3000:])
     r = subprocess.run(train_cmd(args, resume=True), env=ENV, cwd=REPO, capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stderr[-3000:]

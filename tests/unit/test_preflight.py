@@ -49,3 +49,21 @@ def test_memory_sizes_parse():
     assert parse_memory("512MiB") == 512 * 2**20
     with pytest.raises(ValueError, match="gpu-memory"):
         parse_memory("lots")
+
+
+def test_the_kernel_report_names_each_attention_type():
+    """What the trainer logs at start-up: on this machine (no GPU, no fla) the Gated-DeltaNet
+    layers run transformers' torch fallback, and the report says so."""
+    import torch
+    from transformers import Qwen3_5ForConditionalGeneration
+
+    from mmzppo.policy.kernels import kernel_report
+    from mmzppo.policy.shapes import qwen35_config
+
+    config = qwen35_config("0.8b", layers=4, vision_depth=1)
+    config._attn_implementation = "sdpa"
+    with torch.device("meta"):
+        report = kernel_report(Qwen3_5ForConditionalGeneration(config))
+    assert set(report) == {"full attention", "Gated-DeltaNet", "vision attention"}
+    assert report["full attention"] == "sdpa"
+    assert report["Gated-DeltaNet"].startswith("torch fallback (slow; missing on this machine: fla, causal-conv1d")
