@@ -32,6 +32,7 @@ import os
 import random
 import shutil
 import tempfile
+import threading
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -66,9 +67,15 @@ class BuildError(RuntimeError):
 _STATE: dict[str, Any] = {}
 
 
-def _init(recipe: Recipe, files: list[SourceFile], processor: str | None, from_vero: frozenset[str]) -> None:
+def _init(
+    recipe: Recipe, files: list[SourceFile], processor: str | None, from_vero: frozenset[str], ready=None
+) -> None:
+    """A process's state for the jobs (the processor loaded once); `ready`: a barrier the pool's
+    starter waits at until every worker is set up."""
     _STATE.update(recipe=recipe, files=files, from_vero=from_vero)
     _STATE["counter"] = PromptCounter(processor, recipe) if processor else None
+    if ready is not None:
+        ready.wait()
 
 
 def _scan_job(job: tuple[int, int, int]) -> tuple[int, dict]:
@@ -148,19 +155,29 @@ def _group_of(file: SourceFile, position: int) -> tuple[int, int]:
 
 class Workers:
     """Runs jobs in this process (0 workers) or in one pool of fresh processes, started at the
-    first job and shared by the scan and the writing (results come in any order)."""
+    first job and shared by the scan and the writing (results come in any order). `start_s`:
+    the seconds spent starting processes and loading the processor, apart from the jobs'."""
 
     def __init__(self, n: int, initargs: tuple):
         self.n, self.initargs, self.pool = n, initargs, None
+        start = time.perf_counter()
         if n <= 0:
             _init(*initargs)
+        self.start_s = time.perf_counter() - start
 
     def map(self, fn, jobs: list):
         if self.n <= 0 or not jobs:
             return map(fn, jobs)
         if self.pool is None:
+            start = time.perf_counter()
             context = multiprocessing.get_context("spawn")  # no forked tokenizer or torch state
-            self.pool = context.Pool(self.n, initializer=_init, initargs=self.initargs)
+            ready = context.Barrier(self.n + 1)
+            self.pool = context.Pool(self.n, initializer=_init, initargs=(*self.initargs, ready))
+            try:
+                ready.wait(timeout=600)
+            except threading.BrokenBarrierError:
+                raise BuildError("the worker processes did not start within 600 s (see their errors above)") from None
+            self.start_s += time.perf_counter() - start
         return self.pool.imap_unordered(fn, jobs)
 
     def __enter__(self) -> Workers:
@@ -272,12 +289,13 @@ def build(
     _write_json(work / "params.json", params)
     scan_dir, shard_dir = work / "scan", work / "shards"
     with Workers(workers, (recipe, plan.files, processor, plan.from_vero)) as pool:
-        start = time.perf_counter()
         todo = [(k, f, g) for k, (f, g) in enumerate(plan.units) if not (scan_dir / f"{k:07d}.json").exists()]
         rows = sum(plan.files[f].group_rows[g] for f, g in plan.units)
         left = sum(plan.files[f].group_rows[g] for _, f, g in todo)
+        results = pool.map(_scan_job, todo)  # starts the workers, if any
+        start = time.perf_counter()
         with tqdm(total=rows, initial=rows - left, desc="scanning", unit="row", disable=_quiet(progress)) as bar:
-            for k, result in pool.map(_scan_job, todo):
+            for k, result in results:
                 _write_json(scan_dir / f"{k:07d}.json", result)
                 bar.update(result["rows"])
         timings.update(scan_rows=left, scan_s=time.perf_counter() - start)
@@ -287,14 +305,16 @@ def build(
         shards = [chosen[i : i + maxcount] for i in range(0, len(chosen), maxcount)]
         for stale in work.glob("shard-*-*"):  # temporary folders of a killed write
             shutil.rmtree(stale, ignore_errors=True)
-        start = time.perf_counter()
         todo = [(k, s, str(out)) for k, s in enumerate(shards) if not (shard_dir / f"{k:06d}.json").exists()]
+        results = pool.map(_write_job, todo)
+        start = time.perf_counter()
         with tqdm(total=len(chosen), desc="writing shards", unit="sample", disable=_quiet(progress)) as bar:
             bar.update(len(chosen) - sum(len(s) for _, s, _ in todo))
-            for k, index in pool.map(_write_job, todo):
+            for k, index in results:
                 _write_json(shard_dir / f"{k:06d}.json", index)
                 bar.update(len(shards[k]))
         timings.update(write_samples=sum(len(s) for _, s, _ in todo), write_s=time.perf_counter() - start)
+        timings["start_s"] = pool.start_s
 
     indexes = [json.loads((shard_dir / f"{k:06d}.json").read_text()) for k in range(len(shards))]
     manifest = write_manifest(out, tally, plan, recipe, processor, vero=str(vero), mmfinereason=str(mmfinereason))

@@ -46,8 +46,10 @@ class PromptCounter:
     """Tokens of a question's base prompt under a processor (a local model folder)."""
 
     def __init__(self, processor: str | Path, recipe: Recipe):
+        from qwen_vl_utils.vision_process import smart_resize
         from transformers import AutoProcessor
 
+        self.smart_resize = smart_resize  # qwen-vl-utils' sizing rule, the one load_media applies
         self.processor = AutoProcessor.from_pretrained(str(processor))
         image_processor = self.processor.image_processor
         self.token_pixels = (image_processor.patch_size * image_processor.merge_size) ** 2
@@ -57,10 +59,8 @@ class PromptCounter:
     def image_tokens(self, width: int, height: int) -> int:
         """LLM tokens of one image: sized under the VisionSettings (qwen-vl-utils' rule), then
         one token per merged patch."""
-        from qwen_vl_utils.vision_process import smart_resize
-
         v = self.vision
-        h, w = smart_resize(height, width, factor=v.factor, min_pixels=v.min_pixels, max_pixels=v.max_pixels)
+        h, w = self.smart_resize(height, width, factor=v.factor, min_pixels=v.min_pixels, max_pixels=v.max_pixels)
         return h * w // self.token_pixels
 
     def __call__(self, question: str, width: int, height: int) -> int:
