@@ -60,9 +60,16 @@ class CheckpointEvals:
         return self.every > 0 and step % self.every == 0
 
     def rows(self) -> list[dict]:
+        """The logged rows (a line cut off by a kill is left out: its checkpoint is queued again)."""
         if not self.log.is_file():
             return []
-        return [json.loads(line) for line in self.log.read_text().splitlines() if line.strip()]
+        out = []
+        for line in self.log.read_text().splitlines():
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+        return out
 
     def open(self, writer, step: int) -> None:
         """At the start of `train()`: TensorBoard gets the rows from `step` on again, and due
@@ -131,8 +138,9 @@ class CheckpointEvals:
             lines = (out / "eval.log").read_text(errors="replace").strip().splitlines() or [""]
             row.update({"eval/failed": 1, "error": f"exit status {returncode}: {lines[-1][:300]}"})
             print(f"the evaluation of step-{step} failed ({row['error']}); see {out / 'eval.log'}", file=sys.stderr)
+        cut = self.log.is_file() and self.log.stat().st_size and not self.log.read_bytes().endswith(b"\n")
         with open(self.log, "a") as f:
-            f.write(json.dumps(row) + "\n")
+            f.write(("\n" if cut else "") + json.dumps(row) + "\n")  # a line cut by a kill stays alone
         self.scalars(row)
 
     def scalars(self, row: dict) -> None:

@@ -5,7 +5,8 @@ A 3-step tiny run (xs) with eval_every 2: checkpoints step-2 (due) and step-3 (t
 evaluated by `python -m mmzppo.eval` in a subprocess (synthetic text, 3 items, greedy); the loop
 did not wait for them (the subprocess was still running when training went on); each summary is
 a row of eval_metrics.jsonl and TensorBoard scalars at the checkpoint's step; metrics.jsonl keeps
-one row per step. The run folder then evaluates as its newest checkpoint, with the same scores.
+one row per step. A row lost to a kill is made again on resume. The run folder then evaluates as
+its newest checkpoint, with the same scores.
 """
 
 from __future__ import annotations
@@ -72,6 +73,15 @@ def test_checkpoints_evaluated_during_training_and_as_models(tiny_xs_dir, synth_
     assert [(e.step, e.value) for e in tb.Scalars("eval/synthetic_text")] == [
         (r["step"], r["eval/synthetic_text"]) for r in rows
     ]
+
+    # a kill before step-2's row was whole: on resume it is queued again, the cut line left alone
+    (run / "eval_metrics.jsonl").write_text(json.dumps(rows[1]) + "\n" + json.dumps(rows[0])[:30])
+    again = evals.CheckpointEvals(run, 2, ["synthetic"], EVAL_ARGS)
+    again.open(None, 3)
+    assert [s for s, _ in again.queue] == [] and again.running[0] == 2  # step-3 has its row: not queued
+    again.finish()
+    redone = again.rows()
+    assert [r["step"] for r in redone] == [3, 2] and redone[1]["eval/synthetic_text"] == rows[0]["eval/synthetic_text"]
 
     # the run folder evaluates as its newest checkpoint, a checkpoint folder as itself
     for model, step in ((run, 3), (run / "checkpoints" / "step-2", 2)):
