@@ -90,6 +90,30 @@ def test_checkpoints_evaluated_during_training_and_as_models(tiny_xs_dir, synth_
         result = json.loads((out / "summary.json").read_text())
         assert result["settings"]["model"] == str(run / "checkpoints" / f"step-{step}")
         assert result["benchmarks"][0]["score"] == rows[step - 2]["eval/synthetic_text"]
+    # the paper preset on a checkpoint: recorded with every decoding and media setting (no items: --limit 0)
+    out = tmp_path / "preset"
+    assert (
+        eval_main(
+            ["--suite", "synthetic", "--model", str(run), "--preset", "paper", "--limit", "0", "--output", str(out)]
+        )
+        == 0
+    )
+    settings = json.loads((out / "run.json").read_text())["settings"]
+    assert settings["preset"] == "paper" and settings["backend"] == "hf" and settings["engine"] is None
+    decoding = {
+        k: settings["decoding"][k] for k in ("temperature", "top_p", "top_k", "presence_penalty", "max_new_tokens")
+    }
+    assert decoding == {
+        "temperature": 0.6,
+        "top_p": 0.95,
+        "top_k": 20,
+        "presence_penalty": 1.5,
+        "max_new_tokens": 12288,
+    }
+    assert (settings["vision"]["min_pixels"], settings["vision"]["max_pixels"]) == (256 * 32 * 32, 1280 * 32 * 32)
+    assert settings["decoding"]["stop_token_ids"] and settings["decoding"]["suppressed_token_ids"]
+    assert set(settings["vision"]) == set(TINY_VISION.to_dict())  # every VisionSettings field
+
     # an incomplete checkpoint, a run without one: one-line errors naming them
     broken = tmp_path / "broken" / "checkpoints" / "step-9"
     shutil.copytree(run / "checkpoints" / "step-3", broken)
