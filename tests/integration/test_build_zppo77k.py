@@ -23,6 +23,7 @@ REASON = {
     "good": None,
     "judge": None,
     "tolerance": None,
+    "ppm": None,  # stored as PNG: shards hold no PPM
     "duplicate": "exact duplicate",
     "no_image": "missing image",
     "bad_image": "undecodable image",

@@ -26,6 +26,7 @@ filters (about 100 bytes each: some 100 MB for the full corpora), never images.
 
 from __future__ import annotations
 
+import io
 import json
 import multiprocessing
 import os
@@ -38,9 +39,11 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
+from PIL import Image
+
 from mmzppo.data.formats.image import image_suffix
 from mmzppo.data.sample import Sample
-from mmzppo.data.shards import FORMAT_VERSION, INDEX_NAME, ShardWriter, _quiet
+from mmzppo.data.shards import FORMAT_VERSION, IMAGE_EXTS, INDEX_NAME, ShardWriter, _quiet
 from mmzppo.data.zppo77k.filters import PromptCounter, scan_group
 from mmzppo.data.zppo77k.manifest import Tally, write_manifest
 from mmzppo.data.zppo77k.recipe import Recipe, load_recipe
@@ -89,8 +92,12 @@ def _sample(file: SourceFile, record: dict, image: Any, entry: list, recipe: Rec
     uid, name, _, position = entry
     row = vero_row(record, file.group, recipe) if file.side == "vero" else mmfinereason_row(record, recipe)
     data = image_bytes(image)
-    path = media / f"{uid}.{image_suffix(data)}"
-    path.write_bytes(data)
+    suffix = {"mpo": "jpg"}.get(image_suffix(data), image_suffix(data))  # MPO: a JPEG with extra frames
+    if suffix in IMAGE_EXTS:  # the source's bytes, unchanged
+        (media / f"{uid}.{suffix}").write_bytes(data)
+        stored: Any = str(media / f"{uid}.{suffix}")
+    else:  # a format shards do not hold (PPM, ICO, ...): decoded, stored as PNG (lossless)
+        stored = Image.open(io.BytesIO(data)).convert("RGB")
     meta = {
         "tier": recipe.by_name()[name].tier,
         "origin": file.side,
@@ -107,7 +114,7 @@ def _sample(file: SourceFile, record: dict, image: Any, entry: list, recipe: Rec
         question=row.question,
         answer=row.answer,
         answer_type=row.answer_type,
-        images=[str(path)],
+        images=[stored],
         source=name,
         reward_type=row.reward_type,
         tolerance=row.tolerance,

@@ -1,8 +1,9 @@
 """Small corpora in the exact layouts of Vero-600k and MMFineReason, for tests and benchmarks.
 
 Column names, nested structs and embedded image bytes (PNG and JPEG alternately) are the real
-ones (../shared/zppo77k.md); the rows are made up. Each row has a kind: "good", or the one
-thing wrong with it (the builder must drop it for that reason). `VERO` and `MMFINEREASON` list
+ones (../shared/zppo77k.md); the rows are made up. Each row has a kind: "good" (or "judge",
+"tolerance", "ppm": usable rows of a special sort), or the one thing wrong with it (the
+builder must drop it for that reason). `VERO` and `MMFINEREASON` list
 the kinds per Vero config and per MMFineReason source; `make_corpora` writes them, `scale`
 times as many good rows, in row groups of `row_group_size`:
 
@@ -46,7 +47,7 @@ MMFINEREASON = [
         "MMR1": ["good"] * 5
         + ["duplicate", "high_pass_rate", "no_marker", "two_markers", "empty_answer"]
         + ["long_answer", "null_pass_rate"],
-        "Euclid30K": ["good"] * 3 + ["small_image", "long_prompt", "no_image"],
+        "Euclid30K": ["good"] * 3 + ["ppm", "small_image", "long_prompt", "no_image"],
         "GameQA-140K": ["good"] * 2,
         "Mystery-Source": ["good"] * 2,
     },
@@ -137,6 +138,8 @@ class _Rows:
             return None
         if kind == "bad_image":
             return image(self.rng, fmt, self.side)[:60]  # truncated: the header reads, the pixels do not
+        if kind == "ppm":  # decodable, but not a format shards store: the builder stores it as PNG
+            return image(self.rng, "PPM", self.side)
         if kind == "small_image":
             return image(self.rng, fmt, size=(80, 140))
         return image(self.rng, fmt, self.side)
