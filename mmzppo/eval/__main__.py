@@ -162,7 +162,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--dtype", default=None, choices=["float32", "bfloat16", "float16"], help="transformers backend")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
-    p.add_argument("--judge", default=None, metavar="URL", help="OpenAI-compatible server for judged benchmarks")
+    p.add_argument(
+        "--judge",
+        default=None,
+        metavar="URL[,URL...]",
+        help="OpenAI-compatible server for judged benchmarks; several of one model comma-separated "
+        "(each request to the least-loaded healthy one, as the served teacher's)",
+    )
     p.add_argument("--judge-model", default=None, help="model name to send to the judge")
     p.add_argument("--judge-timeout", type=float, default=120.0)
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None, help="tqdm bars")

@@ -172,7 +172,9 @@ def main(argv: list[str] | None = None) -> None:
     a.add_argument("--shards", required=True, help="input shards: a folder, glob or brace pattern")
     a.add_argument("--out", required=True, help="output folder (same shard names, teacher.json added)")
     who = a.add_mutually_exclusive_group(required=True)
-    who.add_argument("--endpoint", help="OpenAI-compatible server of the teacher (vllm serve ...)")
+    who.add_argument(
+        "--endpoint", help="OpenAI-compatible server of the teacher (vllm serve ...), or several comma-separated"
+    )
     who.add_argument("--model", help="a local teacher model folder or hub id")
     a.add_argument("--served-model", default=None, help="model name to send (default: the server's first)")
     a.add_argument("--n", type=int, default=4, help="answers per question (G_T; paper: 4)")

@@ -1,27 +1,29 @@
 """One client for OpenAI-compatible servers: the served teacher and the evaluation judge.
 
 In the paper's deployment the teacher (Qwen3.5-27B-FP8) runs on its own GPUs behind
-`vllm serve`; the student's trainer talks to it over HTTP. `ChatClient` is that connection,
-and the only one the project has (`mmzppo.teachers.served.ServerTeacher` samples, rewrites
-candidates and writes hints through it; `mmzppo.eval.metrics.Judge` grades through it):
+`vllm serve`, one server per GPU on 2 GPUs of every node; the student's trainer talks to them
+over HTTP. `ChatClient` is that connection, and the only one the project has
+(`mmzppo.teachers.served.ServerTeacher` samples, rewrites candidates, writes hints and scores
+tokens through it; `mmzppo.eval.metrics.Judge` grades through it):
 
-* bounded concurrency: one thread pool of `concurrency` workers per client, so a step with
-  96 hard questions x G_T answers never opens more than that many requests at once;
+* one URL or several (`mmzppo.teachers.fleet`): each request goes to the least-loaded healthy
+  server, a server that stops answering is marked down, retried in the background and
+  rejoins; per-server counts in `stats`;
+* bounded concurrency: `concurrency` requests in flight per server at most (one thread pool
+  of `concurrency` x servers workers), so a step with 96 hard questions x G_T answers never
+  opens more than that many requests at once;
 * every request has a timeout, and a call as a whole a deadline (`timeout` x attempts plus
-  the backoff), so a dead or stalled server costs bounded time: it never hangs;
+  the backoff), so dead or stalled servers cost bounded time: it never hangs;
 * retries with exponential backoff (and jitter) on what can pass: connection refused or
-  reset, timeouts, HTTP 429 and 5xx, and garbage (a body that is not the JSON an
-  OpenAI-compatible server returns). A 4xx other than 429 is our request's fault and is
-  raised at once with the server's message;
-* every failure is a `ServerError` whose message names the endpoint, so the configured
-  failure behaviour (`teacher_failure`: stop with that message, or skip and count) has
-  something to say.
+  reset and timeouts (first on another server, when one is up), HTTP 429 and 5xx, and garbage
+  (a body that is not the JSON an OpenAI-compatible server returns). A 4xx other than 429 is
+  our request's fault and is raised at once with the server's message;
+* every failure is a `ServerError` whose message names the endpoint (every endpoint, when all
+  are down), so the configured failure behaviour (`teacher_failure`: stop with that message,
+  or skip and count) has something to say;
+* `check()` at start-up: every server must serve the same model (the odd one is named).
 
-Media are sent the way vLLM's server accepts them: an image as a PNG data URL (lossless, so
-the server sees the pixels `mmzppo.data.media.load_media` produced under the run's
-`VisionSettings`), a video as its sampled frames, one JPEG each, in a `video/jpeg` data URL
-(vLLM's frame-list form; quality 95). The server's own processor may resize them again to
-its model's budgets: a served teacher is a different model, with its own settings.
+Prompts and their media are put in the chat format by `mmzppo.teachers.messages`.
 
 urllib only (no SDK): the client must work in the base install, where no HTTP library
 beyond the standard one is declared.
@@ -29,24 +31,27 @@ beyond the standard one is declared.
 
 from __future__ import annotations
 
-import base64
-import io
+import http.client
 import json
 import random
 import time
 import urllib.error
 import urllib.request
+from collections import Counter
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from mmzppo.teachers.fleet import Fleet, Server, endpoint_list
+
 
 class ServerError(RuntimeError):
-    """A request to an OpenAI-compatible server failed for good; names the endpoint."""
+    """A request to an OpenAI-compatible server failed for good; names the endpoint.
+    `unreachable`: the server refused or dropped the connection or timed out (it is marked down)."""
 
-    def __init__(self, endpoint: str, problem: str, retryable: bool = True):
-        self.endpoint, self.problem, self.retryable = endpoint, problem, retryable
+    def __init__(self, endpoint: str, problem: str, retryable: bool = True, unreachable: bool = False):
+        self.endpoint, self.problem, self.retryable, self.unreachable = endpoint, problem, retryable, unreachable
         super().__init__(f"server {endpoint}: {problem}")
 
 
@@ -74,18 +79,20 @@ class RetryPolicy:
 
 
 class ChatClient:
-    """An OpenAI-compatible endpoint (`/v1/chat/completions`, `/v1/completions`, `/v1/models`).
+    """OpenAI-compatible endpoints (`/v1/chat/completions`, `/v1/models`; vLLM's `/tokenize` and
+    `/inference/v1/generate` for token scores).
 
-    url: the server ("http://127.0.0.1:8000", ".../v1" or a full endpoint URL).
-    model: the served model name to send; None = the first one `/v1/models` lists.
-    concurrency: requests in flight at most (a thread pool of that size).
+    urls: one server ("http://127.0.0.1:8000", ".../v1" or a full endpoint URL), several
+        comma-separated, or a list (all serving the same model).
+    model: the served model name to send; None = the first one the first server lists.
+    concurrency: requests in flight per server at most.
     timeout: seconds per request; retries: further attempts after a failure that may pass.
     api_key: sent as a bearer token when given.
     """
 
     def __init__(
         self,
-        url: str,
+        urls: str | list[str],
         model: str | None = None,
         *,
         concurrency: int = 8,
@@ -96,18 +103,25 @@ class ChatClient:
     ):
         if concurrency < 1:
             raise ValueError(f"concurrency must be >= 1, got {concurrency}")
-        self.url = base_url(url)
+        endpoints = [base_url(u) for u in endpoint_list(urls)]
+        if not endpoints:
+            raise ValueError(f"no server URL in {urls!r}")
+        self.url = ", ".join(endpoints)  # what messages name
         self._model = model
         self.concurrency, self.timeout, self.api_key = concurrency, timeout, api_key
         self.retry = RetryPolicy(retries, backoff)
-        self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="chat-client")
+        self.stats: Counter = Counter()  # per-server counts (`mmzppo.teachers.fleet`)
+        self.fleet = Fleet(endpoints, concurrency, self.stats, self._probe, backoff=backoff)
+        workers = concurrency * len(endpoints)
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="chat-client")
         self.requests = 0  # HTTP requests sent (retries included)
 
     # ----------------------------------------------------------------- plumbing
 
-    def _post_or_get(self, path: str, body: dict | None) -> dict:
-        """One HTTP request; raises ServerError (retryable or not)."""
-        endpoint = f"{self.url}{path}"
+    def _send(self, server: Server, path: str, body: dict | None, *, root: bool = False, timeout=None) -> dict:
+        """One HTTP request to one server (`path` under /v1, or under the server's root);
+        raises ServerError (retryable or not, unreachable or not)."""
+        endpoint = f"{server.root if root else server.url}{path}"
         headers = {"Content-Type": "application/json"}
         if self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"
@@ -115,15 +129,15 @@ class ChatClient:
         request = urllib.request.Request(endpoint, data=data, headers=headers, method="GET" if body is None else "POST")
         self.requests += 1
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+            with urllib.request.urlopen(request, timeout=timeout or self.timeout) as response:
                 raw = response.read()
         except urllib.error.HTTPError as e:
             detail = e.read()[:500].decode(errors="replace")
             retryable = e.code == 429 or e.code >= 500
             raise ServerError(endpoint, f"HTTP {e.code}: {detail}", retryable) from None
-        except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as e:
+        except (urllib.error.URLError, TimeoutError, OSError, http.client.HTTPException) as e:
             reason = getattr(e, "reason", e)
-            raise ServerError(endpoint, f"unreachable ({type(e).__name__}: {reason})") from None
+            raise ServerError(endpoint, f"unreachable ({type(e).__name__}: {reason})", unreachable=True) from None
         try:
             out = json.loads(raw.decode())
         except (UnicodeDecodeError, ValueError):
@@ -132,32 +146,56 @@ class ChatClient:
             raise ServerError(endpoint, f"answered with JSON that is not an object: {str(out)[:200]}")
         return out
 
-    def request(self, path: str, body: dict | None = None, check: Callable[[dict], Any] | None = None) -> Any:
-        """A request with retries and backoff; `check` turns the JSON into the result and
-        raises KeyError/IndexError/TypeError/ValueError on garbage (retried too)."""
+    def request(
+        self, path: str, body: dict | None = None, check: Callable[[dict], Any] | None = None, *, root: bool = False
+    ) -> Any:
+        """A request on the fleet with retries and backoff; `check` turns the JSON into the
+        result and raises KeyError/IndexError/TypeError/ValueError on garbage (retried too).
+
+        A server that is unreachable is marked down and the request goes to another healthy
+        server at once (not counted as a retry); with none left, or on a 429/5xx/garbage
+        answer, the request waits out the back-off and tries again, `retries` times at most."""
         deadline = time.monotonic() + (self.timeout + self.retry.max_backoff * 1.25) * (self.retry.retries + 1)
-        last: ServerError | None = None
-        for attempt in range(self.retry.retries + 1):
-            if attempt:
-                pause = self.retry.wait(attempt)
-                if time.monotonic() + pause > deadline:
-                    break
-                time.sleep(pause)
+        failures, last = 0, None
+        while time.monotonic() < deadline:
+            server = self.fleet.acquire()
+            started = time.monotonic()
             try:
-                out = self._post_or_get(path, body)
-                return check(out) if check else out
+                out = self._send(server, path, body, root=root)
+                result = check(out) if check else out
             except ServerError as e:
                 last = e
-                if not e.retryable:
-                    raise
             except (KeyError, IndexError, TypeError, ValueError) as e:
-                last = ServerError(f"{self.url}{path}", f"answered with an unexpected shape ({type(e).__name__}: {e})")
+                last = ServerError(
+                    f"{server.url}{path}", f"answered with an unexpected shape ({type(e).__name__}: {e})"
+                )
+            else:
+                self.fleet.done(server, time.monotonic() - started)
+                if server.down is not None:  # it answered: back in the fleet
+                    self.fleet.mark_up(server)
+                return result
+            self.fleet.done(server, None)
+            if not last.retryable:
+                raise last
+            if last.unreachable:
+                self.fleet.mark_down(server, last.problem)
+                if self.fleet.healthy():
+                    continue  # its request goes to another server at once
+            failures += 1
+            pause = self.retry.wait(failures)
+            if failures > self.retry.retries or time.monotonic() + pause > deadline:
+                break
+            time.sleep(pause)
         assert last is not None
-        raise ServerError(last.endpoint, f"{last.problem} (after {self.retry.retries + 1} attempts)", last.retryable)
+        if len(self.fleet.servers) > 1 and not self.fleet.healthy():
+            raise ServerError(self.url, f"every server is down ({self.fleet.describe_down()})", True, True)
+        raise ServerError(
+            last.endpoint, f"{last.problem} (after {failures} attempts)", last.retryable, last.unreachable
+        )
 
     def map(self, fn: Callable[[Any], Any], items: Iterable[Any], *, return_errors: bool = False) -> list[Any]:
-        """fn over items on the client's pool (at most `concurrency` at once), in order.
-        return_errors: a ServerError becomes that item's result instead of being raised
+        """fn over items on the client's pool (at most `concurrency` per server at once), in
+        order. return_errors: a ServerError becomes that item's result instead of being raised
         (after every item has finished: no request is left running behind the caller)."""
         futures = [self._pool.submit(fn, item) for item in items]
         results, first_error = [], None
@@ -172,24 +210,62 @@ class ChatClient:
         return results
 
     def close(self) -> None:
+        self.fleet.close()
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+    # ----------------------------------------------------------------- the fleet's model
+
+    def _served(self, server: Server) -> list[str]:
+        """The model names one server lists (one request, no retries)."""
+        out = self._send(server, "/models", None, timeout=min(self.timeout, 10.0))
+        try:
+            return [m["id"] for m in out["data"]]
+        except (KeyError, TypeError) as e:
+            raise ServerError(f"{server.url}/models", f"answered with an unexpected shape ({e})") from None
+
+    def _probe(self, server: Server) -> None:
+        """Can a down server rejoin? It must answer and serve the fleet's model."""
+        served = self._served(server)
+        if self._model is not None and self._model not in served:
+            raise ServerError(f"{server.url}/models", f"serves {served}, not {self._model!r}", False)
+
+    def check(self) -> str:
+        """Ask every server which models it serves and return the fleet's model (the configured
+        one, else the first the first answering server lists). Raises ServerError, not
+        retryable, when a server does not serve it (a mix of models: the odd ones named), and
+        a retryable one when no server answers; a server that does not answer is marked down
+        (retried in the background)."""
+        served: dict[str, list[str]] = {}
+        for server in self.fleet.servers:
+            try:
+                served[server.url] = self._served(server)
+            except ServerError as e:
+                if not e.unreachable and not e.retryable:
+                    raise
+                self.fleet.mark_down(server, e.problem)
+        if not served:
+            raise ServerError(self.url, f"no server answered ({self.fleet.describe_down()})", True, True)
+        model = self._model or next(iter(served.values()))[0]
+        odd = {url: models for url, models in served.items() if model not in models}
+        if odd:
+            which = "; ".join(f"{url} serves {models}" for url, models in odd.items())
+            raise ServerError(
+                ", ".join(odd),
+                f"does not serve {model!r} ({which}; the other servers serve it): all teacher servers "
+                "must serve the same model",
+                False,
+            )
+        self._model = model
+        return model
 
     # ----------------------------------------------------------------- API
 
     @property
     def model(self) -> str:
-        """The served model name (asked once from /v1/models when not given)."""
+        """The served model name (asked once from the servers when not given)."""
         if self._model is None:
-            self._model = self.request("/models", None, lambda out: out["data"][0]["id"])
+            self.check()
         return self._model
-
-    def check(self) -> list[str]:
-        """Ask the server which models it serves (raises ServerError when it cannot be used:
-        unreachable, garbage, or the configured model not among them)."""
-        served = self.request("/models", None, lambda out: [m["id"] for m in out["data"]])
-        if self._model is not None and self._model not in served:
-            raise ServerError(f"{self.url}/models", f"does not serve {self._model!r} (it serves {served})", False)
-        return served
 
     def chat(
         self,
@@ -228,62 +304,34 @@ class ChatClient:
         """The reply to one user message, greedy (the judge's call)."""
         return self.chat([{"role": "user", "content": prompt}], max_tokens=max_tokens)[0]["text"]
 
+    def tokenize(self, text: str) -> list[int]:
+        """The server's token ids of `text` (vLLM's `/tokenize`; no special tokens added)."""
+        body = {"model": self.model, "prompt": text, "add_special_tokens": False}
+        return self.request("/tokenize", body, lambda out: [int(t) for t in out["tokens"]], root=True)
 
-# --------------------------------------------------------------------------- media as vLLM takes them
+    def prompt_logprobs(
+        self, token_ids: list[int], media: list[dict], positions: int, top_k: int
+    ) -> list[dict[int, tuple[float, int]]]:
+        """Log-probs of the last `positions` tokens of `token_ids`, each given the tokens before
+        it, from vLLM's token-in endpoint (`/inference/v1/generate`, on a server started with
+        `--enable-scale-out`): per position {token id: (log-prob, rank)} for the top `top_k`
+        tokens and the token itself. `media`: the prompt's images and videos as the chat parts
+        `openai_messages` makes; the server loads them and expands the prompt's <|image_pad|> /
+        <|video_pad|> tokens as its processor does for a chat request. The log-probs are the
+        model's raw ones (temperature 1, no processing)."""
+        tokens = token_ids[-positions:]
+        body = {
+            "model": self.model,
+            "token_ids": token_ids,
+            "content_parts": [{"type": p["type"], "url": p[p["type"]]["url"]} for p in media] or None,
+            "sampling_params": {"max_tokens": 1, "temperature": 1.0, "prompt_logprobs": top_k, "detokenize": False},
+        }
 
+        def check(out):
+            rows = out["prompt_logprobs"][-positions:]
+            table = [{int(t): (float(v["logprob"]), int(v["rank"])) for t, v in row.items()} for row in rows]
+            if len(table) != positions or any(t not in row for t, row in zip(tokens, table)):
+                raise ValueError(f"{len(table)} prompt log-prob rows for {positions} tokens, or a token missing")
+            return table
 
-def image_url(image) -> dict:
-    buf = io.BytesIO()
-    image.save(buf, format="PNG")
-    return {
-        "type": "image_url",
-        "image_url": {"url": "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()},
-    }
-
-
-def video_url(video) -> dict:
-    """A (T, C, H, W) frame tensor (as `load_media` returns it) as vLLM's JPEG frame list."""
-    import numpy as np
-    import torch
-    from PIL import Image
-
-    frames = []
-    for frame in video:
-        array = frame.permute(1, 2, 0).round().clamp(0, 255).to(torch.uint8).numpy()
-        buf = io.BytesIO()
-        Image.fromarray(np.ascontiguousarray(array)).save(buf, format="JPEG", quality=95)
-        frames.append(base64.b64encode(buf.getvalue()).decode())
-    return {"type": "video_url", "video_url": {"url": "data:video/jpeg;base64," + ",".join(frames)}}
-
-
-def openai_messages(prompt, vision) -> list[dict]:
-    """A `mmzppo.prompting.builders.Prompt`'s messages in the OpenAI chat format, media loaded under
-    `vision` (None: text only) by `mmzppo.data.media.load_media`. A prompt that continues an
-    assistant prefix keeps it as the last (assistant) message; the caller asks the server to
-    continue it (vLLM's `continue_final_message`)."""
-    from mmzppo.data.media import load_media
-    from mmzppo.prompting.builders import text_content
-
-    out = []
-    for message in prompt.messages:
-        content = message["content"]
-        if isinstance(content, str) or vision is None:
-            out.append({"role": message["role"], "content": text_content(content)})
-            continue
-        parts, n_image = [], 0
-        for part in content:
-            if part.get("type") == "text":
-                parts.append({"type": "text", "text": part["text"]})
-                continue
-            field_name = f"images[{n_image}]" if part["type"] == "image" else "video"
-            kind, *media = load_media(part, vision, prompt.uid, field_name)
-            if kind == "image":
-                parts.append(image_url(media[0]))
-                n_image += 1
-            else:
-                parts.append(video_url(media[0]))
-        out.append({"role": message["role"], "content": parts})
-    return out
-
-
-# --------------------------------------------------------------------------- a local server for tests and benchmarks
+        return self.request("/inference/v1/generate", body, check, root=True)

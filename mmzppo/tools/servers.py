@@ -39,10 +39,16 @@ class LocalServer:
         self.start_timeout = start_timeout
         self.url = f"http://127.0.0.1:{port}"
         self.proc = None
+        self.launched = 0.0
         self.start_s: list[float] = []
 
     def start(self) -> float:
         """Start and wait until /v1/models lists the model; returns the seconds it took."""
+        self.launch()
+        return self.wait()
+
+    def launch(self) -> None:
+        """Start the server process without waiting (several servers start side by side)."""
         import os
         import subprocess
         import sys
@@ -65,9 +71,13 @@ class LocalServer:
         env.pop("VLLM_ENABLE_V1_MULTIPROCESSING", None)  # set in this process by a colocated engine; not the server's
         env.setdefault("OMP_NUM_THREADS", "1")
         env.setdefault("VLLM_CPU_OMP_THREADS_BIND", "nobind")
-        started = time.perf_counter()
+        self.launched = time.perf_counter()
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+
+    def wait(self) -> float:
+        """Wait until the launched server's /v1/models lists the model; the seconds since launch."""
+        started = self.launched
         while time.perf_counter() - started < self.start_timeout:
             if self.proc.poll() is not None:
                 raise RuntimeError(
@@ -95,9 +105,11 @@ class LocalServer:
         self.proc = None
 
 
-def tiny_server_args(kv_cache_mib: int = 256, max_model_len: int = 1024) -> list[str]:
-    """Server settings that fit the tiny test models on a shared CPU machine."""
+def tiny_server_args(kv_cache_mib: int = 256, max_model_len: int = 1024, scale_out: bool = False) -> list[str]:
+    """Server settings that fit the tiny test models on a shared CPU machine; `scale_out`: vLLM's
+    token-in endpoint, which a distillation teacher needs (`ServerTeacher.distributions`)."""
     return [
+        *(["--enable-scale-out"] if scale_out else []),
         "--dtype",
         "bfloat16",
         "--enforce-eager",

@@ -27,6 +27,7 @@ from mmzppo.core.advantages import NORMALISATIONS
 from mmzppo.data.vision import VisionSettings
 from mmzppo.policy.generation.base import BACKENDS
 from mmzppo.policy.precision import PRECISIONS
+from mmzppo.teachers.fleet import valid_endpoints
 from mmzppo.teachers.served import FAILURES
 from mmzppo.train.methods import METHODS
 from mmzppo.train.objectives import DIVERGENCES
@@ -143,8 +144,8 @@ class Config:
         "jsd",
     )
     distill_top_k: int = doc(
-        "0 = the teacher's full distribution; k > 0 = its top-k log-probs + one tail bucket "
-        "(what a served teacher returns; an approximation)",
+        "0 = the teacher's full distribution; k > 0 = its top-k log-probs + one tail bucket (an approximation; "
+        "teacher_kind 'server' gives only this, k <= its --max-logprobs, vLLM's default 20)",
         0,
     )
     prefix_fraction: float = doc(
@@ -254,13 +255,14 @@ class Config:
         "auto",
     )
     tis_cap: float = doc("upper bound C of the TIS weight (Yao et al.: 2)", 2.0)
-    teacher_endpoint: str | None = doc(
-        "teacher_kind 'server': the OpenAI-compatible server "
-        "(http://host:8000, e.g. `vllm serve Qwen/Qwen3.5-27B-FP8`)",
+    teacher_endpoint: str | list[str] | None = doc(
+        "teacher_kind 'server': the OpenAI-compatible server (http://host:8000, e.g. `vllm serve Qwen/Qwen3.5-27B-FP8`), "
+        "or several of one model (a YAML list; comma-separated on the command line): each request goes to the "
+        "least-loaded healthy one; one that stops answering is retried in the background and rejoins",
         None,
     )
     teacher_served_model: str | None = doc("model name sent to the teacher server; null = the first it lists", None)
-    teacher_concurrency: int = doc("teacher-server requests in flight at most", 16)
+    teacher_concurrency: int = doc("teacher requests in flight at most, per server", 16)
     teacher_timeout: float = doc(
         "seconds per teacher-server request (a 12,288-token answer of a 27B model takes minutes)", 600.0
     )
@@ -357,11 +359,8 @@ class Config:
             "tis": (self.tis in TIS, one_of(TIS)),
             "tis_cap": (number(self.tis_cap, 1.0), ">= 1 and finite"),
             "teacher_endpoint": (
-                self.teacher_kind != "server"
-                or (
-                    isinstance(self.teacher_endpoint, str) and self.teacher_endpoint.startswith(("http://", "https://"))
-                ),
-                "an http(s):// URL when teacher_kind is server",
+                self.teacher_kind != "server" or valid_endpoints(self.teacher_endpoint),
+                "an http(s):// URL, or a list of them, when teacher_kind is server",
             ),
             "teacher_concurrency": (number(self.teacher_concurrency, 1, integer=True), "an integer >= 1"),
             "teacher_timeout": (number(self.teacher_timeout, 1e-3), "> 0 seconds and finite"),

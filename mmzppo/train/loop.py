@@ -55,6 +55,7 @@ from mmzppo.policy.kernels import kernel_report
 from mmzppo.policy.loading import load_policy
 from mmzppo.policy.precision import WEIGHTS
 from mmzppo.prompting.builders import Prompt, plain
+from mmzppo.teachers.fleet import fleet_metrics
 from mmzppo.train import checkpoints, cluster
 from mmzppo.train.api import StepResult
 from mmzppo.train.buffer import ReplayBuffer
@@ -130,7 +131,7 @@ class Trainer:
         self.rollout = make_backend(c, self.student, str(checkpoint or c.student))
         self.sampling = SamplingParams(temperature=c.temperature, top_p=c.top_p, max_new_tokens=c.max_new_tokens)
         self.method = METHODS[c.method]
-        self.teacher = make_teacher(c, self.acc.device) if c.teacher_kind != "none" else None
+        self.teacher = make_teacher(c, self.acc.device, self.student) if c.teacher_kind != "none" else None
         if self.method.SAME_VOCABULARY and c.teacher_kind == "local":
             check_shared_tokenizer(self.student, self.teacher.policy, c.method)
         self.buffer = ReplayBuffer(c.buffer_capacity, threshold=c.tau, seed=c.seed + self.rank)
@@ -282,6 +283,7 @@ class Trainer:
         teacher_calls = Counter(getattr(self.teacher, "counts", {}))
         teacher_calls.subtract(teacher_before)
         extra = {f"teacher/{k}": teacher_calls.get(k, 0) for k in ("sampled", "rewrites", "hints", "scored", "failed")}
+        extra.update(fleet_metrics(teacher_calls))  # a served teacher's per-server counts
         extra["data/skipped"] = sum(self.reader.skipped.values())
         self.student_rollouts += int(parallel.all_reduce([float(self.step_rollouts)])[0])
         extra["rollouts/student_total"] = self.student_rollouts

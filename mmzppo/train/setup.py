@@ -20,6 +20,7 @@ from mmzppo.policy.loading import Policy, load_policy
 from mmzppo.prompting.compress import MAX_LINES, MAX_TOKENS, truncate_candidates
 from mmzppo.train import checkpoints
 from mmzppo.train.config import Config, ConfigError
+from mmzppo.train.methods import METHODS
 
 
 def truncation(config: Config):
@@ -49,8 +50,14 @@ def make_backend(config: Config, student: Policy, checkpoint: str):
     return HFRollout(student, batch_size=config.rollout_batch_size)
 
 
-def make_teacher(config: Config, device):
-    """The configured teacher (`teacher_kind` local, server, precomputed or reference)."""
+def make_teacher(config: Config, device, student: Policy | None = None):
+    """The configured teacher (`teacher_kind` local, server, precomputed or reference).
+
+    A served teacher (`teacher_endpoint`: one URL or several) is checked at start-up: every
+    server must serve the same model (else TeacherUnavailable naming the odd one), and with
+    `teacher_failure: stop` at least one must answer. For a distillation method it must also
+    tokenize like `student` and score token ids (`ServerTeacher.check_vocabulary`); it renders
+    prompts with the student's processor."""
     sampling = SamplingParams(temperature=config.temperature, top_p=config.top_p, max_new_tokens=config.max_new_tokens)
     compress_with_model = config.candidate_compression == "teacher"
     if config.teacher_kind == "server":  # an OpenAI-compatible server (vllm serve Qwen/Qwen3.5-27B-FP8)
@@ -65,12 +72,12 @@ def make_teacher(config: Config, device):
             retries=config.teacher_retries,
             api_key=os.environ.get("MMZPPO_TEACHER_API_KEY"),
         )
-        if config.teacher_failure == "stop":  # fail at start-up, not at the first hard question
-            try:
-                client.check()
-            except ServerError as e:
-                raise TeacherUnavailable(f"teacher server {client.url} is not usable at start-up: {e.problem}") from e
-        return ServerTeacher(
+        try:  # fail at start-up, not at the first hard question
+            client.check()
+        except ServerError as e:  # a mix of models always; no server answering with "stop"
+            if not e.retryable or config.teacher_failure == "stop":
+                raise TeacherUnavailable(f"teacher server {e.endpoint} is not usable at start-up: {e.problem}") from e
+        teacher = ServerTeacher(
             client,
             config.vision,
             sampling,
@@ -78,7 +85,11 @@ def make_teacher(config: Config, device):
             compress_max_tokens=min(MAX_TOKENS, config.max_new_tokens),
             fallback=truncation(config),
             failure=config.teacher_failure,
+            processor=student.processor if student is not None else None,
         )
+        if student is not None and METHODS[config.method].SAME_VOCABULARY:
+            teacher.check_vocabulary(student.tokenizer)
+        return teacher
     if config.teacher_kind in ("precomputed", "reference"):
         from mmzppo.teachers.text import PrecomputedTeacher, ReferenceTeacher
 

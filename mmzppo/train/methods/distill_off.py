@@ -13,7 +13,8 @@ teacher's correct answers, token by token.
     6  with the buffer: bookkeeping from the plain accuracies (as ZPPO)
 
 The teacher must share the student's tokenizer (checked at start-up). With `distill_top_k`
-> 0 the teacher's distribution is its top-k + a tail bucket (what a served teacher gives).
+> 0 the teacher's distribution is its top-k + a tail bucket, an approximation and all a served
+teacher (`teacher_kind: server`, vLLM's prompt log-probs) gives: it needs k > 0.
 With `teacher_kind: reference` the sequences are the dataset's worked solutions in the
 student's tokens and the teacher's distribution a point mass on each token (a DEVIATION:
 `ReferenceTeacher.distributions`; the limit of Alg. 2 for a teacher that is always right and sure).
@@ -28,6 +29,10 @@ from mmzppo.train.objectives import Distillation
 from mmzppo.train.rollout import flat
 
 SAME_VOCABULARY = True  # distributions are compared token by token
+SERVED_TOP_K = (
+    "distill_top_k: a served teacher gives only its top-k log-probs per token; set distill_top_k > 0 for "
+    "method {method!r} with distill_loss jsd (at most the server's --max-logprobs, vLLM's default 20)"
+)
 
 
 def kinds(config) -> tuple[str, ...]:
@@ -39,11 +44,13 @@ def needs_teacher(config) -> bool:
 
 
 def config_problem(config) -> str | None:
-    if config.teacher_kind not in ("local", "reference"):
+    if config.teacher_kind not in ("local", "server", "reference"):
         return (
             "teacher_kind: method 'distill_off' needs a teacher model's distributions "
-            f"(teacher_kind: local, or reference for distill_off), got {config.teacher_kind!r}"
+            f"(teacher_kind: local or server, or reference), got {config.teacher_kind!r}"
         )
+    if config.teacher_kind == "server" and config.distill_top_k <= 0:
+        return SERVED_TOP_K.format(method="distill_off")
     if config.distill_loss != "jsd":
         return f"distill_loss: {config.distill_loss!r} is for distill_on; distill_off takes jsd"
     return None

@@ -5,7 +5,9 @@ the student's own tokens, position by position.
     2  G_S student rollouts on the plain prompts (rewards are logged and feed the buffer;
        they take no part in the loss)
     3  the teacher scores the same tokens: the same prompt and media, encoded with the
-       teacher's own processor under the shared VisionSettings
+       teacher's own processor under the shared VisionSettings (a served teacher: the prompt
+       rendered by the student's processor, the media sent along; its top-k log-probs only,
+       `distill_top_k` > 0 for jsd; the sampled-token reverse KL needs no more)
     4  I updates of the per-token divergence on the student's tokens: JSD_beta between the
        two next-token distributions (`distill_loss: jsd`), or the sampled-token reverse KL
        (`reverse_kl_sampled`: only log S(y_t) - log T(y_t) of the sampled token, the cheap
@@ -19,6 +21,7 @@ teacher scores every micro-batch of every update again (exact, no cache of distr
 from __future__ import annotations
 
 from mmzppo.train.api import Loop, StepResult
+from mmzppo.train.methods.distill_off import SERVED_TOP_K
 from mmzppo.train.methods.steps import plain_round
 from mmzppo.train.objectives import Distillation
 from mmzppo.train.rollout import flat
@@ -37,11 +40,13 @@ def config_problem(config) -> str | None:
             "teacher_kind: 'reference' gives no distributions over the student's own tokens; "
             "distill_on needs teacher_kind: local"
         )
-    if config.teacher_kind != "local":
+    if config.teacher_kind not in ("local", "server"):
         return (
             "teacher_kind: method 'distill_on' needs a teacher model's distributions "
-            f"(teacher_kind: local, or reference for distill_off), got {config.teacher_kind!r}"
+            f"(teacher_kind: local or server), got {config.teacher_kind!r}"
         )
+    if config.teacher_kind == "server" and config.distill_loss == "jsd" and config.distill_top_k <= 0:
+        return SERVED_TOP_K.format(method="distill_on")
     return None
 
 
