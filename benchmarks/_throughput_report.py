@@ -9,6 +9,7 @@ from _throughput_trl import TRL_ENV_HELP
 TARGETS = {
     "zppo_over_grpo": (1.3, "<="),
     "mmzppo_over_trl": (0.8, "<="),
+    "mmzppo_default_over_trl": (0.8, "<="),  # issue 21: the defaults are the fast path
     "rollout_over_bare": (1.10, "<="),
     "video_loader_over_rollout": (10.0, ">="),
     "peak_memory_gb": (1.0, "<"),
@@ -27,6 +28,8 @@ def ratios(res: dict) -> dict:
         out["grpo_budget_over_grpo"] = m[f"step/{g_budget}"] / g
     if "trl/trl" in m:
         out["mmzppo_over_trl"] = m["trl/mmzppo"] / m["trl/trl"]
+        if "trl/mmzppo_default" in m:
+            out["mmzppo_default_over_trl"] = m["trl/mmzppo_default"] / m["trl/trl"]
     out["rollout_over_bare"] = m["rollout/framework"] / m["rollout/bare"]
     for kind in ("image", "video"):
         out[f"{kind}_loader_over_rollout"] = m[f"loader/{kind}"] / m[f"consume/{kind}"]
@@ -48,6 +51,7 @@ BEFORE = {
     "zppo_over_grpo": "5.14 (64 tokens, old log-probs recomputed)",
     "zppo_over_grpo_budget": "2.55 (64 tokens)",
     "mmzppo_over_trl": "1.55 (old log-probs recomputed)",
+    "mmzppo_default_over_trl": "1.26 (issue 21: micro_batch_tokens 0 by default)",
     "rollout_over_bare": "1.11",
     "video_loader_over_rollout": "9.9 (2 threads)",
     "image_loader_over_rollout": "63.3 (2 threads)",
@@ -84,6 +88,9 @@ def table(res: dict) -> list[tuple[str, str, str, str]]:
                 BEFORE["mmzppo_over_trl"],
             )
         )
+        if "mmzppo_default_over_trl" in r:
+            key = "mmzppo_default_over_trl"
+            rows.append(("the same, both at default settings", f"{r[key]:.2f}", verdict(key, r[key]), BEFORE[key]))
     else:
         rows.append(
             (

@@ -20,6 +20,7 @@ from mmzppo.data.vision import TINY_VISION
 from mmzppo.policy.loading import load_policy, suppressed_token_ids
 from mmzppo.tools.demo import DEMO
 from mmzppo.tools.models import build_tiny
+from mmzppo.train.config import Config
 from mmzppo.train.config_files import load_config
 
 
@@ -77,6 +78,7 @@ class Bench:
     budget_methods: list[str]  # "grpo@B", "zppo@B": the same under micro_batch_tokens=B
     trainers: dict[str, Any]  # method (or budget method) -> Trainer
     text: Any  # the text-prompt GRPO Trainer of the TRL comparison
+    text_default: Any  # the same at mmzppo's default micro-batching and old log-probs
     trl_tokens: int
     trl_updates: int
     mm_ids: list[tuple[int, ...]]  # its prompts' token ids, sorted (TRL must get the same)
@@ -151,6 +153,21 @@ def build(
         old=demo["old"],
         updates=trl_updates,
     )
+    # ... and at the run config's defaults (micro_batch_size, the derived micro_batch_tokens,
+    # old_logprobs): what a user gets who sets nothing (TRL's side runs at its default micro-batch, 8)
+    defaults = {f.name: f.default for f in dataclasses.fields(Config)}
+    text_default = bench_train_step.trainer(
+        student,
+        tshards,
+        tmp,
+        "grpo_text_default",
+        trl_tokens,
+        "grpo",
+        micro=defaults["micro_batch_size"],
+        micro_tokens="null" if defaults["micro_batch_tokens"] is None else defaults["micro_batch_tokens"],
+        old=defaults["old_logprobs"],
+        updates=trl_updates,
+    )
     prompts, mm_ids = mmzppo_prompt_ids(text.student, tshards)
     c = text.config
     worker = None
@@ -193,6 +210,7 @@ def build(
         budget_methods=budget_methods,
         trainers=trainers,
         text=text,
+        text_default=text_default,
         trl_tokens=trl_tokens,
         trl_updates=trl_updates,
         mm_ids=mm_ids,

@@ -21,7 +21,9 @@ of every method would double the run); the numbers are medians over the counted 
             items generated, prompted, decoded and scored), per modality (absolute, no ratio);
   TRL       an mmzppo GRPO step / a TRL GRPOTrainer step on the same tiny `s`, the same text
             prompts token for token (checked), batch, group, completion length (exactly N
-            tokens both sides) and updates per generation batch. TRL runs in its own
+            tokens both sides) and updates per generation batch; mmzppo once at the demo's
+            micro-batching and once at the run config's defaults (TRL at its default micro-batch
+            of 8 sequences both times). TRL runs in its own
             environment (benchmarks/_trl_worker.py as a subprocess of --trl-python, taking one
             step per request so it interleaves with the rest); every setting that differs is
             printed;
@@ -135,6 +137,11 @@ def measure(b: Bench, size: dict, tokens: int, rounds: int) -> tuple[dict[str, l
         lengths = {metrics["completions/mean_length"], metrics["completions/max_length"]}
         assert lengths == {trl_tokens}, lengths
 
+    def text_default_step(counted):
+        metrics, _ = b.text_default.step()
+        record("trl/mmzppo_default", metrics["time/step"], counted)
+        assert metrics["completions/max_length"] == trl_tokens, metrics["completions/max_length"]
+
     def trl_step(counted):
         r = worker.step()
         record("trl/trl", r["time"], counted)
@@ -169,7 +176,8 @@ def measure(b: Bench, size: dict, tokens: int, rounds: int) -> tuple[dict[str, l
     # that a later one does not; the warm-up round would double their cost)
     units = [(method_step(m), m == "grpo") for m in b.methods]
     units += [(method_step(m), False) for m in b.budget_methods]
-    units += [(text_step, False), *([(trl_step, True)] if worker else []), (rollout_both, True)]
+    units += [(text_step, False), (text_default_step, False), *([(trl_step, True)] if worker else [])]
+    units += [(rollout_both, True)]
     units += [(loader_both("image"), True), (loader_both("video"), True), *((eval_one(k), True) for k in evals)]
     start = time.perf_counter()
     try:
@@ -256,7 +264,9 @@ def run(args) -> dict:
             "eval": f"synthetic test split, {size['eval_limit']} items per modality, greedy, <= {size['eval_tokens']} "
             "tokens, batch 8",
             "trl": f"8 text prompts x 8 completions x exactly {trl_tokens} tokens, {trl_updates} update(s) per "
-            f"generation batch, micro-batches of {demo['micro']}",
+            f"generation batch, micro-batches of {demo['micro']}; at defaults: mmzppo micro_batch_size "
+            f"{b.text_default.config.micro_batch_size}, micro_batch_tokens {b.text_default.config.micro_batch_tokens} "
+            f"(derived), old log-probs {b.text_default.config.old_logprobs}",
         }
     result["ratios"] = ratios(result)
     return result

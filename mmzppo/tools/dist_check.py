@@ -6,7 +6,10 @@ micro-batch, 4 micro-batches against 2: under FSDP rank 1 pads with dummy ones).
 the gradient norm; tests compare N = 1 and N = 2, replicated and FSDP-sharded, for the PPO
 objective and for the distillation objective (JSD to a perturbed copy of the model).
 
-    accelerate launch --num_processes N -m mmzppo.tools.dist_check MODEL_DIR [none|fsdp] [ppo|jsd]"""
+    accelerate launch --num_processes N -m mmzppo.tools.dist_check MODEL_DIR [none|fsdp] [ppo|jsd] [PRECISION]
+
+PRECISION (default fp32; `bf16-mixed`: autocast on the replicated path, FSDP2's mixed-precision
+policy on the sharded one, float32 gradient sums on both) is the run config's `precision`."""
 
 import argparse
 import json
@@ -21,6 +24,7 @@ from mmzppo.policy.encoding import encode_prompts
 from mmzppo.policy.generation.base import Completion
 from mmzppo.policy.loading import load_policy
 from mmzppo.policy.parallel import clip_grad_norm, shard, sync_gradients
+from mmzppo.policy.precision import PRECISIONS
 from mmzppo.prompting.builders import plain
 from mmzppo.teachers.local import LocalTeacher
 from mmzppo.train.objectives import ClippedPPO, Distillation
@@ -38,7 +42,7 @@ def perturbed_teacher(model_dir: str) -> LocalTeacher:
     return LocalTeacher(policy)
 
 
-def main(model_dir: str, layout: str, objective_name: str) -> None:
+def main(model_dir: str, layout: str, objective_name: str, precision: str = "fp32") -> None:
     acc = Accelerator(cpu=True)
     torch.manual_seed(0)
     policy = load_policy(model_dir, vision=TINY_VISION)
@@ -60,13 +64,13 @@ def main(model_dir: str, layout: str, objective_name: str) -> None:
         raise SystemExit("run with 1 or 2 processes")
     mine = [rollouts[i] for i in range(len(rollouts)) if acc.num_processes == 1 or (i < 11) == (acc.process_index == 0)]
     if layout == "fsdp":
-        shard(model)
+        shard(model, precision)
     if objective_name == "jsd":
         objective, old = Distillation(perturbed_teacher(model_dir), beta=0.5), None
     else:
         objective = ClippedPPO(ClipConfig())
         old = [torch.full((len(r.token_ids),), -9.0) for r in mine]  # ratios well above 1: clipping is exercised
-    stats = accumulate(model, policy, mine, old, objective, MicroBatching(3), 1.0)
+    stats = accumulate(model, policy, mine, old, objective, MicroBatching(3), 1.0, precision=precision)
     sync_gradients(model)
     grad_norm = clip_grad_norm(model, float("inf"))  # the global norm, sharded or not (nothing clipped)
     if acc.is_main_process:
@@ -88,5 +92,6 @@ if __name__ == "__main__":
     parser.add_argument("model_dir", help="a tiny model folder")
     parser.add_argument("layout", nargs="?", default="none", choices=["none", "fsdp"], help="replicated or sharded")
     parser.add_argument("objective", nargs="?", default="ppo", choices=["ppo", "jsd"], help="the loss to check")
+    parser.add_argument("precision", nargs="?", default="fp32", choices=list(PRECISIONS), help="the run's precision")
     args = parser.parse_args()
-    main(args.model_dir, args.layout, args.objective)
+    main(args.model_dir, args.layout, args.objective, args.precision)

@@ -67,7 +67,11 @@ def save(run_dir: Path, step: int, policy, state: dict, rank: int, acc, precisio
         weights = parallel.full_state_dict(model)  # None unless FSDP (then every rank gathers)
         if acc.is_main_process:
             weights = weights if weights is not None else model.state_dict()
-            export = {k: v.to(EXPORT[precision]) if v.is_floating_point() else v for k, v in weights.items()}
+            cast: dict[int, torch.Tensor] = {}  # one cast per tensor: tied weights stay one tensor
+            for v in weights.values():
+                if id(v) not in cast:
+                    cast[id(v)] = v.to(EXPORT[precision]) if v.is_floating_point() else v
+            export = {k: cast[id(v)] for k, v in weights.items()}
             if any(export[k] is not v for k, v in weights.items()):  # a cast happened: keep the masters
                 torch.save(weights, path / MASTERS)
             model.save_pretrained(path, state_dict=export)
