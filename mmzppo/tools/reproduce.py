@@ -45,6 +45,7 @@ import argparse
 import dataclasses
 import json
 import os
+import shutil
 import sys
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -174,6 +175,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--data-only", action="store_true", help="stop after writing the shards (<out>/data: rl, warmup, read)"
     )
+    parser.add_argument(
+        "--start",
+        type=Path,
+        default=None,
+        help="use this model folder as the start of the one size given (e.g. mmzppo/tools/starts/xs) "
+        "instead of warming one up",
+    )
     parser.add_argument("--diagnose-only", action="store_true", help="stop after the starts and their diagnostics")
     parser.add_argument("--report", action="store_true", help="only rewrite the report from the finished cells")
     args = parser.parse_args(argv)
@@ -206,6 +214,12 @@ def main(argv: list[str] | None = None) -> None:
             del shown[i : i + 1 + takes_value]
     command = " ".join(["python -m mmzppo.tools.reproduce", *shown])
     t0 = time.perf_counter()
+    if args.start:  # copied in as the size's start, unless the cache has one
+        if len(grid.sizes) != 1 or not (args.start / "config.json").is_file():
+            sys.exit(f"--start: a model folder and one size (--sizes xs); got {args.start}, sizes {grid.sizes}")
+        target = out / "students" / grid.sizes[0]
+        if not (target / "config.json").is_file():
+            shutil.copytree(args.start, target)
     if args.data_only:
         data = make_data(out, grid)
         print(f"wrote {', '.join(str(p) for p in data.values())}: {(out / 'data' / 'disjoint.json').read_text()}")
