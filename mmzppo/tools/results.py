@@ -224,14 +224,20 @@ def setup_lines(grid: Grid) -> list[str]:
         f"{grid.rl_n} items per task, levels {', '.join(map(str, grid.rl_levels))}, drawn from another seed than "
         "the warm-up's and sharing no item with it by uid or content, `mmzppo.tools.disjoint`); teacher: the "
         "reference solutions (a deviation: always right, no teacher model).",
-        f"- Every RL run: a budget of {grid.rollout_budget} student rollouts (plain, BCQ and NCQ alike; a run stops "
-        f"at the first step that reaches it), {c.prompts_per_step} "
+        (
+            f"- Every RL run: a budget of {grid.rollout_budget} student rollouts (plain, BCQ and NCQ alike; a run "
+            "stops at the first step that reaches it)"
+            if grid.rollout_budget
+            else f"- Every RL run: {c.steps} rollout steps (equal optimizer steps; no rollout budget)"
+        )
+        + f", {c.prompts_per_step} "
         f"new questions a step, G_S {c.group_size}, {c.max_new_tokens}-token answers, I = {c.updates_per_step}, "
         f"lr {c.lr:g}; off-policy distillation samples no student rollouts and gets as many questions as GRPO "
-        f"({grid.rollout_budget // (c.prompts_per_step * c.group_size)} steps). Seeds {', '.join(map(str, grid.seeds))} "
-        "vary the RL run (data order, sampling), not the start.",
+        f"({grid.rollout_budget // (c.prompts_per_step * c.group_size) or c.steps} steps). "
+        f"Seeds {', '.join(map(str, grid.seeds))} vary the RL run (data order, sampling), not the start.",
         f"- Evaluation: `mmzppo.eval`, greedy, {c.max_new_tokens} new tokens, tiny vision budgets; the synthetic "
-        f"suite's test split at levels 1-3 ({grid.eval_n} items per task; never trained on)"
+        f"suite's test split at levels 1-3, the RL family's at {', '.join(map(str, grid.rl_levels))} "
+        f"({grid.eval_n} items per task; never trained on)"
         + (
             f"; `real`: the first {grid.real_limit} items of every benchmark found in ../shared/benchdata, "
             "all suites pooled"
