@@ -208,7 +208,7 @@ def cmd_inspect(args) -> None:
 
 def cmd_build_zppo77k(args) -> None:
     """The paper's training set (mmzppo.data.zppo77k, imported only here); errors are one line."""
-    from mmzppo.data.zppo77k import BadFile, BuildError, RecipeError, build, load_recipe, parse_caps
+    from mmzppo.data.zppo77k import BadFile, BuildError, ProcessorError, RecipeError, build, load_recipe, parse_caps
 
     timings: dict = {}
     try:
@@ -225,7 +225,7 @@ def cmd_build_zppo77k(args) -> None:
             progress=args.progress,
             timings=timings,
         )
-    except (BadFile, BuildError, RecipeError, FileNotFoundError) as e:
+    except (BadFile, BuildError, ProcessorError, RecipeError, FileNotFoundError) as e:
         sys.exit(f"error: {e}")
     total, tiers = manifest["total"], manifest["tiers"]
     print(f"kept {total['kept']:,} of {total['seen']:,} rows seen in {args.out} (seed {recipe.seed})")

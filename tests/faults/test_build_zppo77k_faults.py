@@ -1,6 +1,7 @@
 """`build-zppo77k` under faults: a build killed (SIGKILL) while scanning and again while writing,
 then run to the end, gives the same bytes as one never stopped; a corrupt parquet file is a
-one-line error naming it, or with --skip-bad-files is skipped and listed in the manifest."""
+one-line error naming it, or with --skip-bad-files is skipped and listed in the manifest; a
+wrong --processor is a one-line error before anything is written."""
 
 from __future__ import annotations
 
@@ -68,6 +69,9 @@ def test_corrupt_parquet_file_is_named_or_skipped(tmp_path, tiny_xs_dir):
         main(command(corpora, tmp_path / "a", tiny_xs_dir)[3:])
     message = str(failed.value.code)
     assert message.startswith(f"error: {broken}: not a readable parquet file") and "\n" not in message, message
+    with pytest.raises(SystemExit, match="no such folder"):  # a wrong --processor: one line, nothing written
+        main(command(corpora, tmp_path / "c", tmp_path / "no-model", "--skip-bad-files")[3:])
+    assert not (tmp_path / "c").exists()
     main(command(corpora, tmp_path / "b", tiny_xs_dir, "--skip-bad-files")[3:])
     manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
     assert [b["path"] for b in manifest["inputs"]["bad_files"]] == [str(broken)]

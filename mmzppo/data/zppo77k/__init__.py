@@ -18,7 +18,18 @@ prompts, not at the marker (where the marker was is kept in meta["image_at"]).
 """
 
 from mmzppo.data.zppo77k.build import BuildError, build
+from mmzppo.data.zppo77k.filters import ProcessorError
 from mmzppo.data.zppo77k.recipe import RECIPE, Recipe, RecipeError, load_recipe, parse_caps
 from mmzppo.data.zppo77k.sources import BadFile
 
-__all__ = ["RECIPE", "BadFile", "BuildError", "Recipe", "RecipeError", "build", "load_recipe", "parse_caps"]
+__all__ = [
+    "RECIPE",
+    "BadFile",
+    "BuildError",
+    "ProcessorError",
+    "Recipe",
+    "RecipeError",
+    "build",
+    "load_recipe",
+    "parse_caps",
+]

@@ -284,6 +284,8 @@ def build(
         raise BuildError(f"{out} already holds a finished build (index.json); use another --out")
     if out.exists() and not work.exists() and any(out.iterdir()):
         raise BuildError(f"{out} is not empty and holds no unfinished build; use an empty or new --out")
+    if processor:
+        PromptCounter(processor, recipe)  # a bad --processor fails here, before any work or worker
     plan = plan_inputs(recipe, Path(vero), Path(mmfinereason), skip_bad_files)
     params = _params(plan, recipe, processor, maxcount)
     (work / "scan").mkdir(parents=True, exist_ok=True)

@@ -42,6 +42,10 @@ TAKEN_FROM_VERO = "taken from Vero"
 MAX_EXAMPLES = 3  # rows named per drop reason and row group
 
 
+class ProcessorError(ValueError):
+    """--processor names no usable vision-language processor."""
+
+
 class PromptCounter:
     """Tokens of a question's base prompt under a processor (a local model folder)."""
 
@@ -50,8 +54,15 @@ class PromptCounter:
         from transformers import AutoProcessor
 
         self.smart_resize = smart_resize  # qwen-vl-utils' sizing rule, the one load_media applies
-        self.processor = AutoProcessor.from_pretrained(str(processor))
-        image_processor = self.processor.image_processor
+        if not Path(processor).is_dir():
+            raise ProcessorError(f"{processor}: no such folder (--processor takes a local model folder)")
+        try:
+            self.processor = AutoProcessor.from_pretrained(str(processor))
+        except (OSError, ValueError) as e:
+            raise ProcessorError(f"{processor}: cannot load a processor ({type(e).__name__}: {e})") from None
+        image_processor = getattr(self.processor, "image_processor", None)
+        if image_processor is None or not hasattr(self.processor, "image_token"):
+            raise ProcessorError(f"{processor}: not a vision-language processor (no image processor or image token)")
         self.token_pixels = (image_processor.patch_size * image_processor.merge_size) ** 2
         self.image_pad = self.processor.tokenizer.convert_tokens_to_ids(self.processor.image_token)
         self.vision, self.closer = recipe.vision, recipe.closer
