@@ -12,39 +12,21 @@ GRPO-dagger = `use_buffer=true use_bcq=false use_ncq=false`; ZPPO = all three on
 
 A YAML file may start from another one: `base: ../zppo_qwen3.5-0.8b.yaml` (a path relative
 to the file) loads that file first, and the keys written here replace its keys. The keys that
-may be `auto` (or null) are resolved by `mmzppo.train.config_files.resolve_auto`.
+may be `auto` (or null) are resolved by `mmzppo.train.config_files.resolve_auto`; what each
+key may hold is checked by `mmzppo.train.config_checks`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mmzppo.core.advantages import NORMALISATIONS
 from mmzppo.data.vision import VisionSettings
-from mmzppo.policy.generation.base import BACKENDS
-from mmzppo.policy.precision import PRECISIONS
-from mmzppo.teachers.fleet import valid_endpoints
-from mmzppo.teachers.served import FAILURES
-from mmzppo.train.methods import METHODS
-from mmzppo.train.objectives import DIVERGENCES
+from mmzppo.train.config_checks import ConfigError, check
 
-# The allowed values of the keys no other module owns ('auto' is resolved by `config_files.resolve_auto`).
-TEACHER_KINDS = ("local", "server", "precomputed", "reference", "none")  # built by mmzppo.train.setup
-COMPRESSIONS = ("auto", "teacher", "truncate")
-OLD_LOGPROBS = ("auto", "sampler", "recompute")
-TIS = ("auto", "on", "off")
-SHARDINGS = ("auto", "none", "fsdp")
-NONFINITE = ("skip", "stop")
-VLLM_DTYPES = ("bfloat16", "float16", "float32", "auto")
 PROMPT_TEXT_TOKENS = 256  # a plain prompt's text, for the derived micro_batch_tokens
-
-
-class ConfigError(ValueError):
-    """A config key is unknown or its value is invalid; the message names the key."""
 
 
 def doc(help_text: str, default: Any = dataclasses.MISSING, *, section: str | None = None, **kw) -> Any:
@@ -53,10 +35,6 @@ def doc(help_text: str, default: Any = dataclasses.MISSING, *, section: str | No
     if default is not dataclasses.MISSING:
         kw["default"] = default
     return field(metadata={"help": help_text, "section": section}, **kw)
-
-
-def one_of(options) -> str:
-    return "one of " + ", ".join(options)
 
 
 @dataclass
@@ -273,6 +251,16 @@ class Config:
         "teacher/failed)",
         "stop",
     )
+    judge: str = doc(
+        "the judge of the training reward for free-form rows (reward_type llm_judge, and types no rule grades): "
+        "'auto' = on when there is a judge_endpoint or a served teacher, 'on' (required), 'off' (rule grader only, "
+        "counted as judge/unjudged); it shares teacher_concurrency/timeout/retries/failure",
+        "auto",
+    )
+    judge_endpoint: str | list[str] | None = doc(
+        "the judge's server(s); null = the teacher's (teacher_kind server)", None
+    )
+    judge_max_tokens: int = doc("new tokens per verdict (paper: 512; a strict JSON verdict, malformed = wrong)", 512)
 
     def __post_init__(self):
         if isinstance(self.vision, dict):
@@ -285,103 +273,7 @@ class Config:
             image = self.vision.max_pixels // (self.vision.patch_size * self.vision.merge_size) ** 2
             self.micro_batch_tokens = self.micro_batch_size * (PROMPT_TEXT_TOKENS + image + self.max_new_tokens)
 
-        def number(value, low, high=math.inf, integer=False):
-            kind = int if integer else (int, float)
-            return isinstance(value, kind) and not isinstance(value, bool) and low <= value < high
-
-        # key: (is the value allowed, what is allowed): the error names both
-        checks = {
-            "steps": (self.steps >= 1, ">= 1"),
-            "rollout_budget": (self.rollout_budget >= 0, ">= 0 (0 = off)"),
-            "save_every": (self.save_every >= 0, ">= 0 (0 = only at the end)"),
-            "log_samples": (self.log_samples >= 0, ">= 0"),
-            "student": (bool(self.student), "a hub id or a local folder"),
-            "teacher_kind": (self.teacher_kind in TEACHER_KINDS, one_of(TEACHER_KINDS)),
-            "teacher": (
-                self.teacher_kind != "local" or bool(self.teacher),
-                "a hub id or folder when teacher_kind is local",
-            ),
-            "precision": (self.precision in PRECISIONS, one_of(PRECISIONS)),
-            "prompts_per_step": (self.prompts_per_step >= 1, ">= 1"),
-            "method": (self.method in METHODS, one_of(METHODS)),
-            "group_size": (self.group_size >= 2, ">= 2 (a group needs two rollouts to compare)"),
-            "teacher_group_size": (self.teacher_group_size >= 1, ">= 1"),
-            "candidate_compression": (
-                self.candidate_compression in COMPRESSIONS
-                and not (self.candidate_compression == "teacher" and self.teacher_kind not in ("local", "server")),
-                one_of(COMPRESSIONS) + "; 'teacher' needs teacher_kind local or server",
-            ),
-            "candidate_max_words": (self.candidate_max_words >= 1, ">= 1"),
-            "tau": (0.0 < self.tau <= 1.0, "in (0, 1]"),
-            "rho_replay": (0.0 <= self.rho_replay <= 1.0, "in [0, 1]"),
-            "rho_aug": (0.0 <= self.rho_aug <= 1.0, "in [0, 1]"),
-            "buffer_capacity": (self.buffer_capacity >= 1, ">= 1"),
-            "distill_beta": (0.0 <= self.distill_beta <= 1.0, "in [0, 1]"),
-            "distill_loss": (self.distill_loss in DIVERGENCES, one_of(DIVERGENCES)),
-            "distill_top_k": (self.distill_top_k >= 0, ">= 0 (0 = the full vocabulary)"),
-            "prefix_fraction": (0.0 < self.prefix_fraction < 1.0, "in (0, 1)"),
-            "temperature": (self.temperature > 0.0, "> 0"),
-            "top_p": (0.0 < self.top_p <= 1.0, "in (0, 1]"),
-            "max_new_tokens": (self.max_new_tokens >= 1, ">= 1"),
-            "rollout_batch_size": (self.rollout_batch_size >= 1, ">= 1"),
-            "updates_per_step": (self.updates_per_step >= 1, ">= 1"),
-            "micro_batch_size": (self.micro_batch_size >= 1, ">= 1"),
-            "micro_batch_tokens": (
-                number(self.micro_batch_tokens, 0, integer=True),
-                "an integer >= 0 (0 = no token budget), or null (derived)",
-            ),
-            "logprob_chunk_tokens": (number(self.logprob_chunk_tokens, 1, integer=True), "an integer >= 1"),
-            "old_logprobs": (self.old_logprobs in OLD_LOGPROBS, one_of(OLD_LOGPROBS)),
-            "lr": (0.0 < self.lr < 1.0, "in (0, 1)"),
-            "weight_decay": (0.0 <= self.weight_decay < 1.0, "in [0, 1)"),
-            "betas": (len(self.betas) == 2 and all(0.0 <= b < 1.0 for b in self.betas), "two numbers in [0, 1)"),
-            "grad_clip": (0.0 < self.grad_clip < math.inf, "> 0 and finite"),
-            "eps_low": (0.0 < self.eps_low < 1.0, "in (0, 1)"),
-            "eps_high": (0.0 < self.eps_high < math.inf, "> 0 and finite"),
-            "dual_clip": (self.dual_clip is None or 1.0 < self.dual_clip < math.inf, "> 1 and finite, or null (off)"),
-            "adv_eps": (0.0 < self.adv_eps < 1.0, "in (0, 1)"),
-            "adv_norm": (self.adv_norm in NORMALISATIONS, one_of(NORMALISATIONS)),
-            "nonfinite": (self.nonfinite in NONFINITE, one_of(NONFINITE)),
-            "sharding": (self.sharding in SHARDINGS, one_of(SHARDINGS)),
-            "rank_timeout": (number(self.rank_timeout, 1.0), ">= 1 second and finite"),
-            "rollout_backend": (self.rollout_backend in BACKENDS, one_of(BACKENDS)),
-            "vllm_dtype": (self.vllm_dtype in VLLM_DTYPES, one_of(VLLM_DTYPES)),
-            "vllm_gpu_memory_utilization": (number(self.vllm_gpu_memory_utilization, 1e-6, 1.000001), "in (0, 1]"),
-            "vllm_kv_cache_gb": (
-                self.vllm_kv_cache_gb is None or number(self.vllm_kv_cache_gb, 1e-6),
-                "a number of GiB > 0, or null",
-            ),
-            "vllm_max_model_len": (
-                self.vllm_max_model_len is None or number(self.vllm_max_model_len, 2, integer=True),
-                "an integer >= 2, or null (the model's maximum)",
-            ),
-            "vllm_max_images": (number(self.vllm_max_images, 1, integer=True), "an integer >= 1"),
-            "tis": (self.tis in TIS, one_of(TIS)),
-            "tis_cap": (number(self.tis_cap, 1.0), ">= 1 and finite"),
-            "teacher_endpoint": (
-                self.teacher_kind != "server" or valid_endpoints(self.teacher_endpoint),
-                "an http(s):// URL, or a list of them, when teacher_kind is server",
-            ),
-            "teacher_concurrency": (number(self.teacher_concurrency, 1, integer=True), "an integer >= 1"),
-            "teacher_timeout": (number(self.teacher_timeout, 1e-3), "> 0 seconds and finite"),
-            "teacher_retries": (number(self.teacher_retries, 0, integer=True), "an integer >= 0"),
-            "teacher_failure": (self.teacher_failure in FAILURES, one_of(FAILURES)),
-        }
-        for key, (ok, allowed) in checks.items():
-            if not ok:
-                raise ConfigError(f"{key}: invalid value {getattr(self, key)!r}; allowed: {allowed} ({help_of(key)})")
-        if (
-            self.vllm_max_model_len is not None
-            and self.rollout_backend == "vllm"
-            and self.vllm_max_model_len <= self.max_new_tokens
-        ):
-            raise ConfigError(
-                f"vllm_max_model_len: {self.vllm_max_model_len} leaves no room for prompts with "
-                f"max_new_tokens {self.max_new_tokens}; make it larger"
-            )
-        problem = METHODS[self.method].config_problem(self)  # can the method use this teacher?
-        if problem:
-            raise ConfigError(problem)
+        check(self)  # every value against what is allowed (mmzppo.train.config_checks)
 
     @property
     def run_dir(self) -> Path:
@@ -391,7 +283,3 @@ class Config:
         d = dataclasses.asdict(self)
         d["betas"] = list(self.betas)
         return d
-
-
-def help_of(key: str) -> str:
-    return next(f.metadata.get("help", "") for f in dataclasses.fields(Config) if f.name == key)

@@ -46,6 +46,8 @@ def _coerce(key: str, value: Any, default: Any) -> Any:
         raise ConfigError(f"{key}: expected a number, got {value!r}")
     if isinstance(default, float):
         return float(value)
+    if isinstance(default, str) and isinstance(value, bool):  # YAML 1.1 reads on/off as booleans
+        value = "on" if value else "off"
     if isinstance(default, str) and not isinstance(value, str):
         raise ConfigError(f"{key}: expected a string, got {value!r}")
     return value

@@ -47,7 +47,6 @@ from tqdm.auto import tqdm
 from mmzppo.core import selection
 from mmzppo.core.ppo import ClipConfig
 from mmzppo.data.sample import Sample
-from mmzppo.grading.grader import grade
 from mmzppo.policy import parallel
 from mmzppo.policy.encoding import encode_prompts
 from mmzppo.policy.generation.base import Completion, SamplingParams
@@ -66,6 +65,7 @@ from mmzppo.train.evals import CheckpointEvals
 from mmzppo.train.methods import METHODS
 from mmzppo.train.metrics import postfix, sample_records, step_metrics, write_logs
 from mmzppo.train.objectives import Objective
+from mmzppo.train.rewards import make_rewarder
 from mmzppo.train.rollout import Rollout, generate_and_grade, set_advantages
 from mmzppo.train.setup import (
     check_shared_tokenizer,
@@ -132,6 +132,7 @@ class Trainer:
         self.sampling = SamplingParams(temperature=c.temperature, top_p=c.top_p, max_new_tokens=c.max_new_tokens)
         self.method = METHODS[c.method]
         self.teacher = make_teacher(c, self.acc.device, self.student) if c.teacher_kind != "none" else None
+        self.rewarder = make_rewarder(c, self.teacher)  # the rule grader, and the judge for free-form rows
         if self.method.SAME_VOCABULARY and c.teacher_kind == "local":
             check_shared_tokenizer(self.student, self.teacher.policy, c.method)
         self.buffer = ReplayBuffer(c.buffer_capacity, threshold=c.tau, seed=c.seed + self.rank)
@@ -204,6 +205,8 @@ class Trainer:
         with self.timer("rollout"):
             encoded = encode_prompts(self.student.processor, self.student.vision, prompts)
             groups = generate_and_grade(self.rollout, encoded, prompts, n, self.sampling)
+        with self.timer("judge"):
+            self.rewarder.resolve(groups)  # the judge's rewards of free-form rows, asked together
         self.step_rollouts += n * len(prompts)
         return groups
 
@@ -213,10 +216,8 @@ class Trainer:
             return []
         with self.timer("teacher"):
             answers = self.teacher.answer(samples, self.config.teacher_group_size)
-        return [
-            [a for a in group if grade(a.text, s.answer, s.answer_type, s.choices).reward == 1.0]
-            for s, group in zip(samples, answers)
-        ]
+        ok = self.rewarder.correct(samples, [[a.text for a in group] for group in answers])
+        return [[a for a, right in zip(group, flags) if right] for group, flags in zip(answers, ok)]
 
     def compress(self, responses: list[str]) -> list[str]:
         """The candidate compressor: the teacher's (its model rewrite, or its fallback), else truncation."""
@@ -285,6 +286,7 @@ class Trainer:
         extra = {f"teacher/{k}": teacher_calls.get(k, 0) for k in ("sampled", "rewrites", "hints", "scored", "failed")}
         extra.update(fleet_metrics(teacher_calls))  # a served teacher's per-server counts
         extra["data/skipped"] = sum(self.reader.skipped.values())
+        extra.update(self.rewarder.step_metrics())
         self.student_rollouts += int(parallel.all_reduce([float(self.step_rollouts)])[0])
         extra["rollouts/student_total"] = self.student_rollouts
         metrics = step_metrics(self.step_idx, result, self.buffer, self.times, extra)
@@ -304,6 +306,7 @@ class Trainer:
             "optimizer": self.optimizer.state_dict(),
             "buffer": self.buffer.state_dict(),
             "data": self.reader.state_dict(),
+            "judge": self.rewarder.state_dict(),  # the verdict cache
             "rng": {
                 "python": self.rng.getstate(),
                 "global_python": random.getstate(),
@@ -318,6 +321,7 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.buffer.load_state_dict(state["buffer"])
         self.reader.load_state_dict(state["data"])
+        self.rewarder.load_state_dict(state.get("judge", {}))
         self.data = iter(self.reader)
         self.rng.setstate(state["rng"]["python"])
         random.setstate(state["rng"]["global_python"])
