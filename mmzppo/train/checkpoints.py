@@ -72,9 +72,10 @@ def save(run_dir: Path, step: int, policy, state: dict, rank: int, acc, precisio
                 if id(v) not in cast:
                     cast[id(v)] = v.to(EXPORT[precision]) if v.is_floating_point() else v
             export = {k: cast[id(v)] for k, v in weights.items()}
+            model.save_pretrained(path, state_dict=export)
             if any(export[k] is not v for k, v in weights.items()):  # a cast happened: keep the masters
                 torch.save(weights, path / MASTERS)
-            model.save_pretrained(path, state_dict=export)
+                mark_dtype(path / "config.json", EXPORT[precision])
             policy.processor.save_pretrained(path)
             logs = {name: (run_dir / name).stat().st_size if (run_dir / name).exists() else 0 for name in LOG_FILES}
             (path / "logs.json").write_text(json.dumps(logs))
@@ -111,6 +112,16 @@ def truncate_logs(run_dir: Path, checkpoint: Path) -> None:
         if file.exists() and name in sizes and file.stat().st_size > sizes[name]:
             with open(file, "r+b") as f:
                 f.truncate(sizes[name])
+
+
+def mark_dtype(config_file: Path, dtype: torch.dtype) -> None:
+    """`save_pretrained` records the dtype of the model in memory (the float32 masters); the
+    exported files hold `dtype`, so a loader's `dtype="auto"` must read that."""
+    config = json.loads(config_file.read_text())
+    for section in (config, *(v for v in config.values() if isinstance(v, dict))):
+        if "dtype" in section:
+            section["dtype"] = str(dtype).removeprefix("torch.")
+    config_file.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
 
 
 def load_masters(path: Path, model: torch.nn.Module) -> None:

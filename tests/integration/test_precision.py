@@ -123,6 +123,7 @@ def test_bf16_mixed_resumes_exactly_from_its_float32_masters(warm_xs, synth_shar
         assert a.dtype == torch.float32 and torch.equal(a, b), name
     checkpoint = tmp_path / "full/checkpoints/step-2"
     assert {t.dtype for t in load_file(checkpoint / "model.safetensors").values()} == {torch.bfloat16}
+    assert json.loads((checkpoint / "config.json").read_text())["dtype"] == "bfloat16"
     masters = torch.load(checkpoint / "masters.pt", weights_only=True)
     assert all(torch.equal(masters[n], p) for n, p in full.model.named_parameters())
 
