@@ -56,7 +56,7 @@ def chunked_logprobs(hidden, weight, targets, chunk):
 
     suppress = torch.zeros(0, dtype=torch.long)
     parts = [
-        HeadLogprob.apply(hidden[i : i + chunk], weight, targets[i : i + chunk], suppress, 1.0, torch.float32)
+        HeadLogprob.apply(hidden[i : i + chunk], weight, None, targets[i : i + chunk], suppress, 1.0, torch.float32)
         for i in range(0, hidden.shape[0], chunk)
     ]
     return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])

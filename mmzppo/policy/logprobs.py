@@ -30,7 +30,8 @@ logits, log-softmax, the target's log-prob and the entropy per chunk, keeping on
 results; its backward recomputes each chunk's logits and forms the gradient in closed form
 (d log p(y) / d logits = onehot(y) - p, over the temperature). Peak memory then grows with
 the chunk, not the answer (`benchmarks/bench_logprob_memory.py`). The head must be a plain
-linear map without bias (Qwen3.5 and Llama-type models; anything else is refused).
+linear map (`torch.nn.Linear`, with or without bias: Qwen3.5 and Llama-type models; anything
+else is refused).
 
 `full=True` (the distillation losses compare the student's and the teacher's next-token
 distributions) returns `HeadStates`: the head's input at every real completion position, from
@@ -63,6 +64,7 @@ class HeadStates:
 
     hidden: torch.Tensor  # (N, H) final hidden states; with grad when scored with grad
     weight: torch.Tensor  # (V, H) the LM head
+    bias: torch.Tensor | None  # (V,) its bias, if it has one
     suppress: torch.Tensor  # token ids removed from the softmax
     temperature: float
     compute_dtype: torch.dtype  # the head's matmul dtype (bfloat16 under autocast)
@@ -78,7 +80,7 @@ class HeadStates:
         """(n, V) float32 log-probs of rows `rows` (plain autograd: wrap it in a checkpoint);
         `hidden`: those rows of `self.hidden` as passed through the checkpoint."""
         hidden = self.hidden[rows] if hidden is None else hidden
-        logits = head_logits(hidden, self.weight, self.suppress, self.temperature, self.compute_dtype)
+        logits = head_logits(hidden, self.weight, self.bias, self.suppress, self.temperature, self.compute_dtype)
         return torch.log_softmax(logits, dim=-1)
 
     def top_k(self, k: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -100,9 +102,10 @@ class LogprobBatch:
     head: HeadStates | None = None  # `full=True`: the distributions at the mask's positions, by chunk
 
 
-def head_logits(hidden, weight, suppress, temperature, compute_dtype) -> torch.Tensor:
+def head_logits(hidden, weight, bias, suppress, temperature, compute_dtype) -> torch.Tensor:
     """float32 logits / temperature of hidden rows, the `suppress` ids at -inf."""
-    logits = (hidden.to(compute_dtype) @ weight.to(compute_dtype).T).float()
+    logits = hidden.to(compute_dtype) @ weight.to(compute_dtype).T
+    logits = (logits if bias is None else logits + bias.to(compute_dtype)).float()
     if temperature != 1.0:
         logits.div_(temperature)
     if suppress.numel():
@@ -115,30 +118,31 @@ class HeadLogprob(torch.autograd.Function):
     rows, saving only the inputs: backward recomputes the chunk's logits."""
 
     @staticmethod
-    def forward(ctx, hidden, weight, targets, suppress, temperature, compute_dtype):
-        logits = head_logits(hidden, weight, suppress, temperature, compute_dtype)
+    def forward(ctx, hidden, weight, bias, targets, suppress, temperature, compute_dtype):
+        logits = head_logits(hidden, weight, bias, suppress, temperature, compute_dtype)
         lse = torch.logsumexp(logits, dim=-1, keepdim=True)
         picked = logits.gather(-1, targets[:, None]).squeeze(-1) - lse.squeeze(-1)
         logp = logits.sub_(lse)
         probs = logp.exp()
         entropy = -probs.mul_(logp.clamp_min_(torch.finfo(logp.dtype).min)).sum(-1)  # 0 * log 0 = 0
-        ctx.save_for_backward(hidden, weight, targets, suppress, lse)
+        ctx.save_for_backward(hidden, weight, bias, targets, suppress, lse)
         ctx.temperature, ctx.compute_dtype = temperature, compute_dtype
         ctx.mark_non_differentiable(entropy)
         return picked, entropy
 
     @staticmethod
     def backward(ctx, grad_picked, _grad_entropy):
-        hidden, weight, targets, suppress, lse = ctx.saved_tensors
-        probs = head_logits(hidden, weight, suppress, ctx.temperature, ctx.compute_dtype).sub_(lse).exp_()
+        hidden, weight, bias, targets, suppress, lse = ctx.saved_tensors
+        probs = head_logits(hidden, weight, bias, suppress, ctx.temperature, ctx.compute_dtype).sub_(lse).exp_()
         grad = probs.mul_(-grad_picked[:, None])  # d/d logits of g * log p(y) = g * (onehot(y) - p)
         grad.scatter_add_(-1, targets[:, None], grad_picked[:, None])
         if ctx.temperature != 1.0:
             grad.div_(ctx.temperature)
+        grad_bias = grad.sum(0).to(bias.dtype) if ctx.needs_input_grad[2] else None
         grad = grad.to(ctx.compute_dtype)
         grad_hidden = (grad @ weight.to(ctx.compute_dtype)).to(hidden.dtype) if ctx.needs_input_grad[0] else None
         grad_weight = (grad.T @ hidden.to(ctx.compute_dtype)).to(weight.dtype) if ctx.needs_input_grad[1] else None
-        return grad_hidden, grad_weight, None, None, None, None
+        return grad_hidden, grad_weight, grad_bias, None, None, None, None
 
 
 def append_completions(inputs: dict, completions: list[list[int]], pad_id: int, length: int | None = None) -> dict:
@@ -174,10 +178,10 @@ def text_position_ids(attention_mask: torch.Tensor) -> torch.Tensor:
 
 
 def output_head(model: torch.nn.Module) -> torch.nn.Linear:
-    """The model's LM head, checked to be what `head_logits` computes (a linear map, no bias)."""
+    """The model's LM head, checked to be what `head_logits` computes (a linear map)."""
     head = model.get_output_embeddings()
-    if not isinstance(head, torch.nn.Linear) or head.bias is not None:
-        raise ValueError(f"{type(model).__name__}: chunked log-probs need a bias-free linear LM head, got {head!r}")
+    if not isinstance(head, torch.nn.Linear):
+        raise ValueError(f"{type(model).__name__}: chunked log-probs need a linear LM head, got {head!r}")
     return head
 
 
@@ -260,6 +264,7 @@ def _forward(model, inputs, completions, pad_id, t_max, suppress, temperature, c
     states = HeadStates(
         hidden,
         head.weight,
+        head.bias,
         torch.as_tensor(suppress, dtype=torch.long, device=device),
         temperature,
         torch.get_autocast_dtype(device.type) if torch.is_autocast_enabled(device.type) else head.weight.dtype,
@@ -268,7 +273,7 @@ def _forward(model, inputs, completions, pad_id, t_max, suppress, temperature, c
     picked, entropy = [], []
     for rows in states.chunks():
         lp, ent = HeadLogprob.apply(
-            hidden[rows], head.weight, targets[rows], states.suppress, temperature, states.compute_dtype
+            hidden[rows], head.weight, head.bias, targets[rows], states.suppress, temperature, states.compute_dtype
         )
         picked.append(lp)
         entropy.append(ent)
