@@ -77,7 +77,7 @@ class Rewarder:
             )
             self._warned = True
         self.counts["judge/unjudged"] += 1
-        return grade(response, sample.answer, sample.answer_type, sample.choices, tolerance=sample.tolerance).reward
+        return grade(response, sample.answer, sample.answer_type, sample.choices).reward  # as before the judge
 
     def resolve(self, groups: list[list[Rollout]]) -> None:
         """The judged rewards of every pending rollout in these groups, asked together."""
