@@ -4,7 +4,11 @@ the two backends compared item by item; then an ESTIMATE for Qwen3.5-0.8B on one
 paper's preset (how it is made is printed with it).
 
     flock /tmp/mmzppo-vllm.lock .venv/bin/python benchmarks/bench_eval.py
-        [--items 8] [--batch 8] [--new-tokens 32] [--repeats 2] [--compare 6] [--compare-tokens 24]
+        [--items 8] [--batch 8] [--new-tokens 32] [--repeats 2] [--compare 6] [--compare-tokens 24] [--tied]
+
+The tiny `s` model is built untied: with random weights and its LM head tied to the input
+embeddings (`--tied`, as Qwen3.5-0.8B has it), greedy decoding repeats one token ("\n") on
+every prompt, and the backends' agreement says nothing.
 
 1. Speed: the first `--items` items of each synthetic test suite through the runner's real path
    (`evaluate_benchmark`: prompts, generation, grading, the per-sample log), exactly
@@ -68,6 +72,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--compare", type=int, default=6, help="items per benchmark in the greedy comparison")
     parser.add_argument("--compare-tokens", type=int, default=24)
+    parser.add_argument("--tied", action="store_true", help="tie the LM head to the embeddings (see the docstring)")
     args = parser.parse_args()
 
     import torch
@@ -84,7 +89,7 @@ def main() -> None:
     from mmzppo.tools.models import build_tiny
 
     tmp = Path(tempfile.mkdtemp(prefix="bench_eval_"))
-    model_dir = build_tiny(tmp / "s", "s")
+    model_dir = build_tiny(tmp / "s", "s", tied=args.tied)
     engine = VLLMSettings(kv_cache_gb=0.25, max_model_len=1024, max_images=2)
     benches = load_benchmarks()
 
