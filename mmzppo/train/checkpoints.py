@@ -72,8 +72,9 @@ def save(run_dir: Path, step: int, policy, state: dict, rank: int, acc, precisio
                 if id(v) not in cast:
                     cast[id(v)] = v.to(EXPORT[precision]) if v.is_floating_point() else v
             export = {k: cast[id(v)] for k, v in weights.items()}
-            model.save_pretrained(path, state_dict=export)
-            if any(export[k] is not v for k, v in weights.items()):  # a cast happened: keep the masters
+            cast_happened = any(export[k] is not v for k, v in weights.items())  # then keep the masters
+            model.save_pretrained(path, state_dict=export)  # (it drops a tied key from `export`)
+            if cast_happened:
                 torch.save(weights, path / MASTERS)
                 mark_dtype(path / "config.json", EXPORT[precision])
             policy.processor.save_pretrained(path)
