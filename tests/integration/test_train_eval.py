@@ -1,12 +1,12 @@
 """Checkpoints as models: `eval_every` / `eval_suites` evaluate a run's checkpoints in a subprocess
 while it trains, and `python -m mmzppo.eval --model` takes a run folder or a checkpoint folder.
 
-A 3-step tiny run (xs) with eval_every 2: checkpoints step-2 (due) and step-3 (the last) are each
-evaluated by `python -m mmzppo.eval` in a subprocess (synthetic text, 3 items, greedy); the loop
-did not wait for them (the subprocess was still running when training went on); each summary is
-a row of eval_metrics.jsonl and TensorBoard scalars at the checkpoint's step; metrics.jsonl keeps
-one row per step. A row lost to a kill is made again on resume. The run folder then evaluates as
-its newest checkpoint, with the same scores.
+A 2-step tiny run (xs) saving every step, with eval_every 2: checkpoint step-2 is evaluated by
+`python -m mmzppo.eval` in a subprocess (synthetic text, 3 items, greedy), step-1 is not; the
+loop did not wait for it (the subprocess was still running when submit returned); its summary is
+a row of eval_metrics.jsonl and TensorBoard scalars at step 2; metrics.jsonl keeps one row per
+step. A row lost to a kill is made again on resume. The run folder then evaluates as its newest
+checkpoint, a checkpoint folder as itself.
 """
 
 from __future__ import annotations
@@ -44,22 +44,22 @@ def test_checkpoints_evaluated_during_training_and_as_models(tiny_xs_dir, synth_
         "prompts_per_step=4",
         "group_size=2",
         "max_new_tokens=8",
-        "steps=3",
+        "steps=2",
         "updates_per_step=1",
         "dtype=float32",
         f"output_dir={tmp_path}",
         "name=run",
-        "save_every=0",
+        "save_every=1",
         "eval_every=2",
         "eval_suites=[synthetic]",
         f"eval_args={json.dumps(EVAL_ARGS)}",
         *TINY,
     ]
     run = Trainer(load_config(None, overrides)).train()
-    assert still_running == [True, True]  # submit returned while the evaluation ran
-    assert [json.loads(x)["step"] for x in (run / "metrics.jsonl").read_text().splitlines()] == [0, 1, 2]
+    assert still_running == [True]  # submit returned while the evaluation ran
+    assert [json.loads(x)["step"] for x in (run / "metrics.jsonl").read_text().splitlines()] == [0, 1]
     rows = [json.loads(x) for x in (run / "eval_metrics.jsonl").read_text().splitlines()]
-    assert [r["step"] for r in rows] == [2, 3] and all(r["eval/failed"] == 0 for r in rows)
+    assert [r["step"] for r in rows] == [2] and rows[0]["eval/failed"] == 0  # step-1 saved, not due
     for row in rows:
         summary = json.loads((run / "evals" / f"step-{row['step']}" / "summary.json").read_text())
         assert summary["settings"]["model"] == str(run / "checkpoints" / f"step-{row['step']}")
@@ -74,22 +74,23 @@ def test_checkpoints_evaluated_during_training_and_as_models(tiny_xs_dir, synth_
         (r["step"], r["eval/synthetic_text"]) for r in rows
     ]
 
-    # a kill before step-2's row was whole: on resume it is queued again, the cut line left alone
-    (run / "eval_metrics.jsonl").write_text(json.dumps(rows[1]) + "\n" + json.dumps(rows[0])[:30])
+    # a kill while step-2's row was written: on resume it is evaluated again, the cut line left alone
+    (run / "eval_metrics.jsonl").write_text(json.dumps(rows[0])[:30])
     again = evals.CheckpointEvals(run, 2, ["synthetic"], EVAL_ARGS)
-    again.open(None, 3)
-    assert [s for s, _ in again.queue] == [] and again.running[0] == 2  # step-3 has its row: not queued
+    again.open(None, 2)
+    assert again.running[0] == 2 and not again.queue  # step-1 is not due
     again.finish()
-    redone = again.rows()
-    assert [r["step"] for r in redone] == [3, 2] and redone[1]["eval/synthetic_text"] == rows[0]["eval/synthetic_text"]
+    assert [(r["step"], r["eval/synthetic_text"]) for r in again.rows()] == [(2, rows[0]["eval/synthetic_text"])]
 
     # the run folder evaluates as its newest checkpoint, a checkpoint folder as itself
-    for model, step in ((run, 3), (run / "checkpoints" / "step-2", 2)):
+    for model, step in ((run, 2), (run / "checkpoints" / "step-1", 1)):
         out = tmp_path / f"eval-{step}"
         assert eval_main(["--suite", "synthetic", "--model", str(model), "--output", str(out), *EVAL_ARGS]) == 0
         result = json.loads((out / "summary.json").read_text())
         assert result["settings"]["model"] == str(run / "checkpoints" / f"step-{step}")
-        assert result["benchmarks"][0]["score"] == rows[step - 2]["eval/synthetic_text"]
+    assert result["settings"] == json.loads((run / "evals/step-2/summary.json").read_text())["settings"] | {
+        "model": str(run / "checkpoints" / "step-1")
+    }  # the same settings as the evaluation during training
     # the paper preset on a checkpoint: recorded with every decoding and media setting (no items: --limit 0)
     out = tmp_path / "preset"
     assert (
@@ -116,7 +117,7 @@ def test_checkpoints_evaluated_during_training_and_as_models(tiny_xs_dir, synth_
 
     # an incomplete checkpoint, a run without one: one-line errors naming them
     broken = tmp_path / "broken" / "checkpoints" / "step-9"
-    shutil.copytree(run / "checkpoints" / "step-3", broken)
+    shutil.copytree(run / "checkpoints" / "step-2", broken)
     (broken / "DONE").unlink()
     capsys.readouterr()
     for model, why in ((broken, "incomplete checkpoint"), (tmp_path / "broken", "without a complete checkpoint")):
