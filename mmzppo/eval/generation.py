@@ -89,7 +89,6 @@ class Generator:
             self.rollout = HFRollout(policy, batch_size=cfg.batch_size)
         self.sampling: SamplingParams = cfg.sampling
         self.seed = cfg.seed
-        self.calls = 0  # generate calls (the tests check sampled runs are batched)
 
     def seeds(self, prompts: list) -> list[int] | None:
         return None if self.sampling.temperature <= 0 else [item_seed(self.seed, p.uid) for p in prompts]
@@ -97,7 +96,6 @@ class Generator:
     def run(self, prompts: list) -> list[tuple[Any, str | None, str | None]]:
         """(completion, None, None) or (None, error, short reason) per prompt."""
         try:
-            self.calls += 1
             groups = self.rollout.generate(prompts, 1, self.sampling, seeds=self.seeds(prompts))
             return [(group[0], None, None) for group in groups]
         except ValueError as e:  # MediaError / SampleError (and processor ValueErrors): find the bad item
