@@ -26,10 +26,13 @@ template, one pad token per image or video; the served model must share the toke
 checked at start-up by `check_vocabulary`), the completion's ids appended, and the media sent
 beside them; the server expands the pads with its own processor and scores exactly the
 student's tokens. This needs vLLM's token-in endpoint (`/inference/v1/generate`): serve the
-teacher with `--enable-scale-out`. Two differences from a local teacher remain: the server
-computes in its own precision (bf16 on CPU), and its distribution is over the whole
-vocabulary, where the local teacher's leaves out the vision control tokens the rollout
-suppresses (their mass is about 5e-4 in the tests' teacher).
+teacher with `--enable-scale-out`. Three differences from a local teacher remain: the server
+computes in its own precision (bf16 on CPU); its distribution is over the whole vocabulary,
+where the local teacher's leaves out the vision control tokens the rollout suppresses (their
+mass is about 5e-4 in the tests' teacher); and a video's timestamps, as the token-in endpoint
+takes no frame timing (vLLM then assumes consecutive frames at 1 fps; chat requests send the
+timing, `mmzppo.teachers.messages.video_timing`, when the server is started with
+`--trust-request-mm-kwargs`; without it they go without, after one warning).
 
 Images and video go with the prompt, loaded under the run's `VisionSettings` (the teacher
 then sees the pixels the student sees; its server may resize them again to its own model's
@@ -53,6 +56,8 @@ every token of a micro-batch, so a sequence no server could score raises
 """
 
 from __future__ import annotations
+
+import warnings
 
 import torch
 
@@ -110,6 +115,7 @@ class ServerTeacher:
         self.client, self.vision, self.sampling = client, vision, sampling
         self.compress_with_model, self.compress_max_tokens = compress_with_model, compress_max_tokens
         self.fallback, self.failure, self.processor = fallback, failure, processor
+        self.send_timing = True  # a video's frame timing in `media_io_kwargs` (off once refused)
         self.counts = client.stats  # calls by kind, and the client's per-server counts
 
     def check_vocabulary(self, tokenizer) -> None:
@@ -143,15 +149,23 @@ class ServerTeacher:
         self.counts["failed"] += 1
 
     def _chat(self, prompt: Prompt, *, n: int, max_tokens: int, temperature: float, top_p: float = 1.0) -> list[dict]:
-        extra = {"continue_final_message": True, "add_generation_prompt": False} if prompt.continue_final else None
-        return self.client.chat(
-            openai_messages(prompt, self.vision),
-            max_tokens=max_tokens,
-            temperature=temperature,
-            top_p=top_p,
-            n=n,
-            extra=extra,
-        )
+        extra = {"continue_final_message": True, "add_generation_prompt": False} if prompt.continue_final else {}
+        video: dict = {}
+        messages = openai_messages(prompt, self.vision, video)
+        options = dict(max_tokens=max_tokens, temperature=temperature, top_p=top_p, n=n)
+        if video and self.send_timing:  # the frames' timing, so the server writes the student's timestamps
+            try:
+                return self.client.chat(messages, **options, extra={**extra, "media_io_kwargs": {"video": video}})
+            except ServerError as e:  # vLLM takes it only with --trust-request-mm-kwargs
+                if "media_io_kwargs" not in e.problem:
+                    raise
+                self.send_timing = False
+                warnings.warn(
+                    f"teacher server {self.client.url} refuses the video frames' timing (start it with "
+                    "--trust-request-mm-kwargs); video prompts go without it: the server assumes 1 fps",
+                    stacklevel=2,
+                )
+        return self.client.chat(messages, **options, extra=extra)
 
     def answer(self, samples: list[Sample], n: int) -> list[list[Completion]]:
         """`n` fresh answers per question; [] for a question whose request failed (with "skip")."""

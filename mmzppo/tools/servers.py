@@ -105,11 +105,15 @@ class LocalServer:
         self.proc = None
 
 
-def tiny_server_args(kv_cache_mib: int = 256, max_model_len: int = 1024, scale_out: bool = False) -> list[str]:
+def tiny_server_args(
+    kv_cache_mib: int = 256, max_model_len: int = 1024, scale_out: bool = False, request_mm_kwargs: bool = True
+) -> list[str]:
     """Server settings that fit the tiny test models on a shared CPU machine; `scale_out`: vLLM's
-    token-in endpoint, which a distillation teacher needs (`ServerTeacher.distributions`)."""
+    token-in endpoint, which a distillation teacher needs (`ServerTeacher.distributions`);
+    `request_mm_kwargs`: a video's frame timing taken per request (`teachers.messages.video_timing`)."""
     return [
         *(["--enable-scale-out"] if scale_out else []),
+        *(["--trust-request-mm-kwargs"] if request_mm_kwargs else []),  # a video's frame timing per request
         "--dtype",
         "bfloat16",
         "--enforce-eager",

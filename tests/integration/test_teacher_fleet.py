@@ -8,7 +8,7 @@ distill_off steps with `teacher_kind: server` over the two; one server killed in
 a batch (the batch finishes on the other with nothing lost; the killed one rejoins after a
 restart); and a server of another model refused at start-up, named.
 
-The teacher is the tiny `s` with its output layer scaled by 12 (`sharp_teacher`; untied from the
+The teacher is the tiny `s` with its output layer scaled by 6 (`sharp_teacher`; untied from the
 input embeddings first): a random tiny model's next-token distributions are nearly uniform, so
 every JSD is near 0 and an equality test could not fail; scaled, they are peaked like a trained
 model's (the test prints the top-5 mass), and the student (the random tiny `xs`) is far from it.
@@ -49,7 +49,7 @@ def sharp_teacher(tiny_s_dir, tmp_path_factory):
     model = AutoModelForImageTextToText.from_pretrained(tiny_s_dir, dtype=torch.float32)
     for config in (model.config, model.config.text_config):  # an output layer of its own (tiny models may tie)
         config.tie_word_embeddings = False
-    model.lm_head.weight = torch.nn.Parameter(model.lm_head.weight.detach() * 12.0)
+    model.lm_head.weight = torch.nn.Parameter(model.lm_head.weight.detach() * 6.0)
     model.save_pretrained(out)
     return out
 
@@ -94,11 +94,11 @@ def items(tmp_path_factory):
     return {kind: next(generate(task, 1, 0, "test", media)) for kind, task in tasks.items()}
 
 
-def client_for(servers, **kw):
+def client_for(servers, model=SERVED, **kw):
     from mmzppo.teachers.client import ChatClient
 
     options = {"concurrency": 2, "timeout": 60.0, "retries": 1, "backoff": 0.2, **kw}
-    return ChatClient([s.url for s in servers], SERVED, **options)
+    return ChatClient([s.url for s in servers], model, **options)
 
 
 def test_requests_spread_over_two_servers(pair):
@@ -181,6 +181,26 @@ def test_served_top_k_jsd_equals_the_local_teachers(pair, sharp_teacher, tiny_xs
     assert agree > 0.8
 
 
+def test_video_chat_requests_carry_the_frame_timing(pair, tiny_xs, items):
+    """A video question as the served teacher sends it (frames + their timing in
+    `media_io_kwargs`) is rendered by the server into exactly the student's prompt tokens,
+    timestamps included (without the timing vLLM assumes 1 fps and writes other ones)."""
+    from mmzppo.policy.encoding import encode_prompts
+    from mmzppo.prompting.builders import plain
+    from mmzppo.teachers.messages import openai_messages
+
+    prompt = plain(items["video"])
+    timing: dict = {}
+    body = {"model": SERVED, "messages": openai_messages(prompt, TINY_VISION, timing)}
+    client = client_for(pair)
+    untimed = client.request("/chat/completions/render", body, lambda out: out["token_ids"])
+    timed = client.request(
+        "/chat/completions/render", {**body, "media_io_kwargs": {"video": timing}}, lambda out: out["token_ids"]
+    )
+    local = encode_prompts(tiny_xs.processor, TINY_VISION, [prompt])[0].inputs["input_ids"][0].tolist()
+    assert timing["fps"] > 0 and timed == local and untimed != local
+
+
 def run_config(tmp_path, name, shards, student_dir, servers, **over):
     from mmzppo.train.config_files import config_from_dict
 
@@ -260,16 +280,22 @@ def test_a_server_lost_mid_batch_and_back(pair, items):
     client.close()
 
 
-def test_a_server_of_another_model_is_refused_at_start_up(pair, tiny_s_dir, synth_shards, tiny_xs_dir, tmp_path):
-    from mmzppo.teachers.served import TeacherUnavailable
+def test_a_server_of_another_model_is_refused_at_start_up(pair, tiny_s_dir, synth_shards, tiny_xs_dir, items, tmp_path):
+    from mmzppo.teachers.served import ServerTeacher, TeacherUnavailable
     from mmzppo.tools.servers import LocalServer, tiny_server_args
     from mmzppo.train.loop import Trainer
 
-    other = LocalServer(tiny_s_dir, free_port(), tmp_path / "other.log", served_name="tiny-s", args=tiny_server_args())
+    args = tiny_server_args(request_mm_kwargs=False)  # vLLM's default: no per-request media settings
+    other = LocalServer(tiny_s_dir, free_port(), tmp_path / "other.log", served_name="tiny-s", args=args)
     other.start()
     try:
         config = run_config(tmp_path, "mix", synth_shards, tiny_xs_dir, [pair[0], other], method="zppo")
         with pytest.raises(TeacherUnavailable, match=f"{other.url}/v1 .*does not serve '{SERVED}'.*tiny-s"):
             Trainer(config)
+        # a server that refuses the frames' timing still answers video questions, without it
+        teacher = ServerTeacher(client_for([other], model="tiny-s"), TINY_VISION, SamplingParams(max_new_tokens=8))
+        with pytest.warns(UserWarning, match="--trust-request-mm-kwargs"):
+            assert [len(g) for g in teacher.answer([items["video"]], 2)] == [2]
+        assert not teacher.send_timing and [len(g) for g in teacher.answer([items["video"]], 1)] == [1]
     finally:
         other.kill()
