@@ -50,6 +50,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--cpu-smoke", action="store_true", help="the same path on CPU at tiny lengths, 2 layers")
     parser.add_argument("--cpu-full", action="store_true", help="the whole 0.8B on CPU at short lengths")
     parser.add_argument("--precision", default="bf16-mixed", choices=["bf16-mixed", "bf16", "fp32"])
+    parser.add_argument("--steps", type=int, default=2, help="ZPPO steps (2)")
     args = parser.parse_args(argv)
     cpu = args.cpu_smoke or args.cpu_full
     if not cpu and not torch.cuda.is_available():
@@ -94,7 +95,7 @@ def main(argv: list[str] | None = None) -> dict:
         f"train_shards={shards}",
         f"output_dir={out}",
         "name=run",
-        "steps=2",
+        f"steps={args.steps}",
         "save_every=2",
         f"prompts_per_step={p['prompts']}",
         f"group_size={p['group']}",
@@ -110,7 +111,7 @@ def main(argv: list[str] | None = None) -> dict:
     result["kernels"] = kernel_report(trainer.model)
     result["memory_after_load_gib"] = round(peak_bytes() / 2**30, 2)
     steps = []
-    while trainer.step_idx < 2:
+    while trainer.step_idx < args.steps:
         reset_peak()
         metrics, _ = trainer.step()
         steps.append(

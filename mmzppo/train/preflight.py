@@ -26,9 +26,10 @@ out of reach) is instantiated on torch's meta device, which allocates nothing. T
   `benchmarks/bench_shape.py` (within 25%); fla's GPU kernels keep less, so on a GPU with
   them this is an upper bound. With checkpointing: each layer's input (h values, fp32) plus
   twice the largest layer's activations (the one being recomputed, and its gradients).
-* the log-prob pass: 18 bytes per (token x vocabulary entry) (bf16 logits, their fp32 copy,
-  log-softmax, exp, entropy: measured), over `logprob_chunk_tokens` tokens when chunked,
-  else over the micro-batch's completion tokens.
+* the log-prob pass (`mmzppo.policy.logprobs.HeadLogprob`, `logprob_chunk_tokens` at a time):
+  8 bytes per (token x vocabulary entry) of a chunk in the forward (float32 logits and
+  probabilities), or in the backward half that plus the LM head's float32 weight gradient
+  (vocabulary x hidden x 4) before it is added to `.grad`, whichever is larger.
 * the colocated vLLM engine (`rollout_backend: vllm`): `vllm_gpu_memory_utilization` of the
   GPU (or its weights in bf16 + `vllm_kv_cache_gb`); its KV cache is what is left after its
   bf16 weights and 1 GiB of overhead, and must hold one `vllm_max_model_len` sequence. With
@@ -50,7 +51,7 @@ from mmzppo.policy.shapes import SIZES, qwen35_config, size_of
 from mmzppo.train.config import Config, ConfigError
 
 GiB = 2**30
-LOGPROB_BYTES = 18  # per (token x vocabulary entry), see the module docstring
+LOGPROB_BYTES = 8  # per (token x vocabulary entry) of a chunk: its float32 logits and probabilities
 BYTES_PER_VALUE = {"fp32": (4.0, 4.0), "bf16-mixed": (2.4, 3.1), "bf16": (2.4, 3.1)}  # (full, DeltaNet)
 STATE_BYTES = {"bf16-mixed": (4, 4, 8), "bf16": (2, 2, 4), "fp32": (4, 4, 8)}  # weights, grads, AdamW
 ENGINE_OVERHEAD = 1 * GiB
@@ -165,6 +166,16 @@ def logprob_bytes(m: ModelCount, completion_tokens: int, chunk: int) -> float:
     return LOGPROB_BYTES * m.vocab * (min(chunk, completion_tokens) if chunk > 0 else completion_tokens)
 
 
+def pass_peak(m: ModelCount, tokens: int, completion: int, chunk: int, precision: str, ckpt: bool) -> float:
+    """What one forward + backward adds at its peak on top of the weights and the gradients
+    already held: the activations, and either the head's forward over a chunk (logits and
+    probabilities, float32) or its backward (the chunk's probabilities recomputed in place, and
+    the LM head's float32 weight gradient before it is added to `.grad`)."""
+    forward = logprob_bytes(m, completion, chunk)
+    backward = forward / 2 + 4 * m.vocab * m.hidden
+    return activations(m, tokens, precision, ckpt) + max(forward, backward)
+
+
 def resolved(config: Config, gpus: int) -> Config:
     """The config as the trainer runs it on `gpus` processes (`resolve_auto`: a null
     micro_batch_tokens derived; `sharding: auto` is FSDP on several GPUs, as the GPU configs'
@@ -218,10 +229,9 @@ def estimate(config: Config, gpus: int, gpu_memory: int, m: ModelCount, prompt_t
             )
         engine = ENGINE_OVERHEAD if c.vllm_sleep else engine_awake
     budget = gpu_memory * (1 - HEADROOM)
-    act = activations(m, tokens, precision, checkpointing)
-    e.update_peak = state + engine + act + logprob_bytes(m, completion, chunk)
+    e.update_peak = state + engine + pass_peak(m, tokens, completion, chunk, precision, checkpointing)
     e.rollout_peak = state + engine_awake
-    free = budget - state - engine - logprob_bytes(m, c.max_new_tokens, chunk)
+    free = budget - state - engine - pass_peak(m, 0, c.max_new_tokens, chunk, precision, checkpointing)
     per_token = activations(m, 1, precision, checkpointing)
     e.max_micro_batch_tokens = max(0, int(free / per_token)) if per_token else 0
     where = f"{gpus} GPU(s) of {gpu_memory / GiB:.0f} GiB"
