@@ -2,7 +2,8 @@
 
 The test starts the server itself (its own process group, killed by its id at the end),
 and checks: sampling with an image, a video and text; candidate rewriting (the spec's
-summary prompt; the original final answer kept); hints; judging through the same client;
+summary prompt; the original final answer kept); hints; judging through the same client (the
+evaluation judge and the training reward's);
 top-k token scores against the local model; `annotate` into shards and the precomputed
 teacher reading them back; and, in a short ZPPO run with `rollout_backend: vllm` and
 `teacher_kind: server`, the server killed mid-run (skip: counted `teacher/failed`, the step
@@ -99,6 +100,20 @@ def test_sample_rewrite_hint_and_judge(server, items):
     before = client.requests
     reply = judge.ask("Is 2 + 2 = 4? Answer yes or no.")
     assert isinstance(reply, str) and client.requests == before + 1 and judge.down is None
+
+    # the training reward's judge too: a random tiny model writes no JSON verdict, so each
+    # is malformed = wrong, counted, and asked again next time (only readable verdicts are kept)
+    from mmzppo.data.sample import Sample
+    from mmzppo.teachers.judge import RewardJudge
+    from mmzppo.train.rewards import Rewarder
+
+    rewarder = Rewarder(RewardJudge(client, max_tokens=16), "stop")
+    rows = [Sample(uid=f"j{i}", question=f"Name {i}.", answer=f"name {i}", reward_type="llm_judge") for i in range(3)]
+    texts = [[f"\\boxed{{name {i}}}", "\\boxed{nothing}"] for i in range(3)]
+    assert rewarder.correct(rows, texts) == [[False, False]] * 3
+    m = rewarder.step_metrics()
+    assert (m["judge/asked"], m["judge/malformed"], m["judge/failed"]) == (6, 6, 0) and m["judge/latency_s"] > 0
+    assert rewarder.correct(rows[:1], texts[:1]) == [[False, False]] and rewarder.step_metrics()["judge/asked"] == 2
 
 
 def shard_members(folder: Path) -> dict[str, dict[str, bytes]]:
