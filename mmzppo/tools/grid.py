@@ -1,6 +1,6 @@
 """The method comparison's grid and its names: the methods (switches of configs/reproduce.yaml),
-their row labels, the suites of the report, what a grid runs (`Grid`, `QUICK`), and the names
-of its cells and reports.
+their row labels, the suites of the report, the RL families and seed, what a grid runs (`Grid`;
+`QUICK`; `MAIN`, the text regime of issue 22), and the names of its cells and reports.
 
 Its own module because the command (`mmzppo.tools.reproduce`), its stages
 (`mmzppo.tools.stages`), its report (`mmzppo.tools.results`) and the demo all need them,
