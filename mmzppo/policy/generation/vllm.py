@@ -312,6 +312,8 @@ class VLLMRollout:
         self.llm.collective_rpc(
             "reload_weights", kwargs={"weights_iterator": iter(state.items()), "is_checkpoint_format": True}
         )
+        if tied_embeddings(model):
+            self.llm.apply_model(retie_head)
         self.llm.reset_prefix_cache()
         self.llm.reset_mm_cache()
         self.llm.llm_engine.reset_encoder_cache()
@@ -327,6 +329,26 @@ class VLLMRollout:
         if self.settings.sleep:
             self.llm.sleep(level=1)
             self.asleep = True
+
+
+def retie_head(model) -> None:
+    """After an in-place reload, bring the engine's tied LM head up to the reloaded embedding.
+
+    The head shares the embedding's matrix, but vLLM's layerwise reload re-processes only the
+    layers it hands weights to, and a tied head gets none (a tied checkpoint has no lm_head; the
+    loader skips one). On the CPU backend that processing packs the matrix for its GEMM
+    (`process_weights_after_loading`), so the head kept computing logits from the OLD packed
+    matrix: engine log-probs 0.21 nats off the trainer's after one step on the tied tiny model.
+    Re-processing the head (a no-op on GPUs for unquantized weights) fixes it."""
+    language = getattr(model, "language_model", model)
+    head, embed = getattr(language, "lm_head", None), getattr(getattr(language, "model", None), "embed_tokens", None)
+    if head is None or embed is None:
+        return
+    if head.weight.data_ptr() != embed.weight.data_ptr():
+        head.weight.data.copy_(embed.weight.data)
+    method = getattr(head, "quant_method", None)
+    if method is not None:
+        method.process_weights_after_loading(head)
 
 
 def tied_embeddings(model) -> bool:
