@@ -84,6 +84,7 @@ def main(model_dir: str, layout: str, objective_name: str, precision: str = "fp3
                 }
             )
         )
+    acc.wait_for_everyone()  # no rank tears gloo down while the other is still in a collective
     acc.end_training()  # destroy the process group: gloo threads left at exit can abort a rank
 
 
