@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import random
 import time
 import urllib.error
@@ -335,3 +336,24 @@ class ChatClient:
             return table
 
         return self.request("/inference/v1/generate", body, check, root=True)
+
+
+def connect(urls, model: str | None, config, error: type[Exception], what: str = "teacher") -> ChatClient:
+    """A client for served models, checked at start-up rather than at the first request: a mix of
+    models is always refused; no server answering is refused with `teacher_failure: stop`
+    (`error`, naming the server). Concurrency, timeout and retries come from the run config's
+    teacher_* keys (the teacher and the judge share them)."""
+    client = ChatClient(
+        urls,
+        model,
+        concurrency=config.teacher_concurrency,
+        timeout=config.teacher_timeout,
+        retries=config.teacher_retries,
+        api_key=os.environ.get("MMZPPO_TEACHER_API_KEY"),
+    )
+    try:
+        client.check()
+    except ServerError as e:
+        if not e.retryable or config.teacher_failure == "stop":
+            raise error(f"{what} server {e.endpoint} is not usable at start-up: {e.problem}") from e
+    return client

@@ -27,7 +27,6 @@ from mmzppo.data.sample import Sample
 from mmzppo.grading.boxed import extract_last_boxed
 from mmzppo.grading.grader import grade
 from mmzppo.grading.rewards import rule_grade
-from mmzppo.teachers.client import ServerError
 from mmzppo.teachers.judge import Question, RewardJudge
 from mmzppo.train.rollout import Rollout
 
@@ -158,23 +157,9 @@ def make_rewarder(config, teacher=None) -> Rewarder:
     if config.judge != "off":
         client = None
         if config.judge_endpoint:
-            import os
+            from mmzppo.teachers.client import connect
 
-            from mmzppo.teachers.client import ChatClient
-
-            client = ChatClient(
-                config.judge_endpoint,
-                None,
-                concurrency=config.teacher_concurrency,
-                timeout=config.teacher_timeout,
-                retries=config.teacher_retries,
-                api_key=os.environ.get("MMZPPO_TEACHER_API_KEY"),
-            )
-            try:  # fail at start-up, not at the first free-form answer
-                client.check()
-            except ServerError as e:  # a mix of models always; no server answering with "stop"
-                if not e.retryable or config.teacher_failure == "stop":
-                    raise JudgeUnavailable(f"judge server {e.endpoint} is not usable at start-up: {e.problem}") from e
+            client = connect(config.judge_endpoint, None, config, JudgeUnavailable, what="judge")
         elif config.teacher_kind == "server" and teacher is not None:
             client = teacher.client
         if client is None and config.judge == "on":

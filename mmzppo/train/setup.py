@@ -11,7 +11,6 @@ compressor), and `fsdp_launch` (how accelerate launched this process, for `shard
 from __future__ import annotations
 
 import functools
-import os
 from pathlib import Path
 
 from mmzppo.policy import checkpointing, parallel, precision
@@ -61,22 +60,10 @@ def make_teacher(config: Config, device, student: Policy | None = None):
     sampling = SamplingParams(temperature=config.temperature, top_p=config.top_p, max_new_tokens=config.max_new_tokens)
     compress_with_model = config.candidate_compression == "teacher"
     if config.teacher_kind == "server":  # an OpenAI-compatible server (vllm serve Qwen/Qwen3.5-27B-FP8)
-        from mmzppo.teachers.client import ChatClient, ServerError
+        from mmzppo.teachers.client import connect
         from mmzppo.teachers.served import ServerTeacher, TeacherUnavailable
 
-        client = ChatClient(
-            config.teacher_endpoint,
-            config.teacher_served_model,
-            concurrency=config.teacher_concurrency,
-            timeout=config.teacher_timeout,
-            retries=config.teacher_retries,
-            api_key=os.environ.get("MMZPPO_TEACHER_API_KEY"),
-        )
-        try:  # fail at start-up, not at the first hard question
-            client.check()
-        except ServerError as e:  # a mix of models always; no server answering with "stop"
-            if not e.retryable or config.teacher_failure == "stop":
-                raise TeacherUnavailable(f"teacher server {e.endpoint} is not usable at start-up: {e.problem}") from e
+        client = connect(config.teacher_endpoint, config.teacher_served_model, config, TeacherUnavailable)
         teacher = ServerTeacher(
             client,
             config.vision,
