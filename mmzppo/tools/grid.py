@@ -35,7 +35,9 @@ RL_FAMILIES = {  # Grid.rl_family -> the synthetic tasks of the RL set
     "image": ("count_color", "bar_compare", "spatial", "digit_arith"),
     "text": ("arith_chain", "word_problem", "choose_option"),  # checking is easier than solving here
 }
-RL_SEED = 1  # the RL set's generation seed; the warm-up and its reading examples use seed 0
+RL_SEED = 1  # the RL set's generation seed; the warm-up (and the former reading examples) use seed 0
+READ_SEED = 7  # a fresh reading set's seed (`Grid.read_n`): neither the warm-up's nor the RL set's
+SHIPPED_START = Path(__file__).resolve().parent / "starts" / "xs"  # package data: the xs start of the image regime
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,9 +56,16 @@ class Grid:
     warmup_steps: int = 1500
     warmup_lr: float = 3e-3
     read_fraction: float = 0.75  # share of each warm-up batch shown as BCQ/NCQ (reading family)
-    read_family: str = "all"  # reading examples of every task, or "disjoint": only the video and text tasks
+    read_family: str = (
+        "all"  # reading examples of every task, "disjoint": only the video and text tasks, "rl": the RL family's
+    )
+    read_n: int = 0  # > 0: a fresh reading set of this many items per task (seed READ_SEED, read_levels), none of them an RL or test item; 0: the warm-up's own items
+    read_levels: tuple[int, ...] = (1, 2, 3)  # the fresh reading set's levels (read_n > 0)
+    read_bcq_share: float = 0.5  # share of reading examples shown as a BCQ (the rest NCQs)
+    start_from: str = ""  # a model folder the warm-up continues from ("": a random-weight tiny model of the size)
     diag_n: int = 48  # RL-set questions for the diagnostic
     eval_n: int = 12  # synthetic test items per task (levels 1-3; the RL family's at rl_levels)
+    eval_samples: int = 0  # sampled evaluations of the synthetic suites besides the greedy one (<suite>@k)
     panel_n: int = 16  # the fixed panel: RL questions the start solves 0 of panel_k times (tools.panel; 0: none)
     panel_k: int = 16  # its samples per question (pass@k); measured at every checkpoint (save_every)
     real_limit: int = 2  # first items of every benchmark found in ../shared/benchdata (0: none)
@@ -95,6 +104,12 @@ MAIN = Grid(
     panel_n=64,
     overrides=("prompts_per_step=32",),
 )
+
+
+def suites(grid: Grid) -> tuple[str, ...]:
+    """The report's suites: greedy ones, then the sampled synthetic ones (`Grid.eval_samples`)."""
+    sampled = tuple(f"{s}@{grid.eval_samples}" for s in SUITES if s.startswith("synthetic"))
+    return SUITES + (sampled if grid.eval_samples else ())
 
 
 def grid_config(grid: Grid):

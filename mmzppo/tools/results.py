@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mmzppo.tools.grid import LABELS, RL_FAMILIES, SUITES, Grid, cell_name, grid_config, report_stem
+from mmzppo.tools.grid import LABELS, RL_FAMILIES, SUITES, Grid, cell_name, grid_config, report_stem, suites
 
 DIAG_BASELINES = ("plain_took_wrong", "plain_repeat", "bcq_cut", "correct_cut", "correct_cut_shortest")
 
@@ -51,6 +51,10 @@ def bootstrap_difference(a: list[dict[str, float]], b: list[dict[str, float]], n
         sb = sa if len(a) == len(b) else rng.integers(0, len(b), len(b))
         draws[k] = np.nanmean(ma[np.ix_(sa, j)]) - np.nanmean(mb[np.ix_(sb, j)])
     return float(np.nanmean(ma) - np.nanmean(mb)), *np.percentile(draws, [2.5, 97.5]).tolist()
+
+
+def _mean(scores: dict[str, float]) -> float:
+    return float(np.mean(list(scores.values()))) if scores else math.nan
 
 
 def _cell(mean: float, lo: float, hi: float) -> str:
@@ -109,11 +113,12 @@ def report(out: Path, grid: Grid, students: list[dict], results: list[dict], doc
         "## Accuracy per suite",
         "",
         "Greedy accuracy, mean over seeds and items, with the 95% bootstrap interval (seeds and items "
-        "resampled). `start` is the common start, evaluated once.",
+        "resampled); a suite named `<suite>@k` is sampled accuracy instead (k samples per item at the "
+        "evaluation's temperature, an item's score their mean). `start` is the common start, evaluated once.",
         "",
     ]
     stats = {}
-    for suite in SUITES:
+    for suite in suites(grid):
         present = [r for r in results if suite in r["scores"]]
         if not present:
             continue
@@ -142,7 +147,8 @@ def report(out: Path, grid: Grid, students: list[dict], results: list[dict], doc
             "| suite | " + " | ".join(grid.sizes) + " |",
             "|---|" + "---:|" * len(grid.sizes),
         ]
-        for suite in SUITES:
+        per_seed = []
+        for suite in suites(grid):
             cells = []
             for size in grid.sizes:
                 za = {r["seed"]: r["scores"].get(suite, {}) for r in by.get(("zppo", size), [])}
@@ -150,9 +156,23 @@ def report(out: Path, grid: Grid, students: list[dict], results: list[dict], doc
                 shared = sorted(za.keys() & gb.keys())  # seed i of both methods: one pair
                 a, b = [za[x] for x in shared], [gb[x] for x in shared]
                 cells.append(_cell(*bootstrap_difference(a, b)) if a and b else "-")
+                per_seed += [
+                    f"| {suite} | {size} | {x} | {_mean(za[x]):.3f} | {_mean(gb[x]):.3f} | "
+                    f"{_mean(za[x]) - _mean(gb[x]):+.3f} |"
+                    for x in shared
+                    if za[x] and gb[x]
+                ]
             if any(c != "-" for c in cells):
                 lines.append(f"| {suite} | " + " | ".join(cells) + " |")
-        lines.append("")
+        lines += [
+            "",
+            "Per seed (the pairs the interval resamples):",
+            "",
+            "| suite | size | seed | ZPPO | GRPO with buffer | difference |",
+            "|---|---|---:|---:|---:|---:|",
+            *per_seed,
+            "",
+        ]
     lines += mechanism_lines(grid, results)
     lines += [
         "## Runs",
@@ -215,10 +235,19 @@ def setup_lines(grid: Grid) -> list[str]:
     c = grid_config(grid)
     return [
         f"- Students: tiny Qwen3.5 (`mmzppo.policy.loading`) of sizes {', '.join(grid.sizes)}, one start per size: "
-        f"{grid.warmup_steps} warm-up steps (batch 8, lr {grid.warmup_lr}) on the worked solutions of every "
+        + (f"`{Path(grid.start_from).name}` (a start warmed up before) then " if grid.start_from else "")
+        + f"{grid.warmup_steps} warm-up steps (batch 8, lr {grid.warmup_lr}) on the worked solutions of every "
         f"task's training split ({grid.train_n} items per task, levels 1-3), {grid.read_fraction:.0%} of each "
-        "batch shown as a BCQ or NCQ (`mmzppo.tools.warmup`'s reading examples) of "
-        + ("every task" if grid.read_family == "all" else "the video and text tasks only")
+        f"batch shown as a BCQ or NCQ ({grid.read_bcq_share:.0%} BCQs; `mmzppo.tools.warmup`'s reading examples) of "
+        + {"all": "every task", "disjoint": "the video and text tasks only", "rl": "the RL family's tasks"}[
+            grid.read_family
+        ]
+        + (
+            f", drawn from a fresh set of {grid.read_n} items per task at levels "
+            f"{', '.join(map(str, grid.read_levels))} (another seed; none an RL or test item)"
+            if grid.read_n
+            else " (the warm-up's own items)"
+        )
         + ".",
         f"- RL set: the {grid.rl_family} tasks' training split ({', '.join(RL_FAMILIES[grid.rl_family])}; "
         f"{grid.rl_n} items per task, levels {', '.join(map(str, grid.rl_levels))}, drawn from another seed than "

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from mmzppo.data.formats import DEFAULT_BENCHDATA
-from mmzppo.tools.grid import METHODS, RL_FAMILIES, RL_SEED, Grid, cell_name, grid_config
+from mmzppo.tools.grid import METHODS, READ_SEED, RL_FAMILIES, RL_SEED, Grid, cell_name, grid_config
 
 # --------------------------------------------------------------------------- 1. data
 
@@ -27,9 +27,13 @@ def make_data(out: Path, grid: Grid) -> dict[str, Path]:
     """The three training shard sets (written once), kept apart (`mmzppo.tools.disjoint`):
 
     warmup  every task's train split, seed 0, levels 1-3 (what the shipped xs start saw)
-    read    the reading examples' tasks (all, or the video and text ones), seed 0, levels 1-3
+    read    the reading examples' items: by default the warm-up's own (`read_family` all or
+            disjoint: every task, or the video and text ones; seed 0, levels 1-3); with
+            `read_n` > 0 a fresh set instead (seed READ_SEED, `read_levels`, `read_n` per task,
+            less every RL or test item by uid or content), so that a reading example is seldom
+            shown twice and the start learns to read, not to recall the gold of a few questions
     rl      the RL family's train split at `rl_levels`, seed RL_SEED, less every item whose uid
-            or content is a warm-up or reading item's (and repeats)
+            or content is a warm-up item's (or a default reading item's), and repeats
 
     and checks them against each other and against the test items of `eval_benchmarks` (by uid
     and by content) before anything trains; the counts go to data/disjoint.json.
@@ -49,20 +53,28 @@ def make_data(out: Path, grid: Grid) -> dict[str, Path]:
             f"{root}: shards written before the RL items were kept apart from the warm-up's "
             "(the start trained on the RL questions); use a new --out"
         )
-    other = [t for t in TASKS if TASKS[t].modality != "image"]
+    read_tasks = {
+        "all": list(TASKS),
+        "disjoint": [t for t in TASKS if TASKS[t].modality != "image"],
+        "rl": list(RL_FAMILIES[grid.rl_family]),
+    }[grid.read_family]
     warm = list(generate_suite(list(TASKS), grid.train_n, 0, "train", root / "warmup-media", levels=[1, 2, 3]))
-    read_tasks = list(TASKS) if grid.read_family == "all" else other
-    read = list(generate_suite(read_tasks, grid.train_n, 0, "train", root / "read-media", levels=[1, 2, 3]))
-    rl_raw = generate_suite(
-        list(RL_FAMILIES[grid.rl_family]), grid.rl_n, RL_SEED, "train", root / "rl-media", levels=grid.rl_levels
-    )
-    rl, dropped = without(list(rl_raw), {**keys_of(warm), **keys_of(read)})
     test = [
         s
         for b in eval_benchmarks(grid).values()
         if b.suite == "synthetic"
         for s in load_items(b, None, root / "test-media")
     ]
+    read, read_dropped = [], 0
+    if not grid.read_n:
+        read = list(generate_suite(read_tasks, grid.train_n, 0, "train", root / "read-media", levels=[1, 2, 3]))
+    rl_raw = generate_suite(
+        list(RL_FAMILIES[grid.rl_family]), grid.rl_n, RL_SEED, "train", root / "rl-media", levels=grid.rl_levels
+    )
+    rl, dropped = without(list(rl_raw), {**keys_of(warm), **keys_of(read)})
+    if grid.read_n:
+        fresh = generate_suite(read_tasks, grid.read_n, READ_SEED, "train", root / "read-media", grid.read_levels)
+        read, read_dropped = without(list(fresh), {**keys_of(rl), **keys_of(test)})
     sets = {"rl": keys_of(rl), "warmup": keys_of(warm), "read": keys_of(read), "test": keys_of(test)}
     pairs = [("rl", "warmup"), ("rl", "read"), ("rl", "test"), ("warmup", "test"), ("read", "test")]
     problems = overlaps(sets, pairs)
@@ -71,7 +83,12 @@ def make_data(out: Path, grid: Grid) -> dict[str, Path]:
     for name, samples in (("warmup", warm), ("read", read), ("rl", rl)):
         write_shards(samples, paths[name], maxcount=100)
     counts = {name: len(keys) for name, keys in sets.items()}
-    report.write_text(json.dumps({**counts, "rl_dropped_as_warmup_items": dropped, "overlaps": problems}, indent=1))
+    report.write_text(
+        json.dumps(
+            {**counts, "rl_dropped_as_warmup_items": dropped, "read_dropped": read_dropped, "overlaps": problems},
+            indent=1,
+        )
+    )
     return paths
 
 
@@ -92,17 +109,29 @@ def make_student(out: Path, size: str, grid: Grid, data: dict[str, Path]) -> dic
     folder = out / "students" / size
     if not (folder / "config.json").is_file():
         torch.manual_seed(0)
-        policy = load_policy(build_tiny(out / "students" / f"{size}-init", size, seed=0), vision=TINY_VISION)
+        init = Path(grid.start_from) if grid.start_from else build_tiny(out / "students" / f"{size}-init", size, seed=0)
+        policy = load_policy(init, vision=TINY_VISION)
         plain_items = list(ShardReader(data["warmup"], vision=TINY_VISION))
         reading = list(ShardReader(data["read"], vision=TINY_VISION))
         t0 = time.perf_counter()
-        losses = warmup(policy, plain_items, grid.warmup_steps, 8, grid.warmup_lr, 0, reading, grid.read_fraction)
+        losses = warmup(
+            policy,
+            plain_items,
+            grid.warmup_steps,
+            8,
+            grid.warmup_lr,
+            0,
+            reading,
+            grid.read_fraction,
+            grid.read_bcq_share,
+        )
         tmp = folder.with_name(f".{size}.tmp")
         policy.model.save_pretrained(tmp)
         policy.processor.save_pretrained(tmp)
         (tmp / "warmup.json").write_text(
             json.dumps(
                 {
+                    "from": grid.start_from or f"random {size}",
                     "steps": grid.warmup_steps,
                     "first_loss": losses[0],
                     "last_loss": float(np.mean(losses[-50:])),
@@ -178,38 +207,48 @@ def eval_benchmarks(grid: Grid) -> dict:
 
 
 def evaluate_model(model: Path, folder: Path, grid: Grid) -> dict[str, dict[str, float]]:
-    """suite -> item uid -> score, greedy, at the training's answer length and tiny vision."""
+    """suite -> item uid -> score, greedy, at the training's answer length and tiny vision; with
+    `grid.eval_samples` = k > 0 also the synthetic suites sampled k times (the eval's sampling,
+    item u's sample j seeded by (j, u)), an item's score the mean of its k, under `<suite>@k`."""
     from mmzppo.data.vision import TINY_VISION
     from mmzppo.eval import EvalConfig, evaluate
 
     benches = eval_benchmarks(grid)
     scores: dict[str, dict[str, float]] = {}
-    for suite, limit in (("synthetic", None), ("all", grid.real_limit)):
+    passes = [("synthetic", None, None), ("all", grid.real_limit, None)]
+    passes += [("synthetic", None, j) for j in range(grid.eval_samples)]
+    for suite, limit, sample in passes:
         if suite == "all" and not grid.real_limit:
             continue
         chosen = {k: b for k, b in benches.items() if (b.suite == "synthetic") == (suite == "synthetic")}
+        output = folder / (suite if sample is None else f"{suite}-sample{sample}")
         cfg = EvalConfig(
             model=str(model),
             data_root=shared_benchdata(),
-            output=folder / suite,
+            output=output,
             suite="all",
             limit=limit,
             resume=True,
             max_new_tokens=grid_config(grid).max_new_tokens,
             batch_size=64,
-            greedy=True,
+            greedy=sample is None,
+            seed=sample or 0,
             vision=TINY_VISION,
             progress=None,
         )
         with contextlib.redirect_stdout(io.StringIO()):  # its summary table is in <folder>/summary.md
             evaluate(cfg, chosen)
-        for log in sorted((folder / suite).glob("*.samples.jsonl")):
+        for log in sorted(output.glob("*.samples.jsonl")):
             bench = log.name.removesuffix(".samples.jsonl")
             key = bench if suite == "synthetic" else "real"
+            if sample is not None:
+                key += f"@{grid.eval_samples}"
             for line in log.read_text().splitlines():
                 r = json.loads(line)
                 if r.get("score") is not None:
-                    scores.setdefault(key, {})[f"{bench}/{r['uid']}"] = float(r["score"])
+                    item = scores.setdefault(key, {})
+                    uid = f"{bench}/{r['uid']}"
+                    item[uid] = item.get(uid, 0.0) + float(r["score"]) / (1 if sample is None else grid.eval_samples)
     return scores
 
 

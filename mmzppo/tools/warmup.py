@@ -148,13 +148,14 @@ def wrong_solution(sample: Sample, pool: list[Sample], rng: random.Random) -> st
 NCQ_WRONG = (5, 8)  # wrong candidates of a reading NCQ: a hard question's wrong rollouts (8 - c, c = 0..3 correct)
 
 
-def reading_prompt(sample: Sample, pool: list[Sample], rng: random.Random) -> Prompt:
+def reading_prompt(sample: Sample, pool: list[Sample], rng: random.Random, bcq_share: float = 0.5) -> Prompt:
     """A reading example shaped like an RL prompt: a BCQ (the gold and one wrong solution,
-    unlabeled, random order) or an NCQ (5-8 wrong solutions, their answers listed as wrong),
-    one in two each, the proportions ZPPO's plan makes when the teacher has a correct answer
-    (`mmzppo.core.selection.plan`: a BCQ and an NCQ per reformulated question). Candidates are
-    compressed by the function training uses. The target is the gold solution."""
-    if rng.random() < 0.5:
+    unlabeled, random order) or an NCQ (5-8 wrong solutions, their answers listed as wrong).
+    One in two each by default, the proportions ZPPO's plan makes when the teacher has a correct
+    answer (`mmzppo.core.selection.plan`: a BCQ and an NCQ per reformulated question); `bcq_share`
+    changes it. Candidates are compressed by the function training uses. The target is the gold
+    solution."""
+    if rng.random() < bcq_share:
         return bcq(sample, sample.solution, wrong_solution(sample, pool, rng), rng)
     return ncq(sample, [wrong_solution(sample, pool, rng) for _ in range(rng.randint(*NCQ_WRONG))])
 
@@ -168,10 +169,11 @@ def warmup(
     seed: int = 0,
     reading: list[Sample] | None = None,
     read_fraction: float = 0.0,
+    bcq_share: float = 0.5,
 ) -> list[float]:
     """`steps` AdamW steps of next-token cross-entropy on (prompt -> gold solution) pairs:
     plain prompts of `samples`, and for a `read_fraction` of each batch, reading examples
-    (`reading_prompt`) of the `reading` samples.
+    (`reading_prompt`, a `bcq_share` of them BCQs) of the `reading` samples.
 
     Returns the loss of every step. Samples without a solution are an error (they say nothing
     to imitate).
@@ -185,6 +187,8 @@ def warmup(
             f"read_fraction must be in [0, 1] and needs reading samples; got {read_fraction} "
             f"with {len(reading)} reading samples"
         )
+    if not 0.0 <= bcq_share <= 1.0:
+        raise ValueError(f"bcq_share must be in [0, 1]; got {bcq_share}")
     rng = random.Random(seed)
     model = policy.model
     model.train()
@@ -194,7 +198,7 @@ def warmup(
     for _ in tqdm(range(steps), desc="warm-up", leave=False, disable=not sys.stderr.isatty()):  # no \r in piped logs
         batch = rng.sample(samples, min(batch_size - n_read, len(samples))) if n_read < batch_size else []
         read = rng.sample(reading, min(n_read, len(reading))) if n_read else []
-        prompts = [plain(s) for s in batch] + [reading_prompt(s, reading, rng) for s in read]
+        prompts = [plain(s) for s in batch] + [reading_prompt(s, reading, rng, bcq_share) for s in read]
         scored = completion_logprobs(
             model,
             policy.tokenizer,
@@ -225,12 +229,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--read-shards", default=None, help="shards whose items become reading examples (BCQ/NCQ)")
     parser.add_argument("--read-fraction", type=float, default=0.0, help="share of each batch that is reading examples")
+    parser.add_argument("--bcq-share", type=float, default=0.5, help="share of the reading examples shown as a BCQ")
     args = parser.parse_args(argv)
     torch.manual_seed(args.seed)
     policy = load_policy(args.model, vision=TINY_VISION)
     samples = list(ShardReader(args.shards, vision=policy.vision))
     reading = list(ShardReader(args.read_shards, vision=policy.vision)) if args.read_shards else None
-    losses = warmup(policy, samples, args.steps, args.batch_size, args.lr, args.seed, reading, args.read_fraction)
+    losses = warmup(
+        policy, samples, args.steps, args.batch_size, args.lr, args.seed, reading, args.read_fraction, args.bcq_share
+    )
     policy.model.save_pretrained(args.out)
     policy.processor.save_pretrained(args.out)
     print(f"warm-up loss {losses[0]:.3f} -> {losses[-1]:.3f}; saved to {Path(args.out)}")

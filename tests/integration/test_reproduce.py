@@ -57,6 +57,8 @@ def test_warmup_with_reading_examples(tiny_xs_dir, items):
         warmup(policy, items, steps=1, read_fraction=0.5)  # no reading samples
     with pytest.raises(ValueError, match="read_fraction"):
         warmup(policy, items, steps=1, reading=items, read_fraction=1.5)
+    with pytest.raises(ValueError, match="bcq_share"):
+        warmup(policy, items, steps=1, reading=items, read_fraction=0.5, bcq_share=1.5)
 
 
 def test_candidate_use_diagnostic(warm_xs, items):

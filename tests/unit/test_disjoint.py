@@ -46,3 +46,32 @@ def test_make_data_keeps_the_sets_apart(tmp_path):
     assert not questions["rl"] & (questions["warmup"] | questions["read"])  # text items: the question is the content
     assert {s.source for s in read["rl"]} == set(RL_FAMILIES["text"])
     assert make_data(tmp_path, grid) == paths  # written once
+
+
+def test_a_fresh_reading_set_leaves_the_rl_set_as_it_was(tmp_path):
+    """`read_n` > 0: reading examples from their own seed and levels, none of them an RL or test
+    item; the RL set is the one the default grid makes (it does not depend on the reading set)."""
+    from mmzppo.data.shards import ShardReader
+    from mmzppo.eval.loaders import load_items
+    from mmzppo.tools.disjoint import content_key
+    from mmzppo.tools.stages import eval_benchmarks, make_data
+
+    base = dataclasses.replace(QUICK, rl_family="text", train_n=4, rl_n=12, eval_n=2, read_family="rl")
+    fresh = dataclasses.replace(base, read_n=30, read_levels=(2, 3, 4))
+    paths = make_data(tmp_path / "fresh", fresh)
+    former = make_data(tmp_path / "former", base)
+    rl = [s.uid for s in ShardReader(paths["rl"])]
+    assert rl == [s.uid for s in ShardReader(former["rl"])]
+    read = list(ShardReader(paths["read"]))
+    report = json.loads((tmp_path / "fresh" / "data" / "disjoint.json").read_text())
+    assert len(read) == 90 - report["read_dropped"] > 60 and report["overlaps"] == []
+    assert {s.source for s in read} == set(RL_FAMILIES["text"]) and {s.meta["level"] for s in read} == {2, 3, 4}
+    test = [
+        s
+        for b in eval_benchmarks(fresh).values()
+        if b.suite == "synthetic"
+        for s in load_items(b, None, tmp_path / "media")
+    ]
+    taken = {content_key(s) for s in [*ShardReader(paths["rl"]), *test]}
+    assert not taken & {content_key(s) for s in read}
+    assert not set(rl) & {s.uid for s in read}

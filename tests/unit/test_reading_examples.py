@@ -45,3 +45,13 @@ def test_reading_prompts_look_like_rl_prompts(tmp_path):
         lines = [c.text.splitlines()[-1] for c in p.candidates]
         assert all(ln.startswith("Final answer: \\boxed{") for ln in lines)  # intact, the same form
     assert 0.3 < kinds.count("bcq") / len(kinds) < 0.7
+
+
+def test_the_bcq_share_sets_the_mix(tmp_path):
+    items = list(generate_suite(["arith_chain", "choose_option"], 10, 0, "train", tmp_path, [2, 3]))
+    for share, expected in ((1.0, {"bcq"}), (0.0, {"ncq"})):
+        rng = random.Random(2)
+        assert {reading_prompt(s, items, rng, share).kind for s in items} == expected
+    rng = random.Random(3)
+    kinds = [reading_prompt(s, items, rng, 0.75).kind for s in items * 10]
+    assert 0.65 < kinds.count("bcq") / len(kinds) < 0.85
