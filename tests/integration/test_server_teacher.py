@@ -1,10 +1,13 @@
-"""The served teacher against a real `vllm serve` of the tiny `s` Qwen3.5 on a loopback port.
+"""The served teacher against a real `vllm serve` of a tiny Qwen3.5 on a loopback port.
 
-The test starts the server itself (its own process group, killed by its id at the end),
-and checks: sampling with an image, a video and text; candidate rewriting (the spec's
+The server is the first of the session's pair (`served` in tests/conftest.py: the tiny `s` with
+its output layer scaled, shared with tests/integration/test_teacher_fleet.py; killed by its
+process group's id and restarted here when a test needs it dead). The tests check: sampling with
+an image, a video and text; candidate rewriting (the spec's
 summary prompt; the original final answer kept); hints; judging through the same client (the
 evaluation judge and the training reward's);
-top-k token scores against the local model; `annotate` into shards and the precomputed
+top-k token scores against the local model; `annotate` into shards (a lost output shard rebuilt
+with no server call: the rerun is pointed at a dead port) and the precomputed
 teacher reading them back; and, in a short ZPPO run with `rollout_backend: vllm` and
 `teacher_kind: server`, the server killed mid-run (skip: counted `teacher/failed`, the step
 finishes; stop: a clear error naming the endpoint), then restarted (the teacher recovers),
@@ -14,13 +17,13 @@ with the same metric names as a run on the transformers backend.
 from __future__ import annotations
 
 import json
-import socket
 import tarfile
 import time
 from pathlib import Path
 
 import pytest
 import torch
+from conftest import SHARP, free_port
 
 pytest.importorskip("vllm", reason="the vllm extra is not installed (scripts/setup.sh installs it)")
 
@@ -29,30 +32,14 @@ from mmzppo.policy.generation.base import SamplingParams  # noqa: E402
 from mmzppo.prompting.compress import truncate_candidates  # noqa: E402
 
 pytestmark = pytest.mark.vllm
-SERVED = "tiny-teacher"
+SERVED = SHARP
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def server(tiny_s_dir, tmp_path_factory):
-    from mmzppo.tools.servers import LocalServer, tiny_server_args
-
-    s = LocalServer(
-        tiny_s_dir,
-        free_port(),
-        tmp_path_factory.mktemp("server") / "vllm-serve.log",
-        served_name=SERVED,
-        args=tiny_server_args(),
-    )
-    s.start()
-    print(f"\nvllm serve ready in {s.start_s[-1]:.1f} s")
-    yield s
-    s.kill()
+@pytest.fixture
+def server(served):
+    """The session's first served teacher, up (restarted if an earlier test left it dead)."""
+    (s,) = served.up(served.pair[0])
+    return s
 
 
 @pytest.fixture(scope="module")
@@ -170,14 +157,12 @@ def test_annotate_then_precomputed_teacher(server, tmp_path, tiny_s_dir):
         assert len(graded) == 2 and all(set(g) == {"response", "reward", "parsed"} for g in graded)
         assert members == before[key]  # media and question copied byte for byte
     # resumable: a lost output shard is rebuilt from the stored answers, with no server call
+    # (the rerun's endpoint is a port nobody listens on: any call would fail the tool)
     first = sorted((tmp_path / "out").glob("*.tar"))[0]
     first.unlink()
-    server.kill()
-    try:
-        annotate_main(args)
-        assert first.is_file() and shard_members(tmp_path / "out") == annotated
-    finally:
-        server.start()
+    dead = args.index("--endpoint") + 1
+    annotate_main([*args[:dead], f"http://127.0.0.1:{free_port()}", *args[dead + 1 :]])
+    assert first.is_file() and shard_members(tmp_path / "out") == annotated
     # the precomputed teacher hands the stored answers out
     read = {s.uid: s for s in ShardReader(str(tmp_path / "out"), vision=TINY_VISION)}
     teacher = PrecomputedTeacher()
@@ -262,9 +247,7 @@ def test_zppo_with_vllm_and_server_survives_a_dead_teacher(server, synth_shards,
             config = run_config(tmp_path, "x", synth_shards, tiny_s_dir, **{**served, "teacher_failure": "stop"})
             make_teacher(resolve_auto(config), "cpu")
     finally:
-        server.start()
-    m3, _ = trainer.step()  # the same teacher object recovers
-    assert m3["teacher/failed"] == 0 and m3["teacher/sampled"] > 0
+        server.launch()  # restarted; the run on the transformers backend below goes on while it starts
 
     # the transformers backend writes the same metric names (recomputed pi_old and TIS on there too),
     # beside which a served teacher adds its per-server counts, and the judge it makes (`judge: auto`)
@@ -274,6 +257,10 @@ def test_zppo_with_vllm_and_server_survives_a_dead_teacher(server, synth_shards,
         )
     )
     m_hf, _ = reference.step()
+
+    server.wait()
+    m3, _ = trainer.step()  # the same teacher object recovers
+    assert m3["teacher/failed"] == 0 and m3["teacher/sampled"] > 0
     served = {k for k in m1 if k.startswith(("teacher/server", "time/teacher_server", "judge/"))}
     assert {"teacher/server0/requests", "teacher/server0/failures", "time/teacher_server0"} <= served
     assert set(m_hf) | served == set(m1) == set(m3)

@@ -1,28 +1,29 @@
 """Several teacher servers behind one client, and distillation from a served teacher, against
 real vLLM servers of a tiny Qwen3.5 on loopback ports.
 
-Two servers of one teacher (`pair`, started side by side once for the module) check: requests
+Two servers of one teacher (`served.pair`, the session's, started side by side once in
+tests/conftest.py and warmed here) check: requests
 spread over both under equal load; the top-k JSD from a server's log-probs against the local
 teacher's on the same student tokens (image, video and text prompts); distill_on and
 distill_off steps with `teacher_kind: server` over the two; one server killed in the middle of
 a batch (the batch finishes on the other with nothing lost; the killed one rejoins after a
-restart); and a server of another model refused at start-up, named.
+restart); and a server of another model (`served.other`) refused at start-up, named.
 
-The teacher is the tiny `s` with its output layer scaled by 6 (`sharp_teacher`; untied from the
-input embeddings first): a random tiny model's next-token distributions are nearly uniform, so
+The teacher is the tiny `s` with its output layer scaled by 6 (`sharp_teacher` in
+tests/conftest.py; untied from the input embeddings first): a random tiny model's next-token
+distributions are nearly uniform, so
 every JSD is near 0 and an equality test could not fail; scaled, they are peaked like a trained
 model's (the test prints the top-5 mass), and the student (the random tiny `xs`) is far from it.
 """
 
 from __future__ import annotations
 
-import shutil
-import socket
 import threading
 import time
 
 import pytest
 import torch
+from conftest import OTHER, SHARP
 
 pytest.importorskip("vllm", reason="the vllm extra is not installed (scripts/setup.sh installs it)")
 
@@ -30,58 +31,28 @@ from mmzppo.data.vision import TINY_VISION  # noqa: E402
 from mmzppo.policy.generation.base import SamplingParams  # noqa: E402
 
 pytestmark = pytest.mark.vllm
-SERVED = "sharp-teacher"
+SERVED = SHARP
 K = 5
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def sharp_teacher(tiny_s_dir, tmp_path_factory):
-    from transformers import AutoModelForImageTextToText
-
-    out = tmp_path_factory.mktemp("sharp") / "model"
-    shutil.copytree(tiny_s_dir, out)
-    model = AutoModelForImageTextToText.from_pretrained(tiny_s_dir, dtype=torch.float32)
-    for config in (model.config, model.config.text_config):  # an output layer of its own (tiny models may tie)
-        config.tie_word_embeddings = False
-    model.lm_head.weight = torch.nn.Parameter(model.lm_head.weight.detach() * 6.0)
-    model.save_pretrained(out)
-    return out
-
-
-@pytest.fixture(scope="module")
-def pair(sharp_teacher, tmp_path_factory):
+def warm_pair(served):
+    """The session's pair, warmed once for this module: a server's first requests are slow
+    (warm-up), and the test of equal load needs both warm (the served-teacher tests before this
+    module may have restarted one)."""
     from mmzppo.teachers.client import ChatClient
-    from mmzppo.tools.servers import LocalServer, tiny_server_args
 
-    logs = tmp_path_factory.mktemp("fleet")
-    servers = [
-        LocalServer(
-            sharp_teacher,
-            free_port(),
-            logs / f"server{i}.log",
-            served_name=SERVED,
-            args=tiny_server_args(scale_out=True),
-        )
-        for i in range(2)
-    ]
-    try:
-        for s in servers:
-            s.launch()
-        print("\nvllm servers ready in " + ", ".join(f"{s.wait():.1f} s" for s in servers))
-        for s in servers:  # a server's first requests are slow (warm-up): equal load starts warm
-            warm = ChatClient(s.url, SERVED, concurrency=2)
-            warm.map(lambda c: c.chat([{"role": "user", "content": "Hi"}], max_tokens=8, temperature=1.0), [warm] * 4)
-            warm.close()
-        yield servers
-    finally:
-        for s in servers:
-            s.kill()
+    for s in served.up(*served.pair):
+        warm = ChatClient(s.url, SERVED, concurrency=2)
+        warm.map(lambda c: c.chat([{"role": "user", "content": "Hi"}], max_tokens=8, temperature=1.0), [warm] * 4)
+        warm.close()
+    return served.pair
+
+
+@pytest.fixture
+def pair(warm_pair, served):
+    """Both servers of the pair, up (restarted if an earlier test left one dead)."""
+    return list(served.up(*warm_pair))
 
 
 @pytest.fixture(scope="module")
@@ -280,22 +251,16 @@ def test_a_server_lost_mid_batch_and_back(pair, items):
     client.close()
 
 
-def test_a_server_of_another_model_is_refused_at_start_up(pair, tiny_s_dir, synth_shards, tiny_xs_dir, items, tmp_path):
+def test_a_server_of_another_model_is_refused_at_start_up(pair, served, synth_shards, tiny_xs_dir, items, tmp_path):
     from mmzppo.teachers.served import ServerTeacher, TeacherUnavailable
-    from mmzppo.tools.servers import LocalServer, tiny_server_args
     from mmzppo.train.loop import Trainer
 
-    args = tiny_server_args(request_mm_kwargs=False)  # vLLM's default: no per-request media settings
-    other = LocalServer(tiny_s_dir, free_port(), tmp_path / "other.log", served_name="tiny-s", args=args)
-    other.start()
-    try:
-        config = run_config(tmp_path, "mix", synth_shards, tiny_xs_dir, [pair[0], other], method="zppo")
-        with pytest.raises(TeacherUnavailable, match=f"{other.url}/v1 .*does not serve '{SERVED}'.*tiny-s"):
-            Trainer(config)
-        # a server that refuses the frames' timing still answers video questions, without it
-        teacher = ServerTeacher(client_for([other], model="tiny-s"), TINY_VISION, SamplingParams(max_new_tokens=8))
-        with pytest.warns(UserWarning, match="--trust-request-mm-kwargs"):
-            assert [len(g) for g in teacher.answer([items["video"]], 2)] == [2]
-        assert not teacher.send_timing and [len(g) for g in teacher.answer([items["video"]], 1)] == [1]
-    finally:
-        other.kill()
+    (other,) = served.up(served.other)  # the tiny `s` as OTHER, with vLLM's default: no per-request media settings
+    config = run_config(tmp_path, "mix", synth_shards, tiny_xs_dir, [pair[0], other], method="zppo")
+    with pytest.raises(TeacherUnavailable, match=f"{other.url}/v1 .*does not serve '{SERVED}'.*{OTHER}"):
+        Trainer(config)
+    # a server that refuses the frames' timing still answers video questions, without it
+    teacher = ServerTeacher(client_for([other], model=OTHER), TINY_VISION, SamplingParams(max_new_tokens=8))
+    with pytest.warns(UserWarning, match="--trust-request-mm-kwargs"):
+        assert [len(g) for g in teacher.answer([items["video"]], 2)] == [2]
+    assert not teacher.send_timing and [len(g) for g in teacher.answer([items["video"]], 1)] == [1]
