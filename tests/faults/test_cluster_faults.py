@@ -7,6 +7,7 @@ stop rank 0 when rank 1 is killed, which is the case of ranks on different nodes
 
 from __future__ import annotations
 
+import dataclasses
 import signal
 import socket
 import subprocess
@@ -17,7 +18,11 @@ import pytest
 from conftest import REPO
 from test_train_faults import ENV, comparable, overrides, rows
 
+from mmzppo.train.cluster import Heartbeat
+from mmzppo.train.config import Config
+
 STEPS = 5
+TIMEOUT = 12
 
 
 def free_port() -> int:
@@ -47,7 +52,11 @@ def start_ranks(args, log_dir, tag, resume=False):
 
 @pytest.mark.slow
 def test_a_killed_rank_is_named_within_60_s_and_resume_continues_exactly(tiny_xs_dir, synth_shards, tmp_path):
-    args = overrides(tiny_xs_dir, synth_shards, tmp_path, "ranks", f"steps={STEPS}", "max_new_tokens=16")
+    # rank_timeout 12 s (default 30 s): the survivor names the lost rank after 12 s without its
+    # heartbeat (sent every 2 s), not 30; the default's bound is checked below
+    args = overrides(
+        tiny_xs_dir, synth_shards, tmp_path, "ranks", f"steps={STEPS}", "max_new_tokens=16", f"rank_timeout={TIMEOUT}"
+    )
     run = tmp_path / "ranks"
     rank0, rank1 = start_ranks(args, tmp_path, "killed")
     deadline = time.monotonic() + 600
@@ -67,7 +76,9 @@ def test_a_killed_rank_is_named_within_60_s_and_resume_continues_exactly(tiny_xs
     waited = time.monotonic() - killed_at
     log = (tmp_path / "killed-rank0.log").read_text()
     assert rank0.returncode != 0 and waited < 60, (waited, log[-3000:])
-    assert "rank 1 lost" in log, log[-3000:]
+    assert "rank 1 lost: no heartbeat for" in log and f"(rank_timeout {TIMEOUT} s)" in log, log[-3000:]
+    default = next(f.default for f in dataclasses.fields(Config) if f.name == "rank_timeout")
+    assert default + Heartbeat(0, 2, default).interval < 60  # the default names a lost rank within 60 s too
 
     resumed = start_ranks(args, tmp_path, "resumed", resume=True)
     for p in resumed:
