@@ -1,24 +1,29 @@
 """The built-in demo: `python -m mmzppo.tools.demo` (offline, CPU, under 10 minutes on 2 cores).
 
-ZPPO against GRPO with buffer, from the same tiny student, for the same student-rollout budget
-(one size and one seed of `python -m mmzppo.tools.reproduce`, whose functions it calls):
+ZPPO against GRPO with buffer, from the same tiny student, for the same student-rollout budget,
+in the main regime of the method comparison (`grid.MAIN`: RL on the text tasks at levels 2-4,
+where checking a worked solution is easier than writing one); one seed of
+`python -m mmzppo.tools.reproduce --regime text`, whose functions it calls:
 
-1. writes the synthetic suite as WebDataset shards: every task's training split (the warm-up
-   and its reading examples) and the image tasks' (the RL set: other items, none of them a
-   warm-up item by uid or content),
-2. builds the start: a tiny Qwen3.5 (`xs`) warmed up on worked solutions, part of them shown
-   as BCQ/NCQ prompts (reading examples; cached), and measures whether it reads the
-   candidates (`mmzppo.tools.diagnose`: BCQ vs plain accuracy on its hard questions),
+1. writes the synthetic suite as WebDataset shards: every task's training split (the plain
+   warm-up), the reading examples' items and the RL set (other items: none of them a warm-up,
+   reading or test item by uid or content),
+2. takes the start: a tiny Qwen3.5 (`xs`) warmed up on worked solutions and then on reading
+   examples (BCQs), and measures whether it reads the candidates (`mmzppo.tools.diagnose`:
+   BCQ vs plain accuracy on its hard questions),
 3. trains ZPPO and GRPO with buffer from that start (configs/demo.yaml, package data in
    mmzppo/tools/configs/; the reference solutions as the teacher), in two processes side by
    side when two cores are idle,
-4. prints greedy accuracy on the held-out test split per modality for the start and both
-   runs, their BCQ/NCQ and buffer counts and one BCQ prompt as the student saw it, and
-   writes a plot of both runs' curves (`runs/demo/comparison.png`).
+4. prints greedy accuracy on the held-out test split per modality (text in the training
+   domain; image and video measure transfer) for the start and both runs, the mechanism
+   (BCQ/NCQ groups and rewards, buffer admissions and graduations by entry accuracy), one
+   BCQ prompt as the student saw it, and writes a plot of both runs' curves
+   (`runs/demo/comparison.png`).
 
-The start ships with the package (mmzppo/tools/starts/xs: bf16 weights and the tokenizer),
-because its warm-up (1,500 steps) takes longer than the whole demo may. It is the xs start of
-`python -m mmzppo.tools.reproduce` (`--sizes xs --diagnose-only` builds it), written with
+The start ships with the package (mmzppo/tools/starts/xs-read: bf16 weights and the tokenizer),
+because its warm-up (the shipped image-regime start mmzppo/tools/starts/xs, then 1,000 reading
+steps) takes longer than the whole demo may. It is the xs start of
+`python -m mmzppo.tools.reproduce --regime text --sizes xs --diagnose-only`, written with
 `--export-start`; `--rebuild-start` warms one up here instead.
 
 `--quick` shrinks every stage (used by the tests; it always builds its own small start).
@@ -38,44 +43,67 @@ from rich.console import Console
 from rich.table import Table
 
 from mmzppo.data.formats import read_jsonl
-from mmzppo.tools.grid import CONFIGS, QUICK, Grid
+from mmzppo.tools.grid import CONFIGS, MAIN, QUICK, RL_FAMILIES
 from mmzppo.tools.reproduce import parallel_map
 from mmzppo.tools.stages import diag_line, make_data, make_student, mean, run_cell, run_start
 
-DEMO = Grid(
+DEMO = dataclasses.replace(
+    MAIN,
     sizes=("xs",),
     seeds=(0,),
     methods=("zppo", "grpo_buffer"),
     rollout_budget=1280,
-    train_n=40,
-    warmup_steps=1500,
-    diag_n=48,
     eval_n=12,
+    eval_samples=0,
+    diag_n=48,
     real_limit=0,
     panel_n=8,  # a small panel: the demo has 10 minutes
     panel_k=8,
     config=CONFIGS / "demo.yaml",
+    overrides=("prompts_per_step=16", "lr=3e-4"),
 )
-DEMO_QUICK = dataclasses.replace(QUICK, seeds=(0,), methods=("zppo", "grpo_buffer"), config=DEMO.config)
-SHIPPED_START = Path(__file__).resolve().parent / "starts" / "xs"  # package data
+DEMO_QUICK = dataclasses.replace(
+    QUICK, seeds=(0,), methods=("zppo", "grpo_buffer"), config=DEMO.config, rl_family="text", rl_levels=(2, 3, 4)
+)
+SHIPPED_START = Path(__file__).resolve().parent / "starts" / "xs"  # package data: the image regime's start
+READING_START = SHIPPED_START.with_name("xs-read")  # package data: the demo's (the main regime's) start
 MODALITIES = ("image", "video", "text")
 NAMES = {"zppo": "ZPPO", "grpo_buffer": "GRPO with buffer"}
 
 
 def run_counts(run_dir: Path) -> str:
+    """A run's counts in two lines: steps, rollouts, rewards per kind; the buffer by entry accuracy."""
     rows = list(read_jsonl(run_dir / "metrics.jsonl"))
     k = max(1, len(rows) // 4)
     first = mean(r["reward/plain_mean"] for r in rows[:k])
     last = mean(r["reward/plain_mean"] for r in rows[-k:])
+    by_kind = {
+        kind: (
+            sum(r.get(f"groups/{kind}", 0) for r in rows),
+            [r[f"reward/{kind}_mean"] for r in rows if r.get(f"groups/{kind}")],
+        )
+        for kind in ("bcq", "ncq")
+    }
+    kinds = "; ".join(f"{kind.upper()} groups {n:.0f}, mean reward {mean(rs):.3f}" for kind, (n, rs) in by_kind.items())
+    entry = rows[-1].get("buffer/by_entry") or {}
+    bins = sorted({key.split("/")[0] for key in entry})
+    shown = ", ".join(
+        f"{b}: "
+        + " / ".join(
+            f"{entry.get(f'{b}/{split}/graduated', 0)}/{entry.get(f'{b}/{split}/admitted', 0)} {split}"
+            for split in ("reformulated", "plain")
+        )
+        for b in bins
+    )
     return (
         f"{len(rows)} steps, {rows[-1]['rollouts/student_total']:.0f} student rollouts; plain-group reward "
-        f"{first:.3f} (first {k}) -> {last:.3f} (last {k}); BCQ groups {sum(r['groups/bcq'] for r in rows):.0f}, "
-        f"NCQ groups {sum(r['groups/ncq'] for r in rows):.0f}; buffer admitted "
-        f"{rows[-1]['buffer/admitted_total']:.0f}, graduated {rows[-1]['buffer/graduated_total']:.0f}"
+        f"{first:.3f} (first {k}) -> {last:.3f} (last {k}); {kinds}\n  buffer: admitted "
+        f"{rows[-1]['buffer/admitted_total']:.0f}, graduated {rows[-1]['buffer/graduated_total']:.0f}; "
+        f"graduated/admitted by plain accuracy at entry: {shown or '-'}"
     )
 
 
-def export_start(src: Path, dst: Path = SHIPPED_START) -> Path:
+def export_start(src: Path, dst: Path = READING_START) -> Path:
     """Write a start as the package ships it: bf16 weights (half the bytes; the demo trains in
     float32 from them) and its processor."""
     import torch
@@ -87,7 +115,7 @@ def export_start(src: Path, dst: Path = SHIPPED_START) -> Path:
     shutil.rmtree(dst, ignore_errors=True)
     policy.model.to(torch.bfloat16).save_pretrained(dst)
     policy.processor.save_pretrained(dst)
-    for name in ("warmup.json",):  # how it was made
+    for name in ("warmup.json", "diagnostic.json", "panel.json"):  # how it was made, what it does
         if (Path(src) / name).is_file():
             shutil.copy(Path(src) / name, dst / name)
     return dst
@@ -96,10 +124,10 @@ def export_start(src: Path, dst: Path = SHIPPED_START) -> Path:
 def use_shipped_start(work: Path) -> bool:
     """Copy the shipped start into the cache as the demo's start, unless one is there."""
     target = work / "students" / "xs"
-    if (target / "config.json").is_file() or not (SHIPPED_START / "config.json").is_file():
+    if (target / "config.json").is_file() or not (READING_START / "config.json").is_file():
         return False
     target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copytree(SHIPPED_START, target)
+    shutil.copytree(READING_START, target)
     return True
 
 
@@ -113,7 +141,7 @@ def main(argv: list[str] | None = None) -> None:
         "--export-start",
         type=Path,
         metavar="START",
-        help="write START as the shipped start (mmzppo/tools/starts/xs) and exit",
+        help="write START as the demo's shipped start (mmzppo/tools/starts/xs-read) and exit",
     )
     parser.add_argument(
         "overrides", nargs="*", help="key=value overrides of the demo's config (mmzppo/tools/configs/demo.yaml)"
@@ -142,9 +170,10 @@ def main(argv: list[str] | None = None) -> None:
 
     console.rule("1. synthetic shards")
     data = make_data(work, grid)
+    tasks = RL_FAMILIES[grid.rl_family]
     console.print(
-        f"RL set: the 4 image tasks' training split ({4 * grid.train_n} questions, levels 1-3); "
-        f"warm-up and reading examples: all 10 tasks"
+        f"RL set: the {grid.rl_family} tasks' training split ({', '.join(tasks)}; levels "
+        f"{', '.join(map(str, grid.rl_levels))}); none of them a warm-up, reading or test item"
     )
 
     console.rule("2. the start: tiny xs, warmed up on worked solutions and reading examples")
@@ -154,8 +183,8 @@ def main(argv: list[str] | None = None) -> None:
         console.print(f"warming up {grid.warmup_steps} steps (cached in {work / 'students' / 'xs'}) ...")
     elif use_shipped_start(work):
         console.print(
-            f"the start that ships with the package ({SHIPPED_START}, "
-            f"{grid.warmup_steps} warm-up steps; --rebuild-start makes it here)"
+            f"the start that ships with the package ({READING_START}: {SHIPPED_START.name} and "
+            f"{grid.warmup_steps} reading steps; --rebuild-start makes it here)"
         )
     student = make_student(work, "xs", grid, data)
     console.print(f"does it read the candidates? {diag_line(student)}")

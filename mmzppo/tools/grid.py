@@ -68,6 +68,7 @@ class Grid:
     eval_samples: int = 0  # sampled evaluations of the synthetic suites besides the greedy one (<suite>@k)
     panel_n: int = 16  # the fixed panel: RL questions the start solves 0 of panel_k times (tools.panel; 0: none)
     panel_k: int = 16  # its samples per question (pass@k); measured at every checkpoint (save_every)
+    panel_every: int = 0  # > 0: the panel only at checkpoints a multiple of this many steps apart (and the last)
     real_limit: int = 2  # first items of every benchmark found in ../shared/benchdata (0: none)
     overrides: tuple[str, ...] = ()  # extra key=value for every cell
     config: Path = CONFIG  # the RL settings every cell shares
@@ -90,19 +91,34 @@ QUICK = Grid(
     panel_k=4,
 )
 
-# The main regime of issue 22 (not run yet: hours of 2-core time): RL on the text family at levels
-# 2-4 (about 200 items per task), where the xs start reads better than it solves; 32 new questions
-# a step, so that several questions a step are reformulated; 100 test items per task (300 per
-# suite). Image RL (the default Grid) stays the second regime.
+# The main regime of issue 22: RL on the text family at levels 2-4 (about 200 items per task),
+# where checking is easier than solving; 32 new questions a step, so that several questions a step
+# are reformulated; 100 test items per task (300 per suite), greedy and sampled 4 times. The start:
+# the shipped xs (which never copies from a candidate: its reading examples were 40 items per task
+# shown about 30 times each, recalled rather than read) continued on reading examples that are
+# seldom shown twice, all BCQs (drawn fresh from 1,500 items per task of the RL family at levels
+# 1-4, none an RL or test item). Image RL (the default Grid) stays the second regime.
 MAIN = Grid(
     rl_family="text",
     rl_n=200,
     rl_levels=(2, 3, 4),
-    rollout_budget=5120,
+    rollout_budget=3072,  # 12 GRPO steps of 32 x 8; ZPPO spends part on BCQ/NCQ groups and takes fewer
     eval_n=100,
+    eval_samples=4,
     diag_n=96,
     panel_n=64,
-    overrides=("prompts_per_step=32",),
+    panel_every=4,
+    start_from=str(SHIPPED_START),
+    warmup_steps=1000,
+    warmup_lr=3e-3,
+    read_family="rl",
+    read_n=1500,
+    read_levels=(1, 2, 3, 4),
+    read_fraction=1.0,
+    read_bcq_share=1.0,
+    # lr 3e-4: approx KL about 1e-3 a step in a GRPO-with-buffer sweep (README, deliverable 5); every
+    # checkpoint kept, so GRPO with buffer can also be read at ZPPO's step count (stages.equal_steps)
+    overrides=("prompts_per_step=32", "lr=3e-4", "save_every=1"),
 )
 
 

@@ -22,6 +22,7 @@ never touches a run's random state, and is cached per checkpoint in <run>/panel.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 from pathlib import Path
 
@@ -91,24 +92,40 @@ CURVE_SEED = 10_000  # the curve's samples are drawn apart from the selection's 
 
 
 def panel_curve(
-    start: Path, run_dir: Path, panel: list[Sample], k: int = 16, max_new_tokens: int = 96, seed: int = CURVE_SEED
+    start: Path,
+    run_dir: Path,
+    panel: list[Sample],
+    k: int = 16,
+    max_new_tokens: int = 96,
+    seed: int = CURVE_SEED,
+    every: int = 0,
 ) -> list[dict]:
-    """`panel_scores` of the start (step 0) and of every checkpoint of the run, cached per step
-    in <run>/panel.jsonl. Every point samples with the same seed (common random numbers: the
+    """`panel_scores` of the start (step 0) and of every checkpoint of the run (with `every` > 0:
+    of those at a multiple of `every` steps, and the last), cached per step in <run>/panel.jsonl. Every point samples with the same seed (common random numbers: the
     points differ by their weights), a seed apart from the selection's, so step 0 says how often
     a fresh sample of the start solves the panel: the baseline the later points are read against
     (selected on 0 of k, a panel question is solved now and then by chance)."""
     cache = run_dir / "panel.jsonl"
     rows = {r["step"]: r for r in map(json.loads, cache.read_text().splitlines())} if cache.is_file() else {}
+    which = hashlib.sha256(json.dumps([[q.uid for q in panel], k, max_new_tokens, seed]).encode()).hexdigest()[:12]
+    at_start = start / f"panel-start-{which}.json"  # step 0 is the start of every run of this start: measured once
+    if 0 not in rows and at_start.is_file():
+        rows[0] = json.loads(at_start.read_text())
+        with open(cache, "a") as f:
+            f.write(json.dumps(rows[0]) + "\n")
     points = [(0, start)] + sorted(
         ((int(p.name.split("-")[1]), p) for p in (run_dir / "checkpoints").glob("step-*")), key=lambda x: x[0]
     )
+    if every > 0:
+        points = [x for i, x in enumerate(points) if x[0] % every == 0 or i == len(points) - 1]
     for step, folder in points:
         if step not in rows:
             policy = load_policy(folder, vision=TINY_VISION)
             rows[step] = {"step": step, **panel_scores(policy, panel, k, max_new_tokens, seed)}
             with open(cache, "a") as f:
                 f.write(json.dumps(rows[step]) + "\n")
+            if step == 0:
+                at_start.write_text(json.dumps(rows[0]))
     return [rows[s] for s, _ in points]
 
 

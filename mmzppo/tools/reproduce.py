@@ -54,7 +54,7 @@ from pathlib import Path
 
 from mmzppo.tools.grid import DEFAULT_BUDGET, MAIN, METHODS, QUICK, Grid
 from mmzppo.tools.results import report
-from mmzppo.tools.stages import diag_line, make_data, make_student, mean, run_cell, run_start
+from mmzppo.tools.stages import diag_line, equal_steps, make_data, make_student, mean, run_cell, run_start
 
 
 def _job(fn, *args):
@@ -162,9 +162,10 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument(
         "--read-family",
-        choices=["all", "disjoint"],
-        default="all",
-        help="reading examples of every task, or only of the video and text tasks",
+        choices=["all", "disjoint", "rl"],
+        default=None,
+        help="reading examples of every task, only of the video and text tasks, or of the RL family's "
+        "(default: the grid's: all, --regime text: rl)",
     )
     parser.add_argument(
         "--regime",
@@ -186,7 +187,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--report", action="store_true", help="only rewrite the report from the finished cells")
     args = parser.parse_args(argv)
     base = QUICK if args.quick else MAIN if args.regime == "text" else Grid()
-    grid = dataclasses.replace(base, read_family=args.read_family)
+    grid = dataclasses.replace(base, read_family=args.read_family or base.read_family)
     for key, value in (("sizes", args.sizes), ("seeds", args.seeds), ("methods", args.methods)):
         if value:
             items = tuple(int(v) if key == "seeds" else v for v in value.split(","))
@@ -233,7 +234,11 @@ def main(argv: list[str] | None = None) -> None:
         students, results = collect(out, grid)
     else:
         students, results = run_grid(out, grid, args.jobs)
-    md = report(out, grid, students, results, docs, command)
+    equal = []  # GRPO with buffer at ZPPO's step count, where its run kept that checkpoint
+    if {"zppo", "grpo_buffer"} <= set(grid.methods):
+        calls = [(equal_steps, size, seed, grid, out) for size in grid.sizes for seed in grid.seeds]
+        equal = [r for r in parallel_map(calls, args.jobs) if r is not None]
+    md = report(out, grid, students, results, docs, command, equal)
     print(f"wrote {md} ({len(results)} evaluated runs, {time.perf_counter() - t0:.0f} s)")
 
 

@@ -13,44 +13,47 @@ from pathlib import Path
 import numpy as np
 
 from mmzppo.tools.grid import LABELS, RL_FAMILIES, SUITES, Grid, cell_name, grid_config, report_stem, suites
+from mmzppo.tools.intervals import bootstrap, bootstrap_difference
 
 DIAG_BASELINES = ("plain_took_wrong", "plain_repeat", "bcq_cut", "correct_cut", "correct_cut_shortest")
 
 
-def bootstrap(runs: list[dict[str, float]], n: int = 2000, seed: int = 0) -> tuple[float, float, float]:
-    """Mean accuracy over runs (seeds) and items, with a 95% interval: each draw resamples
-    the seeds, then the items (the same items for every seed)."""
-    items = sorted(set().union(*runs)) if runs else []
-    if not items:
-        return math.nan, math.nan, math.nan
-    m = np.array([[r.get(i, np.nan) for i in items] for r in runs])
-    rng = np.random.default_rng(seed)
-    draws = np.empty(n)
-    for b in range(n):
-        s = rng.integers(0, m.shape[0], m.shape[0])
-        j = rng.integers(0, m.shape[1], m.shape[1])
-        draws[b] = np.nanmean(m[np.ix_(s, j)])
-    return float(np.nanmean(m)), *np.percentile(draws, [2.5, 97.5]).tolist()
+def _by_cell(results: list[dict]) -> dict[tuple[str, str], list[dict]]:
+    by: dict[tuple[str, str], list[dict]] = {}
+    for r in results:
+        by.setdefault((r["method"], r["size"]), []).append(r)
+    return by
 
 
-def bootstrap_difference(a: list[dict[str, float]], b: list[dict[str, float]], n: int = 2000, seed: int = 0):
-    """Mean(a) - mean(b) with a 95% interval: items resampled jointly (paired). Seeds: when both
-    lists hold the same number of runs, run i of each is taken to share seed i (the same data
-    order and start) and the seeds are resampled jointly (paired); otherwise each method's seeds
-    are resampled on their own."""
-    items = sorted(set().union(*a, *b)) if a and b else []
-    if not items:
-        return math.nan, math.nan, math.nan
-    ma = np.array([[r.get(i, np.nan) for i in items] for r in a])
-    mb = np.array([[r.get(i, np.nan) for i in items] for r in b])
-    rng = np.random.default_rng(seed)
-    draws = np.empty(n)
-    for k in range(n):
-        j = rng.integers(0, len(items), len(items))
-        sa = rng.integers(0, len(a), len(a))
-        sb = sa if len(a) == len(b) else rng.integers(0, len(b), len(b))
-        draws[k] = np.nanmean(ma[np.ix_(sa, j)]) - np.nanmean(mb[np.ix_(sb, j)])
-    return float(np.nanmean(ma) - np.nanmean(mb)), *np.percentile(draws, [2.5, 97.5]).tolist()
+def difference_lines(grid: Grid, zppo: dict, grpo_buffer: dict) -> list[str]:
+    """ZPPO minus GRPO with buffer per suite and size (paired bootstrap), then per seed."""
+    lines = ["| suite | " + " | ".join(grid.sizes) + " |", "|---|" + "---:|" * len(grid.sizes)]
+    per_seed = []
+    for suite in suites(grid):
+        cells = []
+        for size in grid.sizes:
+            za = {r["seed"]: r["scores"].get(suite, {}) for r in zppo.get(("zppo", size), [])}
+            gb = {r["seed"]: r["scores"].get(suite, {}) for r in grpo_buffer.get(("grpo_buffer", size), [])}
+            shared = sorted(za.keys() & gb.keys())  # seed i of both methods: one pair
+            a, b = [za[x] for x in shared], [gb[x] for x in shared]
+            cells.append(_cell(*bootstrap_difference(a, b)) if a and b else "-")
+            per_seed += [
+                f"| {suite} | {size} | {x} | {_mean(za[x]):.3f} | {_mean(gb[x]):.3f} | {_mean(za[x]) - _mean(gb[x]):+.3f} |"
+                for x in shared
+                if za[x] and gb[x]
+            ]
+        if any(c != "-" for c in cells):
+            lines.append(f"| {suite} | " + " | ".join(cells) + " |")
+    return [
+        *lines,
+        "",
+        "Per seed (the pairs the interval resamples):",
+        "",
+        "| suite | size | seed | ZPPO | GRPO with buffer | difference |",
+        "|---|---|---:|---:|---:|---:|",
+        *per_seed,
+        "",
+    ]
 
 
 def _mean(scores: dict[str, float]) -> float:
@@ -61,8 +64,17 @@ def _cell(mean: float, lo: float, hi: float) -> str:
     return "-" if math.isnan(mean) else f"{mean:.3f} [{lo:.3f}, {hi:.3f}]"
 
 
-def report(out: Path, grid: Grid, students: list[dict], results: list[dict], docs: Path, command: str) -> Path:
-    """docs/results.md and its plots, every number from `results`."""
+def report(
+    out: Path,
+    grid: Grid,
+    students: list[dict],
+    results: list[dict],
+    docs: Path,
+    command: str,
+    equal: list[dict] | None = None,
+) -> Path:
+    """docs/results.md and its plots, every number from `results` (and `equal`: GRPO with buffer
+    at ZPPO's step count, `stages.equal_steps`)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -71,9 +83,7 @@ def report(out: Path, grid: Grid, students: list[dict], results: list[dict], doc
     stem = report_stem(grid)
     figs = docs / stem
     figs.mkdir(parents=True, exist_ok=True)
-    by = {}
-    for r in results:
-        by.setdefault((r["method"], r["size"]), []).append(r)
+    by = _by_cell(results)
     rows_methods = ["start", *grid.methods]
     lines = [
         f"# Results: ZPPO against its baselines at tiny scale ({grid.name} grid)",
@@ -141,38 +151,22 @@ def report(out: Path, grid: Grid, students: list[dict], results: list[dict], doc
         lines += [
             "## ZPPO minus GRPO with buffer",
             "",
-            "Mean difference with its 95% bootstrap interval over the seeds both methods ran (items paired; "
-            "seed i of both methods shares its data order, so seeds are resampled in pairs).",
+            "At equal student rollouts (the budget). Mean difference with its 95% bootstrap interval over the "
+            "seeds both methods ran (items paired; seed i of both methods shares its data order, so seeds are "
+            "resampled in pairs).",
             "",
-            "| suite | " + " | ".join(grid.sizes) + " |",
-            "|---|" + "---:|" * len(grid.sizes),
+            *difference_lines(grid, by, {k: v for k, v in by.items() if k[0] == "grpo_buffer"}),
         ]
-        per_seed = []
-        for suite in suites(grid):
-            cells = []
-            for size in grid.sizes:
-                za = {r["seed"]: r["scores"].get(suite, {}) for r in by.get(("zppo", size), [])}
-                gb = {r["seed"]: r["scores"].get(suite, {}) for r in by.get(("grpo_buffer", size), [])}
-                shared = sorted(za.keys() & gb.keys())  # seed i of both methods: one pair
-                a, b = [za[x] for x in shared], [gb[x] for x in shared]
-                cells.append(_cell(*bootstrap_difference(a, b)) if a and b else "-")
-                per_seed += [
-                    f"| {suite} | {size} | {x} | {_mean(za[x]):.3f} | {_mean(gb[x]):.3f} | "
-                    f"{_mean(za[x]) - _mean(gb[x]):+.3f} |"
-                    for x in shared
-                    if za[x] and gb[x]
-                ]
-            if any(c != "-" for c in cells):
-                lines.append(f"| {suite} | " + " | ".join(cells) + " |")
-        lines += [
-            "",
-            "Per seed (the pairs the interval resamples):",
-            "",
-            "| suite | size | seed | ZPPO | GRPO with buffer | difference |",
-            "|---|---|---:|---:|---:|---:|",
-            *per_seed,
-            "",
-        ]
+        if equal:
+            lines += [
+                "### At equal optimizer steps",
+                "",
+                "ZPPO spends part of its rollouts on BCQ/NCQ groups, so at equal rollouts it takes fewer steps. "
+                "Here GRPO with buffer is its checkpoint at the step ZPPO's run of the same seed ended on "
+                "(`stages.equal_steps`; the same run up to there).",
+                "",
+                *difference_lines(grid, by, _by_cell(equal)),
+            ]
     lines += mechanism_lines(grid, results)
     lines += [
         "## Runs",

@@ -277,9 +277,8 @@ def run_cell(
     if (start / "panel.json").is_file():  # the panel at the start and every checkpoint (<run>/panel.jsonl)
         from mmzppo.tools.panel import load_panel, panel_curve
 
-        panel_curve(
-            start, config.run_dir, load_panel(start / "panel.json", data["rl"]), grid.panel_k, config.max_new_tokens
-        )
+        panel = load_panel(start / "panel.json", data["rl"])
+        panel_curve(start, config.run_dir, panel, grid.panel_k, config.max_new_tokens, every=grid.panel_every)
     rows = [json.loads(x) for x in (config.run_dir / "metrics.jsonl").read_text().splitlines()]
     result = {
         "method": method,
@@ -294,6 +293,29 @@ def run_cell(
     }
     result_file.write_text(json.dumps(result))
     return result
+
+
+def equal_steps(size: str, seed: int, grid: Grid, out: Path) -> dict | None:
+    """GRPO with buffer at ZPPO's number of optimizer steps (equal steps, where the budget gives
+    GRPO with buffer more): its checkpoint at the step ZPPO's run of the same seed ended on,
+    evaluated like a final one (cached in <run>/eval-step<S>/result.json). Its run keeps every
+    checkpoint (save_every 1) and, with the same seed, went through the same steps up to there.
+    None when either run is missing or that checkpoint is not there."""
+    runs = out / "runs"
+    zppo = runs / cell_name("zppo", size, seed, grid.rollout_budget) / "result.json"
+    grpo = runs / cell_name("grpo_buffer", size, seed, grid.rollout_budget)
+    if not zppo.is_file() or not (grpo / "result.json").is_file():
+        return None
+    steps = json.loads(zppo.read_text())["steps"]
+    checkpoint = grpo / "checkpoints" / f"step-{steps}"
+    folder = grpo / f"eval-step{steps}"
+    if not (folder / "result.json").is_file():
+        if not checkpoint.is_dir():
+            return None
+        scores = evaluate_model(checkpoint, folder, grid)
+        result = {"method": "grpo_buffer", "size": size, "seed": seed, "steps": steps, "scores": scores}
+        (folder / "result.json").write_text(json.dumps(result))
+    return json.loads((folder / "result.json").read_text())
 
 
 def run_start(size: str, grid: Grid, out: Path) -> dict:

@@ -3,6 +3,7 @@ equal rollout budget of the trainer, and the bootstrap intervals of docs/results
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 
@@ -148,6 +149,8 @@ def test_rollout_budget_stops_and_resumes(warm_xs, synth_shards, tmp_path):
     assert curve[-1]["logp_gold"] != curve[0]["logp_gold"]  # the checkpoint is not the start
     assert panel_curve(warm_xs, tmp_path / "budget", panel, k=2, max_new_tokens=24) == curve  # cached
     assert len((tmp_path / "budget" / "panel.jsonl").read_text().splitlines()) == 3
+    sparse = panel_curve(warm_xs, tmp_path / "budget", panel, k=2, max_new_tokens=24, every=1000)
+    assert sparse == [curve[0], curve[-1]]  # every N steps: the start and the last checkpoint
 
 
 def test_bootstrap_intervals():
@@ -174,11 +177,12 @@ def test_report_tables_and_plots(tmp_path):
     from mmzppo.tools.results import report
 
     rng = np.random.default_rng(1)
+    grid = dataclasses.replace(QUICK, eval_samples=2)
 
     def scores(p):
         return {
             s: {f"{s}/i{k}": float(rng.random() < p) for k in range(30)}
-            for s in ("synthetic_image", "synthetic_video", "synthetic_text")
+            for s in ("synthetic_image", "synthetic_video", "synthetic_text", "synthetic_text@2")
         }
 
     results = [{"method": "start", "size": "xs", "seed": 0, "scores": scores(0.3)}]
@@ -206,20 +210,56 @@ def test_report_tables_and_plots(tmp_path):
         "ncq": 0.1,
         "ncq_repeat": 0.4,
     }
+    equal = [{"method": "grpo_buffer", "size": "xs", "seed": seed, "scores": scores(0.5)} for seed in QUICK.seeds]
     md = report(
-        tmp_path / "cache", QUICK, [student], results, tmp_path / "docs", "python -m mmzppo.tools.reproduce --quick"
+        tmp_path / "cache",
+        grid,
+        [student],
+        results,
+        tmp_path / "docs",
+        "python -m mmzppo.tools.reproduce --quick",
+        equal,
     )
     text = md.read_text()
     for heading in (
         "### synthetic_image",
         "### synthetic_video",
         "### synthetic_text",
+        "### synthetic_text@2",
         "## ZPPO minus GRPO with buffer",
+        "### At equal optimizer steps",
     ):
         assert heading in text
+    per_seed = [line for line in text.splitlines() if line.startswith("| synthetic_text@2 | xs | ")]
+    assert len(per_seed) == 2 * len(QUICK.seeds)  # each seed's pair, at equal rollouts and at equal steps
     row = next(line for line in text.splitlines() if line.startswith("| synthetic_image |"))
     mean = float(row.split("|")[2].split()[0])
     assert 0.05 < mean < 0.4  # ZPPO 0.5 vs GRPO with buffer 0.3 in expectation
     assert "| xs | 40/48 | 0.100 | 0.300 |" in text
     assert md.name == f"{report_stem(QUICK)}.md" == "results-budget64.md"  # its own file: another budget
     assert (tmp_path / "docs" / report_stem(QUICK) / "accuracy.png").stat().st_size > 10_000
+
+
+def test_equal_steps_reads_grpo_with_buffer_at_zppos_step_count(warm_xs, tmp_path):
+    """`stages.equal_steps`: GRPO with buffer's checkpoint at the step ZPPO's run of the same seed
+    ended on, evaluated like a final one and cached; None when that checkpoint was not kept."""
+    import shutil
+
+    from mmzppo.tools.grid import QUICK, cell_name
+    from mmzppo.tools.stages import equal_steps
+
+    grid = dataclasses.replace(QUICK, eval_n=1, eval_samples=0)
+    runs = tmp_path / "runs"
+    zppo = runs / cell_name("zppo", "xs", 0, grid.rollout_budget)
+    grpo = runs / cell_name("grpo_buffer", "xs", 0, grid.rollout_budget)
+    for folder, steps in ((zppo, 2), (grpo, 3)):
+        folder.mkdir(parents=True)
+        (folder / "result.json").write_text(json.dumps({"steps": steps}))
+    assert equal_steps("xs", 0, grid, tmp_path) is None  # no checkpoint at step 2
+    shutil.copytree(warm_xs, grpo / "checkpoints" / "step-2")
+    result = equal_steps("xs", 0, grid, tmp_path)
+    assert result["steps"] == 2 and result["method"] == "grpo_buffer" and result["seed"] == 0
+    assert {"synthetic_image", "synthetic_video", "synthetic_text"} <= set(result["scores"])
+    assert (grpo / "eval-step2" / "result.json").is_file()
+    assert equal_steps("xs", 0, grid, tmp_path) == result  # cached
+    assert equal_steps("xs", 1, grid, tmp_path) is None  # no runs of seed 1
