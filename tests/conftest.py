@@ -120,12 +120,108 @@ def local_teacher(tiny_s_dir):
     return LocalTeacher(policy, sampling=SamplingParams(max_new_tokens=8), compress_max_tokens=12, batch_size=4)
 
 
-@pytest.fixture(scope="session")
-def installed(tmp_path_factory):
-    """mmzppo built as a wheel and installed into a fresh venv (built once per session)."""
-    from installed import install_wheel
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers",
+        "early(job=..., wheel=False): the test's long subprocess, `job(lane, folder)`, starts when the session does, "
+        "in the background lane (`early` below; after the wheel's install if `wheel`); the test asserts on "
+        "`early.result(its node id)`",
+    )
 
-    return install_wheel(tmp_path_factory.mktemp("install"))
+
+class Early:
+    """A background lane: long checks that are one subprocess each (the 0.8B shape through
+    gpu_check, the quick demo from the installed wheel, and the wheel's install they need) start
+    when the session starts, one at a time in one thread, beside the other tests, which run one
+    thread each (OMP_NUM_THREADS=1): on a 2-core machine they use the second core. Each test then
+    asserts on its job's result (`result`), exactly as when it ran the job itself; a job's
+    exception is raised there. Nothing starts for a session that selects none of them."""
+
+    def __init__(self):
+        import queue
+        import threading
+
+        self.jobs: dict = {}
+        self.procs: list = []
+        self._queue: queue.Queue = queue.Queue()
+        self._thread = threading.Thread(target=self._work, name="early-lane", daemon=True)
+        self._thread.start()
+
+    def _work(self):
+        while True:
+            job = self._queue.get()
+            if job is None:
+                return
+            future, fn = job
+            if future.set_running_or_notify_cancel():
+                try:
+                    future.set_result(fn())
+                except BaseException as e:  # raised by `result` in the test that needs it
+                    future.set_exception(e)
+
+    def start(self, name: str, fn) -> None:
+        from concurrent.futures import Future
+
+        self.jobs[name] = Future()
+        self._queue.put((self.jobs[name], fn))
+
+    def result(self, name: str, timeout: float = 1500):
+        return self.jobs[name].result(timeout=timeout)
+
+    def run(self, cmd, *, timeout: float, **kw):
+        """`subprocess.run(cmd, capture_output=True, text=True, ...)`, killed at the session's end."""
+        import subprocess
+
+        proc = subprocess.Popen([str(c) for c in cmd], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+        self.procs.append(proc)
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, err = proc.communicate()
+            raise AssertionError(f"{cmd} ran past {timeout} s:\n{out[-2000:]}\n{err[-3000:]}") from None
+        return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+    def close(self):
+        for job in self.jobs.values():
+            job.cancel()
+        self._queue.put(None)
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.kill()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def early(request, tmp_path_factory):
+    """The background lane (`Early`), started with the jobs of the selected tests: the wheel's
+    install if a test uses `installed`, then each `early`-marked test's job, in test order."""
+    items = request.session.items
+    marked = [(item, item.get_closest_marker("early")) for item in items]
+    marked = [(item, m) for item, m in marked if m is not None]
+    wheel = any("installed" in getattr(item, "fixturenames", ()) for item in items)
+    wheel = wheel or any(m.kwargs.get("wheel") for _, m in marked)
+    if not marked and not wheel:
+        yield None
+        return
+    lane = Early()
+    if wheel:
+        from installed import install_wheel
+
+        lane.start("installed", lambda folder=tmp_path_factory.mktemp("install"): install_wheel(folder))
+    for item, mark in marked:
+        folder = tmp_path_factory.mktemp("early")
+        lane.start(item.nodeid, lambda job=mark.kwargs["job"], folder=folder: job(lane, folder))
+    try:
+        yield lane
+    finally:
+        lane.close()
+
+
+@pytest.fixture(scope="session")
+def installed(early):
+    """mmzppo built as a wheel and installed into a fresh venv (once per session, in the
+    background lane from the session's start)."""
+    return early.result("installed")
 
 
 def free_port() -> int:

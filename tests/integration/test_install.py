@@ -89,15 +89,26 @@ def test_wheel_install_has_every_tool_and_command(installed):
     assert len([ln for ln in listed if ln.startswith("| ") and not ln.startswith("| suite")]) == 41
 
 
-@pytest.mark.slow
-@pytest.mark.timeout(900)
-def test_the_quick_demo_runs_from_the_installed_wheel(installed):
-    """The README's main job, `python -m mmzppo.tools.demo --quick`, from the wheel outside the
-    checkout: ZPPO and GRPO with buffer from one start, the same student-rollout budget, a table
-    and a plot; its cache and runs go to the current folder (the defaults)."""
+def quick_demo(lane, folder):
+    """`python -m mmzppo.tools.demo --quick` from the installed wheel, in a folder outside the
+    checkout, in the session's background lane (after the wheel's install)."""
+    installed = lane.result("installed")
     cwd = installed.elsewhere / "demo"
     cwd.mkdir()
-    out = run(installed.python, "-m", "mmzppo.tools.demo", "--quick", cwd=cwd, env=installed.env, timeout=900).stdout
+    p = lane.run([installed.python, "-m", "mmzppo.tools.demo", "--quick"], cwd=cwd, env=installed.env, timeout=900)
+    assert p.returncode == 0, f"demo --quick\n{p.stdout[-2000:]}\n{p.stderr[-3000:]}"
+    return p.stdout, cwd
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1200)
+@pytest.mark.early(job=quick_demo, wheel=True)
+def test_the_quick_demo_runs_from_the_installed_wheel(early, request):
+    """The README's main job, `python -m mmzppo.tools.demo --quick`, from the wheel outside the
+    checkout: ZPPO and GRPO with buffer from one start, the same student-rollout budget, a table
+    and a plot; its cache and runs go to the current folder (the defaults). It runs from the
+    session's start in the background lane (`early` in tests/conftest.py); this test checks it."""
+    out, cwd = early.result(request.node.nodeid)
     assert "greedy accuracy on the held-out synthetic test split" in out and "64 student rollouts per run" in out
     assert "does it read the candidates?" in out and "hard; plain" in out
     for modality in ("image", "video", "text"):
