@@ -6,10 +6,11 @@ import json
 import os
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import torch
-from conftest import REPO
+from conftest import REPO, free_port
 
 from mmzppo.data.vision import TINY_VISION
 from mmzppo.policy.loading import load_policy
@@ -135,17 +136,20 @@ def test_two_processes_same_loss_as_one(tiny_xs_dir, objective):
     one process shards nothing)."""
 
     def check(layout: str, nproc: int) -> dict:
-        r = accelerate([str(REPO / "mmzppo/tools/dist_check.py"), str(tiny_xs_dir), layout, objective], nproc)
+        port = ["--main_process_port", str(free_port())]  # two launches at once: a rendezvous port each
+        r = accelerate(
+            [str(REPO / "mmzppo/tools/dist_check.py"), str(tiny_xs_dir), layout, objective], nproc, extra=port
+        )
         assert r.returncode == 0, r.stderr[-3000:]
         return json.loads(r.stdout.strip().splitlines()[-1])
 
-    one = check("none", 1)
+    with ThreadPoolExecutor(2) as pool:  # the 1-process reference beside the replicated 2-process run
+        one, *twos = pool.map(check, ("none", "none", "fsdp"), (1, 2, 2))
     if objective == "ppo":
         assert one["clip_high"] > 0  # the check exercises clipping
     else:
         assert one["divergence"] > 0
-    for layout in ("none", "fsdp"):
-        two = check(layout, 2)
+    for layout, two in zip(("none", "fsdp"), twos):
         if objective == "jsd":
             assert two["divergence"] == pytest.approx(one["divergence"], rel=1e-5), layout
         assert two["loss"] == pytest.approx(one["loss"], rel=1e-5), layout
