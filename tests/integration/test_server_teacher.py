@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import SHARP, free_port
+from served import SHARP, free_port
 
 pytest.importorskip("vllm", reason="the vllm extra is not installed (scripts/setup.sh installs it)")
 

@@ -23,7 +23,7 @@ import time
 
 import pytest
 import torch
-from conftest import OTHER, SHARP
+from served import OTHER, SHARP
 
 pytest.importorskip("vllm", reason="the vllm extra is not installed (scripts/setup.sh installs it)")
 

@@ -10,7 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import torch
-from conftest import REPO, free_port
+from conftest import REPO
+from served import free_port
 
 from mmzppo.data.vision import TINY_VISION
 from mmzppo.policy.loading import load_policy

@@ -25,6 +25,8 @@ REFUSED = {
     "tiny_xs": ("loads a tiny Qwen3.5 model", MODELS),
     "warm_xs": ("trains a tiny Qwen3.5 model", MODELS),
     "smollm2_dir": ("exports the real SmolLM2-135M", MODELS),
+    "sharp_teacher": ("builds a tiny Qwen3.5 model", MODELS),
+    "served": ("starts vllm serve servers of tiny Qwen3.5 models", MODELS),
     "benchdata": ("reads ../shared/benchdata", SHARED_DATA),
     "mixed_items": ("reads ../shared/benchdata", SHARED_DATA),
 }
