@@ -107,7 +107,7 @@ MAIN = Grid(
     eval_samples=4,
     diag_n=96,
     panel_n=64,
-    panel_every=4,
+    panel_every=6,
     start_from=str(SHIPPED_START),
     warmup_steps=1000,
     warmup_lr=3e-3,
@@ -141,5 +141,10 @@ def cell_name(method: str, size: str, seed: int, budget: int = DEFAULT_BUDGET) -
 
 
 def report_stem(grid: Grid) -> str:
-    """results (the default budget) or results-budget<B>: the report's file and plot folder."""
-    return "results" if grid.rollout_budget == DEFAULT_BUDGET else f"results-budget{grid.rollout_budget}"
+    """The report's file and plot folder: results for the main regime (MAIN's family and budget),
+    else results-<family>, with -budget<B> when the budget is not its default."""
+    if grid.rl_family == MAIN.rl_family:
+        default, stem = MAIN.rollout_budget, "results"
+    else:
+        default, stem = DEFAULT_BUDGET, f"results-{grid.rl_family}"
+    return stem if grid.rollout_budget == default else f"{stem}-budget{grid.rollout_budget}"

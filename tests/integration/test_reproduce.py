@@ -173,7 +173,7 @@ def test_bootstrap_intervals():
 
 def test_report_tables_and_plots(tmp_path):
     """docs/results.md from finished cells: every suite's table, the difference row and the plots."""
-    from mmzppo.tools.grid import QUICK, report_stem
+    from mmzppo.tools.grid import MAIN, QUICK, Grid, report_stem
     from mmzppo.tools.results import report
 
     rng = np.random.default_rng(1)
@@ -236,7 +236,8 @@ def test_report_tables_and_plots(tmp_path):
     mean = float(row.split("|")[2].split()[0])
     assert 0.05 < mean < 0.4  # ZPPO 0.5 vs GRPO with buffer 0.3 in expectation
     assert "| xs | 40/48 | 0.100 | 0.300 |" in text
-    assert md.name == f"{report_stem(QUICK)}.md" == "results-budget64.md"  # its own file: another budget
+    assert md.name == f"{report_stem(QUICK)}.md" == "results-image-budget64.md"  # its own file: another budget
+    assert report_stem(MAIN) == "results" and report_stem(Grid()) == "results-image"
     assert (tmp_path / "docs" / report_stem(QUICK) / "accuracy.png").stat().st_size > 10_000
 
 
