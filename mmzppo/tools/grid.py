@@ -65,7 +65,7 @@ class Grid:
     start_from: str = ""  # a model folder the warm-up continues from ("": a random-weight tiny model of the size)
     diag_n: int = 48  # RL-set questions for the diagnostic
     eval_n: int = 12  # synthetic test items per task (levels 1-3; the RL family's at rl_levels)
-    eval_samples: int = 0  # sampled evaluations of the synthetic suites besides the greedy one (<suite>@k)
+    eval_samples: int = 0  # sampled evaluations of the RL family's synthetic suite besides the greedy one (<suite>@k)
     panel_n: int = 16  # the fixed panel: RL questions the start solves 0 of panel_k times (tools.panel; 0: none)
     panel_k: int = 16  # its samples per question (pass@k); measured at every checkpoint (save_every)
     panel_every: int = 0  # > 0: the panel only at checkpoints a multiple of this many steps apart (and the last)
@@ -124,7 +124,7 @@ MAIN = Grid(
 
 def suites(grid: Grid) -> tuple[str, ...]:
     """The report's suites: greedy ones, then the sampled synthetic ones (`Grid.eval_samples`)."""
-    sampled = tuple(f"{s}@{grid.eval_samples}" for s in SUITES if s.startswith("synthetic"))
+    sampled = (f"synthetic_{grid.rl_family}@{grid.eval_samples}",)
     return SUITES + (sampled if grid.eval_samples else ())
 
 

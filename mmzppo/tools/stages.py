@@ -222,8 +222,9 @@ def eval_benchmarks(grid: Grid) -> dict:
 
 def evaluate_model(model: Path, folder: Path, grid: Grid) -> dict[str, dict[str, float]]:
     """suite -> item uid -> score, greedy, at the training's answer length and tiny vision; with
-    `grid.eval_samples` = k > 0 also the synthetic suites sampled k times (the eval's sampling,
-    item u's sample j seeded by (j, u)), an item's score the mean of its k, under `<suite>@k`."""
+    `grid.eval_samples` = k > 0 also the RL family's synthetic suite sampled k times (the eval's
+    sampling, item u's sample j seeded by (j, u)), an item's score the mean of its k, under
+    `<suite>@k`."""
     from mmzppo.data.vision import TINY_VISION
     from mmzppo.eval import EvalConfig, evaluate
 
@@ -235,6 +236,8 @@ def evaluate_model(model: Path, folder: Path, grid: Grid) -> dict[str, dict[str,
         if suite == "all" and not grid.real_limit:
             continue
         chosen = {k: b for k, b in benches.items() if (b.suite == "synthetic") == (suite == "synthetic")}
+        if sample is not None:  # sampled: the RL family's suite only (the transfer suites stay greedy)
+            chosen = {k: b for k, b in chosen.items() if b.options.get("modality") == grid.rl_family}
         output = folder / (suite if sample is None else f"{suite}-sample{sample}")
         cfg = EvalConfig(
             model=str(model),
@@ -254,6 +257,8 @@ def evaluate_model(model: Path, folder: Path, grid: Grid) -> dict[str, dict[str,
             evaluate(cfg, chosen)
         for log in sorted(output.glob("*.samples.jsonl")):
             bench = log.name.removesuffix(".samples.jsonl")
+            if bench not in chosen:  # a log of an earlier evaluation with other settings
+                continue
             key = bench if suite == "synthetic" else "real"
             if sample is not None:
                 key += f"@{grid.eval_samples}"

@@ -182,7 +182,7 @@ def test_report_tables_and_plots(tmp_path):
     def scores(p):
         return {
             s: {f"{s}/i{k}": float(rng.random() < p) for k in range(30)}
-            for s in ("synthetic_image", "synthetic_video", "synthetic_text", "synthetic_text@2")
+            for s in ("synthetic_image", "synthetic_video", "synthetic_text", "synthetic_image@2")
         }
 
     results = [{"method": "start", "size": "xs", "seed": 0, "scores": scores(0.3)}]
@@ -225,12 +225,12 @@ def test_report_tables_and_plots(tmp_path):
         "### synthetic_image",
         "### synthetic_video",
         "### synthetic_text",
-        "### synthetic_text@2",
+        "### synthetic_image@2",
         "## ZPPO minus GRPO with buffer",
         "### At equal optimizer steps",
     ):
         assert heading in text
-    per_seed = [line for line in text.splitlines() if line.startswith("| synthetic_text@2 | xs | ")]
+    per_seed = [line for line in text.splitlines() if line.startswith("| synthetic_image@2 | xs | ")]
     assert len(per_seed) == 2 * len(QUICK.seeds)  # each seed's pair, at equal rollouts and at equal steps
     row = next(line for line in text.splitlines() if line.startswith("| synthetic_image |"))
     mean = float(row.split("|")[2].split()[0])
