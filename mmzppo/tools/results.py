@@ -94,6 +94,7 @@ def report(
         "## Setup",
         "",
         *setup_lines(grid),
+        *built_lines(students),
         "",
         "## Does the start read the candidates?",
         "",
@@ -223,6 +224,22 @@ def report(
         json.dumps({"grid": dataclasses.asdict(grid), "students": students, "results": results}, indent=1, default=str)
     )
     return md
+
+
+def built_lines(students: list[dict]) -> list[str]:
+    """What each start's warmup.json says of how it was built (a start given with --start may
+    not be the grid's recipe)."""
+    lines = []
+    for s in students:
+        f = Path(s["path"]) / "warmup.json" if s.get("path") else None
+        if f is not None and f.is_file():
+            w = json.loads(f.read_text())
+            lines.append(
+                f"- The `{s['size']}` start as built (its warmup.json): from {w.get('from', 'a random-weight model')}, "
+                f"{w['steps']} warm-up steps, loss {w['first_loss']:.3f} -> {w['last_loss']:.3f} (mean of the last 50), "
+                f"{w['seconds'] / 60:.0f} CPU minutes."
+            )
+    return lines
 
 
 def setup_lines(grid: Grid) -> list[str]:
