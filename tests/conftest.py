@@ -290,7 +290,7 @@ def served(sharp_teacher, tiny_s_dir, tmp_path_factory):
     servers = Served(sharp_teacher, tiny_s_dir, tmp_path_factory.mktemp("served"))
     try:
         servers.up()
-        print("\nvllm servers ready in " + ", ".join(f"{s.start_s[-1]:.1f} s" for s in servers.all))
+        print("\nvllm servers ready in " + ", ".join(f"{s.start_s[-1]:.1f} s" for s in servers.all if s.start_s))
         yield servers
     finally:
         servers.kill()

@@ -14,7 +14,6 @@ import signal
 import subprocess
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -97,25 +96,17 @@ def kill_when(proc: subprocess.Popen, moment, timeout: float = 600, signum=signa
 
 @pytest.fixture(scope="module")
 def uninterrupted(tiny_xs_dir, synth_shards, tmp_path_factory):
-    """The uninterrupted run, started in the background (one thread) before the first test that
-    needs it, beside that test's own runs; `uninterrupted()` waits for it and returns its folder."""
     out = tmp_path_factory.mktemp("faults")
-    with open(out / "clean.err", "w") as err:
-        proc = subprocess.Popen(
-            train_cmd(overrides(tiny_xs_dir, synth_shards, out, "clean")),
-            env=ENV,
-            cwd=REPO,
-            stdout=subprocess.DEVNULL,
-            stderr=err,
-        )
-
-    def finished() -> Path:
-        assert proc.wait(timeout=900) == 0, (out / "clean.err").read_text()[-3000:]
-        return out / "clean"
-
-    yield finished
-    if proc.poll() is None:
-        proc.kill()
+    r = subprocess.run(
+        train_cmd(overrides(tiny_xs_dir, synth_shards, out, "clean")),
+        env=ENV,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    return out / "clean"
 
 
 @pytest.mark.slow
@@ -151,7 +142,7 @@ def test_kill_9_at_chosen_moments_then_resume(uninterrupted, tiny_xs_dir, synth_
     assert r.returncode == 0, r.stderr[-3000:]
     metrics, samples = comparable(run)
     assert [m["step"] for m in metrics] == list(range(STEPS))
-    assert (metrics, samples) == comparable(uninterrupted())
+    assert (metrics, samples) == comparable(uninterrupted)
     assert tensorboard_steps(run) == list(range(STEPS))
     assert not list(ckpt.glob(".*.tmp"))
 
@@ -174,7 +165,7 @@ def test_sigterm_finishes_the_step_writes_a_checkpoint_and_exits_0(uninterrupted
     assert 2 < done < STEPS and (run / f"checkpoints/step-{done}/DONE").is_file(), (done, output[-3000:])
     r = subprocess.run(train_cmd(args, resume=True), env=ENV, cwd=REPO, capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stderr[-3000:]
-    assert comparable(run) == comparable(uninterrupted())
+    assert comparable(run) == comparable(uninterrupted)
 
 
 @pytest.mark.slow
@@ -182,10 +173,9 @@ def test_full_disk_names_the_checkpoint_and_keeps_the_previous_one(uninterrupted
     """The run folder on a tmpfs that holds one checkpoint but not two: a clear error naming
     the checkpoint, the previous checkpoint intact; moved to a disk with room, --resume finishes
     the run exactly as the uninterrupted one."""
-    clean = uninterrupted()
     mount = tmp_path / "small"
     mount.mkdir()
-    size_mb = 1 + sum(f.stat().st_size for f in (clean / "checkpoints/step-2").iterdir()) * 1.5 / 2**20
+    size_mb = 1 + sum(f.stat().st_size for f in (uninterrupted / "checkpoints/step-2").iterdir()) * 1.5 / 2**20
     if (
         subprocess.run(
             ["mount", "-t", "tmpfs", "-o", f"size={int(size_mb)}m", "tmpfs", str(mount)], capture_output=True
@@ -206,7 +196,7 @@ def test_full_disk_names_the_checkpoint_and_keeps_the_previous_one(uninterrupted
     args = overrides(tiny_xs_dir, synth_shards, tmp_path, "full")
     r = subprocess.run(train_cmd(args, resume=True), env=ENV, cwd=REPO, capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stderr[-3000:]
-    assert comparable(tmp_path / "full") == comparable(clean)
+    assert comparable(tmp_path / "full") == comparable(uninterrupted)
 
 
 @pytest.mark.slow
@@ -297,14 +287,6 @@ def test_cli_errors_after_parsing_are_one_line(tiny_xs_dir, synth_shards, tmp_pa
         (overrides(tiny_xs_dir, synth_shards, tmp_path, "c"), ["--resume"], "no complete checkpoint"),
         (overrides(tiny_xs_dir, synth_shards, tmp_path, "c", "student=null"), [], "student"),
     ]
-
-    def attempt(case):  # two at a time (one thread each)
-        args, flags, _ = case
-        return subprocess.run(
-            [*train_cmd(args), *flags], env=ENV, cwd=REPO, capture_output=True, text=True, timeout=300
-        )
-
-    with ThreadPoolExecutor(2) as pool:
-        results = list(pool.map(attempt, cases))
-    for (_, _, expected), r in zip(cases, results):
+    for args, flags, expected in cases:
+        r = subprocess.run([*train_cmd(args), *flags], env=ENV, cwd=REPO, capture_output=True, text=True, timeout=300)
         assert r.returncode != 0 and expected in r.stderr and "Traceback" not in r.stderr, (expected, r.stderr[-2000:])
