@@ -7,11 +7,10 @@ from __future__ import annotations
 import json
 import subprocess
 import zipfile
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from installed import REPO, run
+from installed import REPO
 
 from mmzppo.tools.demo import DEMO_QUICK
 from mmzppo.tools.grid import cell_name
@@ -52,36 +51,61 @@ print(json.dumps({
 """
 
 
+def tool_modules(wheel: Path) -> list[str]:
+    """Every module of mmzppo.tools in the wheel."""
+    return sorted(
+        n.removesuffix(".py").removesuffix("/__init__").replace("/", ".")
+        for n in zipfile.ZipFile(wheel).namelist()
+        if n.startswith("mmzppo/tools/") and n.endswith(".py") and not n.endswith("__main__.py")
+    )
+
+
+def wheel_commands(lane, folder):
+    """FIND_EVERYTHING and every command of COMMANDS, one at a time, from the installed wheel in
+    a folder outside the checkout, in the session's background lane (after the wheel's install)."""
+    installed = lane.result("installed")
+    python, elsewhere, env = installed.python, installed.elsewhere, installed.env
+    found = lane.run(
+        [python, "-c", FIND_EVERYTHING, *tool_modules(installed.wheel)], cwd=elsewhere, env=env, timeout=300
+    )
+    answers = {}
+    for command in COMMANDS:
+        answers[" ".join(command)] = lane.run([python, "-m", *command], cwd=elsewhere, env=env, timeout=300)
+    return found, answers
+
+
+def succeeded(p: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
+    assert p.returncode == 0, f"{' '.join(map(str, p.args))}\n{p.stdout[-2000:]}\n{p.stderr[-3000:]}"
+    return p
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(600)
-def test_wheel_install_has_every_tool_and_command(installed):
+@pytest.mark.early(job=wheel_commands, wheel=True)
+def test_wheel_install_has_every_tool_and_command(installed, early, request):
     """Every module of mmzppo.tools imports from the wheel, the demo's start, configs and the
     tiny tokenizer's files are the package's, the start copies and loads, and every command
-    answers --help (or lists) outside the checkout."""
+    answers --help (or lists) outside the checkout. The commands run from the session's start in
+    the background lane (`early` in tests/conftest.py, `wheel_commands`); this test checks them."""
     names = set(zipfile.ZipFile(installed.wheel).namelist())
     shipped = sorted(str(p.relative_to(REPO)) for p in (REPO / "mmzppo/tools/starts/xs").iterdir())
     data = ["mmzppo/tools/configs/demo.yaml", "mmzppo/tools/configs/reproduce.yaml", *shipped]
     data += [str(p.relative_to(REPO)) for p in (REPO / "mmzppo/tools/templates").iterdir()]
     assert "mmzppo/tools/starts/xs/model.safetensors" in shipped and set(data) <= names, set(data) - names
-    modules = sorted(
-        n.removesuffix(".py").removesuffix("/__init__").replace("/", ".")
-        for n in names
-        if n.startswith("mmzppo/tools/") and n.endswith(".py") and not n.endswith("__main__.py")
-    )
+    modules = tool_modules(installed.wheel)
     assert {"mmzppo.tools.demo", "mmzppo.tools.grid", "mmzppo.tools.inspector.cli"} <= set(modules)
 
-    python, elsewhere, env = installed.python, installed.elsewhere, installed.env
-    found = json.loads(run(python, "-c", FIND_EVERYTHING, *modules, cwd=elsewhere, env=env).stdout.splitlines()[-1])
+    elsewhere = installed.elsewhere
+    found, answers = early.result(request.node.nodeid)
+    found = json.loads(succeeded(found).stdout.splitlines()[-1])
+    assert sorted(found["modules"]) == modules
     paths = [*found["modules"].values(), *found["data"]]
     assert all(Path(p).is_relative_to(installed.site) for p in paths), paths  # the wheel's copies, not the checkout
     assert found["copied"] and (elsewhere / "work/students/xs/warmup.json").is_file() and found["parameters"] > 10**6
 
-    def answer(command: list[str]) -> subprocess.CompletedProcess:
-        return run(python, "-m", *command, cwd=elsewhere, env=env)
-
-    with ThreadPoolExecutor(2) as pool:
-        answers = dict(zip(map(" ".join, COMMANDS), pool.map(answer, COMMANDS)))
+    assert list(answers) == [" ".join(c) for c in COMMANDS]
     for command, p in answers.items():
+        succeeded(p)
         if command.endswith("--help"):
             assert p.stdout.lower().startswith("usage: python -m " + command.split()[0]), (command, p.stdout[:300])
     assert "max_new_tokens" in answers["mmzppo.train --help-config"].stdout
