@@ -75,7 +75,9 @@ class Grid:
 
     @property
     def name(self) -> str:
-        return "quick" if dataclasses.replace(self, read_family="all") == QUICK else "full"
+        if dataclasses.replace(self, read_family="all") == QUICK:
+            return "quick grid"
+        return "main regime: text RL" if self.rl_family == "text" else f"{self.rl_family} RL regime"
 
 
 QUICK = Grid(
@@ -120,6 +122,11 @@ MAIN = Grid(
     # checkpoint kept, so GRPO with buffer can also be read at ZPPO's step count (stages.equal_steps)
     overrides=("prompts_per_step=32", "lr=3e-4", "save_every=1"),
 )
+
+
+def start_name(folder: str) -> str:
+    """A start folder as reports and warmup.json name it: the package's starts by their place in the repo."""
+    return f"mmzppo/tools/starts/{Path(folder).name}" if Path(folder).parent == SHIPPED_START.parent else folder
 
 
 def suites(grid: Grid) -> tuple[str, ...]:

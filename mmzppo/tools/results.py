@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mmzppo.tools.grid import LABELS, RL_FAMILIES, SUITES, Grid, cell_name, grid_config, report_stem, suites
+from mmzppo.tools.grid import LABELS, RL_FAMILIES, SUITES, Grid, cell_name, grid_config, report_stem, start_name, suites
 from mmzppo.tools.intervals import bootstrap, bootstrap_difference
 
 DIAG_BASELINES = ("plain_took_wrong", "plain_repeat", "bcq_cut", "correct_cut", "correct_cut_shortest")
@@ -86,7 +86,7 @@ def report(
     by = _by_cell(results)
     rows_methods = ["start", *grid.methods]
     lines = [
-        f"# Results: ZPPO against its baselines at tiny scale ({grid.name} grid)",
+        f"# Results: ZPPO against its baselines at tiny scale ({grid.name})",
         "",
         f"Written by `{command}` on {time.strftime('%Y-%m-%d')}; every number below comes from it. "
         "Rerunning the command reuses what is cached under its `--out` folder.",
@@ -246,7 +246,7 @@ def setup_lines(grid: Grid) -> list[str]:
     c = grid_config(grid)
     return [
         f"- Students: tiny Qwen3.5 (`mmzppo.policy.loading`) of sizes {', '.join(grid.sizes)}, one start per size: "
-        + (f"`{Path(grid.start_from).name}` (a start warmed up before) then " if grid.start_from else "")
+        + (f"`{start_name(grid.start_from)}` (a start warmed up before) then " if grid.start_from else "")
         + f"{grid.warmup_steps} warm-up steps (batch 8, lr {grid.warmup_lr}) on the worked solutions of every "
         f"task's training split ({grid.train_n} items per task, levels 1-3), {grid.read_fraction:.0%} of each "
         f"batch shown as a BCQ or NCQ ({grid.read_bcq_share:.0%} BCQs; `mmzppo.tools.warmup`'s reading examples) of "

@@ -23,10 +23,10 @@ from mmzppo.tools.grid import (
     READ_SEED,
     RL_FAMILIES,
     RL_SEED,
-    SHIPPED_START,
     Grid,
     cell_name,
     grid_config,
+    start_name,
 )
 
 # --------------------------------------------------------------------------- 1. data
@@ -140,7 +140,7 @@ def make_student(out: Path, size: str, grid: Grid, data: dict[str, Path]) -> dic
         (tmp / "warmup.json").write_text(
             json.dumps(
                 {
-                    "from": _start_name(grid.start_from) if grid.start_from else f"random {size}",
+                    "from": start_name(grid.start_from) if grid.start_from else f"random {size}",
                     "steps": grid.warmup_steps,
                     "first_loss": losses[0],
                     "last_loss": float(np.mean(losses[-50:])),
@@ -165,11 +165,6 @@ def make_student(out: Path, size: str, grid: Grid, data: dict[str, Path]) -> dic
             folder / "panel.json", folder, data["rl"], grid.panel_n, grid.panel_k, grid_config(grid).max_new_tokens
         )
     return {"size": size, "path": str(folder), **json.loads(diag_file.read_text())}
-
-
-def _start_name(folder: str) -> str:
-    """A start folder as warmup.json records it: the package's starts by their place in the repo."""
-    return f"mmzppo/tools/starts/{Path(folder).name}" if Path(folder).parent == SHIPPED_START.parent else folder
 
 
 def diag_line(d: dict) -> str:
