@@ -12,11 +12,12 @@ two sizes, several seeds each, every method from the same start with the same bu
     2  students  per size one start for every method and seed: a tiny random-weight model
                  warmed up on worked solutions, most of them shown as BCQ/NCQ prompts
                  (`mmzppo.tools.warmup`'s reading examples: the analogue of the pre-training that
-                 taught the paper's students to use what a prompt shows), then
+                 taught the paper's students to use what a prompt shows); with `--regime text`
+                 the shipped xs continued on BCQs of a fresh reading set (grid.MAIN), then
                  `mmzppo.tools.diagnose` on the RL set: does the start read the candidates (BCQ vs
                  plain accuracy, NCQ repeat rate)? The reading examples cover every task by
                  default; `read_family="disjoint"` keeps them to the video and text tasks (the
-                 tiny students then read on those and not on the image tasks: docs/results.md)
+                 tiny students then read on those and not on the image tasks: docs/results-image.md)
     3  cells     method x size x seed: `mmzppo.train` with configs/reproduce.yaml (package
                  data, in mmzppo/tools/configs/) and the method's switches until
                  `rollout_budget` student rollouts (off-policy distillation samples none: it
@@ -26,7 +27,8 @@ two sizes, several seeds each, every method from the same start with the same bu
                  ../shared/benchdata (the first few of every benchmark found)
     4  report    (`mmzppo.tools.results`) per suite the mean and 95% interval per method
                  (bootstrap over seeds and items), ZPPO minus GRPO with buffer with its
-                 interval, the diagnostics, and
+                 interval at equal rollouts and at equal steps (`stages.equal_steps`), the
+                 diagnostics, the mechanism, and
                  plots: accuracy per method and size, plain-reward curves, buffer admissions,
                  graduations and evictions, graduations by entry accuracy
 
