@@ -247,9 +247,15 @@ def setup_lines(grid: Grid) -> list[str]:
     return [
         f"- Students: tiny Qwen3.5 (`mmzppo.policy.loading`) of sizes {', '.join(grid.sizes)}, one start per size: "
         + (f"`{start_name(grid.start_from)}` (a start warmed up before) then " if grid.start_from else "")
-        + f"{grid.warmup_steps} warm-up steps (batch 8, lr {grid.warmup_lr}) on the worked solutions of every "
-        f"task's training split ({grid.train_n} items per task, levels 1-3), {grid.read_fraction:.0%} of each "
-        f"batch shown as a BCQ or NCQ ({grid.read_bcq_share:.0%} BCQs; `mmzppo.tools.warmup`'s reading examples) of "
+        + f"{grid.warmup_steps} warm-up steps (batch 8, lr {grid.warmup_lr}) on worked solutions: "
+        + (
+            f"{1 - grid.read_fraction:.0%} of each batch plain prompts of every task's training split "
+            f"({grid.train_n} items per task, levels 1-3), "
+            if grid.read_fraction < 1
+            else ""
+        )
+        + f"{grid.read_fraction:.0%} of each batch shown as a BCQ or NCQ ({grid.read_bcq_share:.0%} BCQs; "
+        "`mmzppo.tools.warmup`'s reading examples) of "
         + {"all": "every task", "disjoint": "the video and text tasks only", "rl": "the RL family's tasks"}[
             grid.read_family
         ]
