@@ -20,7 +20,7 @@ where checking a worked solution is easier than writing one); one seed of
    BCQ prompt as the student saw it, and writes a plot of both runs' curves
    (`runs/demo/comparison.png`).
 
-The start ships with the package (mmzppo/tools/starts/xs-read: bf16 weights and the tokenizer),
+The start ships with the package (mmzppo/tools/starts/xs-read: float32 weights and the tokenizer),
 because its warm-up (the shipped image-regime start mmzppo/tools/starts/xs, then 1,000 reading
 steps) takes longer than the whole demo may. It is the xs start of
 `python -m mmzppo.tools.reproduce --regime text --sizes xs --diagnose-only`, written with

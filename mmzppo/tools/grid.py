@@ -56,10 +56,8 @@ class Grid:
     warmup_steps: int = 1500
     warmup_lr: float = 3e-3
     read_fraction: float = 0.75  # share of each warm-up batch shown as BCQ/NCQ (reading family)
-    read_family: str = (
-        "all"  # reading examples of every task, "disjoint": only the video and text tasks, "rl": the RL family's
-    )
-    read_n: int = 0  # > 0: a fresh reading set of this many items per task (seed READ_SEED, read_levels), none of them an RL or test item; 0: the warm-up's own items
+    read_family: str = "all"  # reading examples of every task; "disjoint": video and text; "rl": the RL family's
+    read_n: int = 0  # > 0: a fresh reading set, read_n items per task (READ_SEED, read_levels; no RL or test item)
     read_levels: tuple[int, ...] = (1, 2, 3)  # the fresh reading set's levels (read_n > 0)
     read_bcq_share: float = 0.5  # share of reading examples shown as a BCQ (the rest NCQs)
     start_from: str = ""  # a model folder the warm-up continues from ("": a random-weight tiny model of the size)

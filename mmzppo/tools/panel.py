@@ -101,8 +101,10 @@ def panel_curve(
     every: int = 0,
 ) -> list[dict]:
     """`panel_scores` of the start (step 0) and of every checkpoint of the run (with `every` > 0:
-    of those at a multiple of `every` steps, and the last), cached per step in <run>/panel.jsonl. Every point samples with the same seed (common random numbers: the
-    points differ by their weights), a seed apart from the selection's, so step 0 says how often
+    of those at a multiple of `every` steps, and the last), cached per step in <run>/panel.jsonl
+    (step 0 also in the start's folder: every run of a start shares it). Every point samples
+    with the same seed (common random numbers: the points differ by their weights), a seed
+    apart from the selection's, so step 0 says how often
     a fresh sample of the start solves the panel: the baseline the later points are read against
     (selected on 0 of k, a panel question is solved now and then by chance)."""
     cache = run_dir / "panel.jsonl"

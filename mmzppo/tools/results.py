@@ -26,7 +26,8 @@ def _by_cell(results: list[dict]) -> dict[tuple[str, str], list[dict]]:
 
 
 def difference_lines(grid: Grid, zppo: dict, grpo_buffer: dict) -> list[str]:
-    """ZPPO minus GRPO with buffer per suite and size (paired bootstrap), then per seed."""
+    """ZPPO minus GRPO with buffer per suite and size (paired bootstrap), then per seed; the runs
+    of each from `_by_cell` dicts (the same one, or GRPO with buffer read at ZPPO's step count)."""
     lines = ["| suite | " + " | ".join(grid.sizes) + " |", "|---|" + "---:|" * len(grid.sizes)]
     per_seed = []
     for suite in suites(grid):
@@ -156,7 +157,7 @@ def report(
             "seeds both methods ran (items paired; seed i of both methods shares its data order, so seeds are "
             "resampled in pairs).",
             "",
-            *difference_lines(grid, by, {k: v for k, v in by.items() if k[0] == "grpo_buffer"}),
+            *difference_lines(grid, by, by),
         ]
         if equal:
             lines += [

@@ -225,6 +225,7 @@ def evaluate_model(model: Path, folder: Path, grid: Grid) -> dict[str, dict[str,
 
     benches = eval_benchmarks(grid)
     scores: dict[str, dict[str, float]] = {}
+    sampled: dict[str, dict[str, list[float]]] = {}  # <suite>@k -> item -> its k sampled scores
     passes = [("synthetic", None, None), ("all", grid.real_limit, None)]
     passes += [("synthetic", None, j) for j in range(grid.eval_samples)]
     for suite, limit, sample in passes:
@@ -255,14 +256,16 @@ def evaluate_model(model: Path, folder: Path, grid: Grid) -> dict[str, dict[str,
             if bench not in chosen:  # a log of an earlier evaluation with other settings
                 continue
             key = bench if suite == "synthetic" else "real"
-            if sample is not None:
-                key += f"@{grid.eval_samples}"
             for line in log.read_text().splitlines():
                 r = json.loads(line)
-                if r.get("score") is not None:
-                    item = scores.setdefault(key, {})
-                    uid = f"{bench}/{r['uid']}"
-                    item[uid] = item.get(uid, 0.0) + float(r["score"]) / (1 if sample is None else grid.eval_samples)
+                if r.get("score") is None:
+                    continue
+                uid = f"{bench}/{r['uid']}"
+                if sample is None:
+                    scores.setdefault(key, {})[uid] = float(r["score"])
+                else:
+                    sampled.setdefault(f"{key}@{grid.eval_samples}", {}).setdefault(uid, []).append(float(r["score"]))
+    scores.update({key: {uid: mean(v) for uid, v in items.items()} for key, items in sampled.items()})
     return scores
 
 
