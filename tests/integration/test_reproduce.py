@@ -264,3 +264,33 @@ def test_equal_steps_reads_grpo_with_buffer_at_zppos_step_count(warm_xs, tmp_pat
     assert (grpo / "eval-step2" / "result.json").is_file()
     assert equal_steps("xs", 0, grid, tmp_path) == result  # cached
     assert equal_steps("xs", 1, grid, tmp_path) is None  # no runs of seed 1
+
+
+def test_a_start_continued_from_another(warm_xs, tmp_path):
+    """`Grid.start_from`: the warm-up continues the given start (not a random model) on the fresh
+    reading set, all BCQs, and warmup.json says where it came from."""
+    from safetensors.torch import load_file
+
+    from mmzppo.tools.grid import QUICK
+    from mmzppo.tools.stages import make_data, make_student
+
+    grid = dataclasses.replace(
+        QUICK,
+        rl_family="text",
+        rl_n=4,
+        eval_n=1,
+        train_n=2,
+        read_family="rl",
+        read_n=6,
+        read_fraction=1.0,
+        read_bcq_share=1.0,
+        start_from=str(warm_xs),
+        warmup_steps=2,
+        diag_n=2,
+        panel_n=0,
+    )
+    student = make_student(tmp_path, "xs", grid, make_data(tmp_path, grid))
+    built = json.loads((tmp_path / "students/xs/warmup.json").read_text())
+    assert built["from"] == str(warm_xs) and built["steps"] == 2 and student["questions"] == 2
+    before, after = load_file(warm_xs / "model.safetensors"), load_file(tmp_path / "students/xs/model.safetensors")
+    assert before.keys() == after.keys() and any(not (before[k] == after[k]).all() for k in before)
