@@ -20,11 +20,16 @@ from mmzppo.prompting.compress import Compressor, truncate_candidates
 
 
 def build_prompts(
-    planned: list[tuple[str, PlainOutcome]], rng: random.Random, compress: Compressor = truncate_candidates
+    planned: list[tuple[str, PlainOutcome]],
+    rng: random.Random,
+    compress: Compressor = truncate_candidates,
+    ncq_max_candidates: int = 0,
 ) -> list[Prompt]:
     """The BCQ/NCQ prompts of a plan. A BCQ takes one correct teacher answer and one wrong
     student answer (one with a boxed answer when any has one), each drawn with `rng`; an NCQ
-    takes every wrong student answer."""
+    takes every wrong student answer (with `ncq_max_candidates` > 0, a deviation for small
+    machines: at most that many of them, drawn with `rng`, as candidates, while the answers of
+    all of them are still listed as wrong)."""
     prompts = []
     for kind, o in planned:
         if kind == "bcq":
@@ -32,5 +37,8 @@ def build_prompts(
             correct, wrong = rng.choice(o.teacher_correct), rng.choice(boxed or o.wrong)
             prompts.append(bcq(o.sample, correct, wrong, rng, compress=compress))
         else:
-            prompts.append(ncq(o.sample, o.wrong, compress=compress))
+            shown = o.wrong
+            if 0 < ncq_max_candidates < len(o.wrong):
+                shown = rng.sample(o.wrong, ncq_max_candidates)
+            prompts.append(ncq(o.sample, shown, compress=compress, listed=o.wrong))
     return prompts

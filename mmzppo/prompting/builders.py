@@ -181,12 +181,14 @@ def ncq(
     *,
     compress: Compressor = truncate_candidates,
     templates: str | Path = PROMPT_TEMPLATES,
+    listed: list[str] | None = None,
 ) -> Prompt:
     """Negative-candidate question: the student's wrong answers listed as wrong, then every
-    wrong student response (compressed). Only student text goes in."""
+    wrong student response (compressed). Only student text goes in. `listed`: the responses
+    whose answers are listed, when only some of them are shown (default: the shown ones)."""
     if not wrong_responses:
         raise ValueError(f"sample {sample.uid!r}: an NCQ needs at least one wrong response")
-    wrong_answers = distinct_answers(wrong_responses)
+    wrong_answers = distinct_answers(listed if listed is not None else wrong_responses)
     texts = compress(list(wrong_responses))
     candidates = [Candidate(t, "student_wrong") for t in texts]
     text = render(

@@ -55,6 +55,8 @@ class Grid:
     rl_levels: tuple[int, ...] = (1, 2, 3)  # the RL set's levels, and its family's test suite's
     warmup_steps: int = 1500
     warmup_lr: float = 3e-3
+    warmup_batch: int = 8  # examples per warm-up step
+    warmup_top_layers: int = 0  # > 0: the warm-up trains only the top N decoder layers (mmzppo.policy.trainable)
     read_fraction: float = 0.75  # share of each warm-up batch shown as BCQ/NCQ (reading family)
     read_family: str = "all"  # reading examples of every task; "disjoint": video and text; "rl": the RL family's
     read_n: int = 0  # > 0: a fresh reading set, read_n items per task (READ_SEED, read_levels; no RL or test item)
@@ -68,6 +70,7 @@ class Grid:
     panel_k: int = 16  # its samples per question (pass@k); measured at every checkpoint (save_every)
     panel_every: int = 0  # > 0: the panel only at checkpoints a multiple of this many steps apart (and the last)
     real_limit: int = 2  # first items of every benchmark found in ../shared/benchdata (0: none)
+    text_only: bool = False  # a text-only student (smollm2): text warm-up items and the text suite only
     overrides: tuple[str, ...] = ()  # extra key=value for every cell
     config: Path = CONFIG  # the RL settings every cell shares
 
@@ -75,6 +78,8 @@ class Grid:
     def name(self) -> str:
         if dataclasses.replace(self, read_family="all") == QUICK:
             return "quick grid"
+        if self.sizes == ("smollm2",):
+            return "SmolLM2-135M: text RL"
         return "main regime: text RL" if self.rl_family == "text" else f"{self.rl_family} RL regime"
 
 
@@ -122,15 +127,56 @@ MAIN = Grid(
 )
 
 
+# The real pretrained SmolLM2-135M-Instruct (text only) in the main regime's data (deliverable 9 of
+# issue 22), sized for about a minute a step on 2 CPU cores. Deviations, each for time: 4 new
+# questions a step (so one reformulated slot), 48-token answers, NCQs show at most 3 wrong rollouts
+# (all their answers still listed), only the top 4 of 30 layers train in RL (the top 8 in the
+# warm-up), 90 test items of the text suite (greedy and sampled twice), a panel of 16 questions x
+# 8 samples at the start and the end. Its start: the export, warmed up on the warm-up set's text
+# items (plain prompts: it never writes \boxed{} out of the box) and on BCQs of the fresh reading
+# set, half of each batch.
+SMOLLM2 = dataclasses.replace(
+    MAIN,
+    sizes=("smollm2",),
+    methods=("zppo", "grpo_buffer"),
+    rollout_budget=384,  # 12 GRPO steps of 4 x 8
+    eval_n=30,
+    eval_samples=2,
+    diag_n=32,
+    panel_n=16,
+    panel_k=8,
+    panel_every=1000,
+    start_from="",
+    warmup_steps=150,
+    warmup_lr=5e-5,
+    warmup_batch=4,
+    warmup_top_layers=8,
+    read_fraction=0.5,
+    real_limit=0,
+    text_only=True,
+    overrides=(
+        "prompts_per_step=4",
+        "max_new_tokens=48",
+        "ncq_max_candidates=3",
+        "train_top_layers=4",
+        "lr=1e-5",
+        "save_every=1",
+        "rollout_batch_size=64",
+    ),
+)
+
+
 def start_name(folder: str) -> str:
     """A start folder as reports and warmup.json name it: the package's starts by their place in the repo."""
     return f"mmzppo/tools/starts/{Path(folder).name}" if Path(folder).parent == SHIPPED_START.parent else folder
 
 
 def suites(grid: Grid) -> tuple[str, ...]:
-    """The report's suites: greedy ones, then the sampled synthetic ones (`Grid.eval_samples`)."""
+    """The report's suites: greedy ones (a text-only student's: the text suite), then the sampled
+    synthetic ones (`Grid.eval_samples`)."""
     sampled = (f"synthetic_{grid.rl_family}@{grid.eval_samples}",)
-    return SUITES + (sampled if grid.eval_samples else ())
+    greedy = ("synthetic_text",) if grid.text_only else SUITES
+    return greedy + (sampled if grid.eval_samples else ())
 
 
 def grid_config(grid: Grid):
@@ -148,7 +194,9 @@ def cell_name(method: str, size: str, seed: int, budget: int = DEFAULT_BUDGET) -
 def report_stem(grid: Grid) -> str:
     """The report's file and plot folder: results for the main regime (MAIN's family and budget),
     else results-<family>, with -budget<B> when the budget is not its default."""
-    if grid.rl_family == MAIN.rl_family:
+    if grid.sizes == ("smollm2",):
+        default, stem = SMOLLM2.rollout_budget, "results-smollm2"
+    elif grid.rl_family == MAIN.rl_family:
         default, stem = MAIN.rollout_budget, "results"
     else:
         default, stem = DEFAULT_BUDGET, f"results-{grid.rl_family}"

@@ -54,7 +54,7 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from multiprocessing import get_context
 from pathlib import Path
 
-from mmzppo.tools.grid import DEFAULT_BUDGET, MAIN, METHODS, QUICK, Grid
+from mmzppo.tools.grid import DEFAULT_BUDGET, MAIN, METHODS, QUICK, SMOLLM2, Grid
 from mmzppo.tools.results import report
 from mmzppo.tools.stages import diag_line, equal_steps, make_data, make_student, mean, run_cell, run_start
 
@@ -171,9 +171,10 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument(
         "--regime",
-        choices=["image", "text"],
+        choices=["image", "text", "smollm2"],
         default="image",
-        help="RL on the image tasks (the paper's), or on the text tasks at levels 2-4 (grid.MAIN)",
+        help="RL on the image tasks (the paper's), on the text tasks at levels 2-4 (grid.MAIN), or the "
+        "same text RL from the real SmolLM2-135M (grid.SMOLLM2)",
     )
     parser.add_argument(
         "--data-only", action="store_true", help="stop after writing the shards (<out>/data: rl, warmup, read)"
@@ -188,7 +189,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--diagnose-only", action="store_true", help="stop after the starts and their diagnostics")
     parser.add_argument("--report", action="store_true", help="only rewrite the report from the finished cells")
     args = parser.parse_args(argv)
-    base = QUICK if args.quick else MAIN if args.regime == "text" else Grid()
+    base = QUICK if args.quick else {"text": MAIN, "smollm2": SMOLLM2}.get(args.regime, Grid())
     grid = dataclasses.replace(base, read_family=args.read_family or base.read_family)
     for key, value in (("sizes", args.sizes), ("seeds", args.seeds), ("methods", args.methods)):
         if value:
@@ -204,7 +205,7 @@ def main(argv: list[str] | None = None) -> None:
     default = (
         "reproduce"
         + ("-quick" if args.quick else "")
-        + ("-text" if args.regime == "text" else "")
+        + ("" if args.regime == "image" else f"-{args.regime}")
         + ("-disjoint" if args.read_family == "disjoint" else "")
     )
     out = (args.out or Path(".cache") / "mmzppo" / default).resolve()

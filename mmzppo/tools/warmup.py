@@ -39,6 +39,7 @@ from mmzppo.grading.boxed import extract_last_boxed
 from mmzppo.policy.encoding import encode_prompts
 from mmzppo.policy.loading import Policy, load_policy
 from mmzppo.policy.logprobs import completion_logprobs
+from mmzppo.policy.trainable import train_top_layers, trainable_parameters
 from mmzppo.prompting.builders import Prompt, bcq, ncq, plain
 
 
@@ -170,10 +171,12 @@ def warmup(
     reading: list[Sample] | None = None,
     read_fraction: float = 0.0,
     bcq_share: float = 0.5,
+    top_layers: int = 0,
 ) -> list[float]:
     """`steps` AdamW steps of next-token cross-entropy on (prompt -> gold solution) pairs:
     plain prompts of `samples`, and for a `read_fraction` of each batch, reading examples
-    (`reading_prompt`, a `bcq_share` of them BCQs) of the `reading` samples.
+    (`reading_prompt`, a `bcq_share` of them BCQs) of the `reading` samples; every weight
+    trains, or with `top_layers` > 0 only the top layers (`mmzppo.policy.trainable`).
 
     Returns the loss of every step. Samples without a solution are an error (they say nothing
     to imitate).
@@ -192,7 +195,8 @@ def warmup(
     rng = random.Random(seed)
     model = policy.model
     model.train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
+    train_top_layers(model, top_layers)
+    optimizer = torch.optim.AdamW(trainable_parameters(model), lr=lr, weight_decay=0.0)
     losses = []
     n_read = round(batch_size * read_fraction)
     for _ in tqdm(range(steps), desc="warm-up", leave=False, disable=not sys.stderr.isatty()):  # no \r in piped logs
@@ -213,6 +217,7 @@ def warmup(
         optimizer.step()
         losses.append(loss.item())
     model.eval()
+    model.requires_grad_(True)  # the saved model as loaded: every weight trainable again
     return losses
 
 
@@ -230,13 +235,23 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--read-shards", default=None, help="shards whose items become reading examples (BCQ/NCQ)")
     parser.add_argument("--read-fraction", type=float, default=0.0, help="share of each batch that is reading examples")
     parser.add_argument("--bcq-share", type=float, default=0.5, help="share of the reading examples shown as a BCQ")
+    parser.add_argument("--top-layers", type=int, default=0, help="train only the top N decoder layers (0: all)")
     args = parser.parse_args(argv)
     torch.manual_seed(args.seed)
     policy = load_policy(args.model, vision=TINY_VISION)
     samples = list(ShardReader(args.shards, vision=policy.vision))
     reading = list(ShardReader(args.read_shards, vision=policy.vision)) if args.read_shards else None
     losses = warmup(
-        policy, samples, args.steps, args.batch_size, args.lr, args.seed, reading, args.read_fraction, args.bcq_share
+        policy,
+        samples,
+        args.steps,
+        args.batch_size,
+        args.lr,
+        args.seed,
+        reading,
+        args.read_fraction,
+        args.bcq_share,
+        args.top_layers,
     )
     policy.model.save_pretrained(args.out)
     policy.processor.save_pretrained(args.out)

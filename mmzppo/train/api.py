@@ -47,6 +47,7 @@ class Settings(Protocol):
     use_buffer: bool
     use_bcq: bool
     use_ncq: bool
+    ncq_max_candidates: int  # 0: an NCQ shows every wrong rollout
     updates_per_step: int  # I
     distill_beta: float
     distill_top_k: int

@@ -109,6 +109,11 @@ class Config:
         "reasoning words kept per candidate by 'truncate' compression (the paper's rewrite allows up to 512 tokens)",
         300,
     )
+    ncq_max_candidates: int = doc(
+        "0 = an NCQ shows every wrong rollout (the paper); n > 0 = at most n of them, drawn at random, while "
+        "the answers of all are still listed as wrong (a deviation: shorter NCQ prompts on small machines)",
+        0,
+    )
 
     distill_beta: float = doc(
         "beta of the generalised JSD of the distillation methods: 0 = forward KL(teacher || "
@@ -139,6 +144,12 @@ class Config:
 
     updates_per_step: int = doc(
         "I: gradient updates per rollout step over equal mini-batches (paper: 4)", 4, section="update (paper, Eqs. 4-6)"
+    )
+    train_top_layers: int = doc(
+        "0 = every weight trains (the paper); n > 0 = only the top n decoder layers and the final norm (a "
+        "deviation for small machines: backward and optimizer state cost about n / layers; embeddings, a "
+        "tied LM head and the vision tower stay as loaded)",
+        0,
     )
     micro_batch_size: int = doc("sequences per forward/backward (gradient accumulation inside a mini-batch)", 8)
     micro_batch_tokens: int | None = doc(

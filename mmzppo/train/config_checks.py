@@ -68,6 +68,7 @@ def check(config) -> None:
             one_of(COMPRESSIONS) + "; 'teacher' needs teacher_kind local or server",
         ),
         "candidate_max_words": (config.candidate_max_words >= 1, ">= 1"),
+        "ncq_max_candidates": (number(config.ncq_max_candidates, 0, integer=True), "an integer >= 0 (0 = all)"),
         "tau": (0.0 < config.tau <= 1.0, "in (0, 1]"),
         "rho_replay": (0.0 <= config.rho_replay <= 1.0, "in [0, 1]"),
         "rho_aug": (0.0 <= config.rho_aug <= 1.0, "in [0, 1]"),
@@ -81,6 +82,7 @@ def check(config) -> None:
         "max_new_tokens": (config.max_new_tokens >= 1, ">= 1"),
         "rollout_batch_size": (config.rollout_batch_size >= 1, ">= 1"),
         "updates_per_step": (config.updates_per_step >= 1, ">= 1"),
+        "train_top_layers": (number(config.train_top_layers, 0, integer=True), "an integer >= 0 (0 = all layers)"),
         "micro_batch_size": (config.micro_batch_size >= 1, ">= 1"),
         "micro_batch_tokens": (
             number(config.micro_batch_tokens, 0, integer=True),

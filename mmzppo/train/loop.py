@@ -53,6 +53,7 @@ from mmzppo.policy.generation.base import Completion, SamplingParams
 from mmzppo.policy.kernels import kernel_report
 from mmzppo.policy.loading import load_policy
 from mmzppo.policy.precision import WEIGHTS
+from mmzppo.policy.trainable import trainable_parameters
 from mmzppo.prompting.builders import Prompt, plain
 from mmzppo.teachers.fleet import fleet_metrics
 from mmzppo.train import checkpoints, cluster
@@ -124,7 +125,9 @@ class Trainer:
             shown = "; ".join(f"{kind}: {impl}" for kind, impl in kernel_report(self.model).items())
             print(f"attention kernels: {shown}", file=sys.stderr)
         prepare_student(self.model, c, checkpoint, self.sharded)  # masters, checkpointing, FSDP2: before the optimizer
-        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=c.lr, betas=c.betas, weight_decay=c.weight_decay)
+        self.optimizer = torch.optim.AdamW(
+            trainable_parameters(self.model), lr=c.lr, betas=c.betas, weight_decay=c.weight_decay
+        )
         if self.world > 1 and self.acc.is_main_process:
             layout = "FSDP2 (language model sharded, vision tower replicated)" if self.sharded else "replicated"
             print(f"{self.world} processes, model {layout}, gradients summed over ranks", file=sys.stderr)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
-from mmzppo.policy import checkpointing, parallel, precision
+from mmzppo.policy import checkpointing, parallel, precision, trainable
 from mmzppo.policy.generation.base import SamplingParams
 from mmzppo.policy.loading import Policy, load_policy
 from mmzppo.prompting.compress import MAX_LINES, MAX_TOKENS, truncate_candidates
@@ -106,12 +106,14 @@ def make_teacher(config: Config, device, student: Policy | None = None):
 
 def prepare_student(model, config: Config, checkpoint: Path | None, sharded: bool) -> None:
     """The loaded student made ready to train, in this order: a checkpoint's float32 masters
-    (bf16-mixed), every rank given rank 0's weights, activation checkpointing (if on), FSDP2
+    (bf16-mixed), every rank given rank 0's weights, the weights that train (`train_top_layers`:
+    all, or the top layers only), activation checkpointing (if on), FSDP2
     with the precision's policy (if sharded; before the optimizer, which must hold the
     sharded parameters), and pure bf16's warning when lr-sized steps round away."""
     if checkpoint is not None:
         checkpoints.load_masters(checkpoint, model)
     parallel.broadcast_from_rank0(model)
+    trainable.train_top_layers(model, config.train_top_layers)
     if config.gradient_checkpointing:
         checkpointing.enable(model)
     if sharded:

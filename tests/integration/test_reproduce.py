@@ -294,3 +294,32 @@ def test_a_start_continued_from_another(warm_xs, tmp_path):
     assert built["from"] == str(warm_xs) and built["steps"] == 2 and student["questions"] == 2
     before, after = load_file(warm_xs / "model.safetensors"), load_file(tmp_path / "students/xs/model.safetensors")
     assert before.keys() == after.keys() and any(not (before[k] == after[k]).all() for k in before)
+
+
+def test_smollm2_grid_is_text_only(tmp_path):
+    """grid.SMOLLM2: the text suite only (a text-only student), its own report, the RL overrides
+    the step time asks for (top layers, NCQ cap) accepted by the config."""
+    from mmzppo.tools.grid import SMOLLM2, grid_config, report_stem, suites
+    from mmzppo.tools.results import report
+    from mmzppo.tools.stages import eval_benchmarks
+
+    assert suites(SMOLLM2) == ("synthetic_text", "synthetic_text@2")
+    assert list(eval_benchmarks(SMOLLM2)) == ["synthetic_text"]
+    c = grid_config(SMOLLM2)
+    assert (c.train_top_layers, c.ncq_max_candidates, c.prompts_per_step, c.max_new_tokens) == (4, 3, 4, 48)
+    rng = np.random.default_rng(0)
+
+    def scores(p):
+        return {s: {f"{s}/i{k}": float(rng.random() < p) for k in range(20)} for s in suites(SMOLLM2)}
+
+    results = [{"method": "start", "size": "smollm2", "seed": 0, "scores": scores(0.2)}]
+    results += [
+        {"method": m, "size": "smollm2", "seed": s, "steps": 10, "student_rollouts": 384, "train_seconds": 1.0}
+        | {"scores": scores(0.3)}
+        for m in SMOLLM2.methods
+        for s in SMOLLM2.seeds
+    ]
+    md = report(tmp_path / "cache", SMOLLM2, [], results, tmp_path / "docs", "python -m mmzppo.tools.reproduce", [])
+    text = md.read_text()
+    assert md.name == f"{report_stem(SMOLLM2)}.md" == "results-smollm2.md"
+    assert "### synthetic_text@2" in text and "synthetic_image" not in text and "SmolLM2" in text

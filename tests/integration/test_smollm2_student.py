@@ -1,4 +1,5 @@
-"""The real SmolLM2-135M as a student: export, warm-up, one ZPPO step with a checkpoint, reload.
+"""The real SmolLM2-135M as a student: export, warm-up, one ZPPO step with a checkpoint, reload;
+the step trains only the top 2 of its 30 layers (`train_top_layers`, the comparison's setting).
 
 Issue: the export used to keep the GGUF `quantization_config`, so every later load was
 marked quantized and the first `save_pretrained` after training failed.
@@ -62,7 +63,7 @@ def test_smollm2_warmup_train_save_reload(smollm2_dir, text_shards, tmp_path):
     )
     assert "quantization_config" not in json.loads((warm / "config.json").read_text())
 
-    # 2. one ZPPO step from the warmed student, with its checkpoint
+    # 2. one ZPPO step from the warmed student, top 2 layers only, NCQs of at most 2 candidates, with its checkpoint
     config = load_config(
         None,
         [
@@ -80,6 +81,8 @@ def test_smollm2_warmup_train_save_reload(smollm2_dir, text_shards, tmp_path):
             f"output_dir={tmp_path / 'runs'}",
             "name=smol",
             "candidate_max_words=20",
+            "train_top_layers=2",
+            "ncq_max_candidates=2",
         ],
     )
     trainer = Trainer(config)
@@ -95,5 +98,13 @@ def test_smollm2_warmup_train_save_reload(smollm2_dir, text_shards, tmp_path):
     reloaded = load_policy(checkpoint, dtype="float32")
     assert not getattr(reloaded.model, "is_quantized", False)
     torch.testing.assert_close(logits_of(reloaded, prompt), trained, rtol=0, atol=1e-5)
-    before = logits_of(load_policy(warm, dtype="float32"), prompt)
+    start = load_policy(warm, dtype="float32")
+    before = logits_of(start, prompt)
     assert not torch.allclose(before, trained)  # the step moved them (AdamW's decay, if every reward was 0)
+    old, new = start.model.state_dict(), trainer.model.state_dict()
+    moved = {k for k in new if not torch.equal(old[k], new[k])}
+    top = {k for k in new if k.startswith(("model.layers.28.", "model.layers.29.", "model.norm."))}
+    assert moved and moved <= top  # the embeddings (tied to the LM head) and layers 0-27 as loaded
+    assert {id(p) for g in trainer.optimizer.param_groups for p in g["params"]} == {
+        id(p) for k, p in trainer.model.named_parameters() if k in top
+    }

@@ -103,6 +103,31 @@ def test_zppo_run_folder_and_resume(warm_xs, synth_shards, tmp_path):
         Trainer(load_config(None, overrides(warm_xs, synth_shards, tmp_path, "full", 3)))
 
 
+def test_top_layers_only_train_and_resume_exactly(warm_xs, synth_shards, tmp_path):
+    """`train_top_layers: 1`: only the last decoder layer and the final norm move; the optimizer
+    holds those weights only, and a run resumed from its checkpoint equals the uninterrupted one.
+    `ncq_max_candidates: 2`: no NCQ shows more than 2 candidates."""
+    from mmzppo.train.loop import Trainer
+
+    extra = ("train_top_layers=1", "ncq_max_candidates=2", "rho_aug=1.0", "log_samples=8")
+    full = Trainer(load_config(None, overrides(warm_xs, synth_shards, tmp_path, "full", 2, extra)))
+    full.train()
+    start = load_policy(warm_xs, vision=TINY_VISION).model.state_dict()
+    last = len(full.model.model.language_model.layers) - 1
+    top = (f"model.language_model.layers.{last}.", "model.language_model.norm.")
+    moved = {k for k, v in full.model.state_dict().items() if not torch.equal(start[k], v)}
+    assert moved and all(k.startswith(top) for k in moved)
+    held = {id(p) for g in full.optimizer.param_groups for p in g["params"]}
+    assert held == {id(p) for k, p in full.model.named_parameters() if k.startswith(top)}
+    ncqs = [s for s in read_jsonl(tmp_path / "full/samples.jsonl") if s["kind"] == "ncq"]
+    assert ncqs and all(len(s["candidates"]) <= 2 for s in ncqs)
+
+    Trainer(load_config(None, overrides(warm_xs, synth_shards, tmp_path, "split", 1, extra))).train()
+    Trainer(load_config(None, overrides(warm_xs, synth_shards, tmp_path, "split", 2, extra)), resume=True).train()
+    metrics = without_times(read_jsonl(tmp_path / "full/metrics.jsonl"))
+    assert without_times(read_jsonl(tmp_path / "split/metrics.jsonl")) == metrics
+
+
 def test_grpo_baseline_has_no_reformulations(warm_xs, synth_shards, tmp_path):
     from mmzppo.train.loop import Trainer
 

@@ -163,3 +163,14 @@ def test_built_prompts_use_the_right_texts():
     assert "teacher q1" in bcq_text and bcq_text.count("q1 wrong") == 1 and "q1 right" not in bcq_text
     assert "teacher" not in ncq_text and ncq_text.count("q1 wrong") == 7
     assert "known to be wrong: 2, 3, 4, 5, 6, 7, 8." in ncq_text
+
+
+def test_ncq_candidate_cap_lists_every_wrong_answer():
+    """`ncq_max_candidates` shows at most n wrong rollouts; the answers of all 7 stay listed."""
+    o = outcome("q1", 1)
+    (ncq,) = build_prompts([("ncq", o)], random.Random(0), ncq_max_candidates=3)
+    text = ncq.messages[0]["content"][-1]["text"]
+    assert len(ncq.candidates) == 3 and text.count("q1 wrong") == 3
+    assert "known to be wrong: 2, 3, 4, 5, 6, 7, 8." in text
+    (full,) = build_prompts([("ncq", o)], random.Random(0), ncq_max_candidates=8)
+    assert len(full.candidates) == 7

@@ -54,7 +54,7 @@ def step(loop: Loop) -> StepResult:
     # 6. BCQ / NCQ prompts in ascending r(x), post-cap; candidates compressed alike
     planned = selection.plan(capped, n_slots, use_bcq=c.use_bcq, use_ncq=c.use_ncq)
     with loop.timer("teacher"):  # the teacher's candidate rewrites are teacher inference
-        reformulated = build_prompts(planned, loop.rng, compress=loop.compress)
+        reformulated = build_prompts(planned, loop.rng, loop.compress, c.ncq_max_candidates)
 
     # 7. G_S rollouts on every BCQ / NCQ prompt, graded against the original gold
     extra_groups = loop.generate(reformulated, c.group_size)
