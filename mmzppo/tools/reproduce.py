@@ -9,7 +9,8 @@ two sizes, several seeds each, every method from the same start with the same bu
                  `--regime text`, the text tasks' at levels 2-4 (grid.MAIN); RL items are
                  drawn from another seed and none is a warm-up item, by uid or by content
                  (`mmzppo.tools.disjoint`; test items are checked too)
-    2  students  per size one start for every method and seed: a tiny random-weight model
+    2  students  per size one start for every method and seed (`--regime smollm2`: the real
+                 SmolLM2-135M-Instruct, text only, grid.SMOLLM2): a tiny random-weight model
                  warmed up on worked solutions, most of them shown as BCQ/NCQ prompts
                  (`mmzppo.tools.warmup`'s reading examples: the analogue of the pre-training that
                  taught the paper's students to use what a prompt shows); with `--regime text`
@@ -91,7 +92,12 @@ def run_grid(out: Path, grid: Grid, jobs: int) -> tuple[list[dict], list[dict]]:
     data = make_data(out, grid)
     size_calls = {
         size: [(run_start, size, grid, out)]
-        + [(run_cell, m, size, seed, grid, out, data) for seed in grid.seeds for m in grid.methods]
+        + [
+            (run_cell, m, size, seed, grid, out, data)
+            for seed in grid.seeds
+            for m in grid.methods
+            if seed in grid.seeds_of(m)
+        ]
         for size in grid.sizes
     }
     total = sum(len(c) for c in size_calls.values())
@@ -147,7 +153,12 @@ def main(argv: list[str] | None = None) -> None:
         "--jobs", type=int, default=1, help="cells run in parallel, one torch thread each (2 on 2 cores)"
     )
     parser.add_argument("--sizes", default=None, help="comma-separated subset of the grid's sizes")
-    parser.add_argument("--seeds", default=None, help="comma-separated seeds (default 0,1,2)")
+    parser.add_argument(
+        "--seeds",
+        default=None,
+        help="comma-separated seeds (default 0,1,2; --regime text: 0-4 for ZPPO and GRPO with buffer, "
+        "the first 3 of them for the others)",
+    )
     parser.add_argument("--methods", default=None, help=f"comma-separated subset of {','.join(METHODS)}")
     parser.add_argument(
         "--budget",
@@ -261,7 +272,7 @@ def collect(out: Path, grid: Grid) -> tuple[list[dict], list[dict]]:
         if r["method"] == "start":
             return True
         budget = r.get("budget", DEFAULT_BUDGET)
-        return r["method"] in grid.methods and r["seed"] in grid.seeds and budget == grid.rollout_budget
+        return r["method"] in grid.methods and r["seed"] in grid.seeds_of(r["method"]) and budget == grid.rollout_budget
 
     return students, [r for r in results if keep(r)]
 

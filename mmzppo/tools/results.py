@@ -282,7 +282,15 @@ def setup_lines(grid: Grid) -> list[str]:
         f"new questions a step, G_S {c.group_size}, {c.max_new_tokens}-token answers, I = {c.updates_per_step}, "
         f"lr {c.lr:g}; off-policy distillation samples no student rollouts and gets as many questions as GRPO "
         f"({grid.rollout_budget // (c.prompts_per_step * c.group_size) or c.steps} steps). "
-        f"Seeds {', '.join(map(str, grid.seeds))} vary the RL run (data order, sampling), not the start.",
+        f"Seeds {', '.join(map(str, grid.seeds))}"
+        + (f" (the other methods: the first {grid.other_seeds})" if grid.other_seeds else "")
+        + (
+            " vary the RL run (data order and sampling), not the start."
+            if c.data_shuffle
+            else " vary the sampling only, not the start and not the data order: every seed reads the RL set "
+            "in one order (`data_shuffle` 0), so a method without sampling (off-policy distillation) gives the "
+            "same run for every seed."
+        ),
         f"- Evaluation: `mmzppo.eval`, greedy, {c.max_new_tokens} new tokens, tiny vision budgets; the synthetic "
         f"suite's test split at levels 1-3, the RL family's at {', '.join(map(str, grid.rl_levels))} "
         f"({grid.eval_n} items per task; never trained on)"

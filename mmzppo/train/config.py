@@ -41,7 +41,9 @@ def doc(help_text: str, default: Any = dataclasses.MISSING, *, section: str | No
 class Config:
     name: str = doc("run name; the run folder is <output_dir>/<name>", "zppo", section="run")
     output_dir: str = doc("parent folder of run folders", "runs")
-    seed: int = doc("seed of every RNG (torch, python, data order, buffer, candidate shuffles)", 0)
+    seed: int = doc(
+        "seed of every RNG (torch, python, buffer, candidate shuffles; the data order when data_shuffle > 0)", 0
+    )
     steps: int = doc("rollout steps to run (paper: 200)", 200)
     rollout_budget: int = doc(
         "stop once this many student rollouts were sampled, summed over processes (0 = off: `steps` ends the run); "
@@ -80,6 +82,11 @@ class Config:
         "training shards: a folder, a glob, or a brace pattern of .tar files", "data/train", section="data"
     )
     prompts_per_step: int = doc("|X_new|: new questions per rollout step (paper: 384)", 384)
+    data_shuffle: int = doc(
+        "0 = the training shards are read in their order, the same for every seed; n > 0 = shards and "
+        "samples shuffled (a buffer of n samples) by seed and epoch, so seeds also vary the data order",
+        0,
+    )
 
     method: str = doc(
         "the algorithm: 'zppo' (Alg. 1; GRPO and GRPO-dagger are its switches), 'distill_off' "

@@ -59,6 +59,7 @@ def check(config) -> None:
         ),
         "precision": (config.precision in PRECISIONS, one_of(PRECISIONS)),
         "prompts_per_step": (config.prompts_per_step >= 1, ">= 1"),
+        "data_shuffle": (number(config.data_shuffle, 0, integer=True), "an integer >= 0 (0 = shard order)"),
         "method": (config.method in METHODS, one_of(METHODS)),
         "group_size": (config.group_size >= 2, ">= 2 (a group needs two rollouts to compare)"),
         "teacher_group_size": (config.teacher_group_size >= 1, ">= 1"),

@@ -106,7 +106,12 @@ class Trainer:
 
         try:
             self.reader = ShardReader(
-                c.train_shards, vision=c.vision, rank=self.rank, world_size=self.world, seed=c.seed
+                c.train_shards,
+                vision=c.vision,
+                rank=self.rank,
+                world_size=self.world,
+                seed=c.seed,
+                shuffle=c.data_shuffle,
             )
         except FileNotFoundError as e:
             raise FileNotFoundError(f"train_shards: {e} (write shards with python -m mmzppo.data)") from None

@@ -238,6 +238,10 @@ def test_report_tables_and_plots(tmp_path):
     assert "| xs | 40/48 | 0.100 | 0.300 |" in text
     assert md.name == f"{report_stem(QUICK)}.md" == "results-image-budget64.md"  # its own file: another budget
     assert report_stem(MAIN) == "results" and report_stem(Grid()) == "results-image"
+    assert (
+        MAIN.seeds_of("zppo") == MAIN.seeds_of("grpo_buffer") == (0, 1, 2, 3, 4)
+    )  # issue 22: 5 seeds, 3 for the others
+    assert MAIN.seeds_of("grpo") == MAIN.seeds_of("distill_off") == (0, 1, 2) and QUICK.seeds_of("grpo") == QUICK.seeds
     assert (tmp_path / "docs" / report_stem(QUICK) / "accuracy.png").stat().st_size > 10_000
 
 

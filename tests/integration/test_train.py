@@ -128,6 +128,19 @@ def test_top_layers_only_train_and_resume_exactly(warm_xs, synth_shards, tmp_pat
     assert without_times(read_jsonl(tmp_path / "split/metrics.jsonl")) == metrics
 
 
+def test_seeds_vary_the_data_order_only_with_data_shuffle(warm_xs, synth_shards, tmp_path):
+    """data_shuffle 0 (the default): every seed reads the shards in one order; n > 0: the seed shuffles it."""
+    from mmzppo.train.loop import Trainer
+
+    def first_uids(seed, shuffle):
+        extra = (f"seed={seed}", f"data_shuffle={shuffle}")
+        t = Trainer(load_config(None, overrides(warm_xs, synth_shards, tmp_path, f"s{seed}-{shuffle}", 1, extra)))
+        return [next(t.data).uid for _ in range(8)]
+
+    assert first_uids(0, 0) == first_uids(1, 0)
+    assert first_uids(0, 100) != first_uids(1, 100)
+
+
 def test_grpo_baseline_has_no_reformulations(warm_xs, synth_shards, tmp_path):
     from mmzppo.train.loop import Trainer
 

@@ -107,6 +107,7 @@ def test_overrides_and_round_trip(tmp_path):
         ("candidate_compression=summarise", "candidate_compression"),
         ("candidate_max_words=0", "candidate_max_words"),
         ("ncq_max_candidates=-1", "ncq_max_candidates"),
+        ("data_shuffle=-5", "data_shuffle"),
         ("train_top_layers=1.5", "train_top_layers"),
         ("sharding=zero3", "sharding"),
     ],
