@@ -250,7 +250,7 @@ def main(argv: list[str] | None = None) -> None:
         students, results = run_grid(out, grid, args.jobs)
     equal = []  # GRPO with buffer at ZPPO's step count, where its run kept that checkpoint
     if {"zppo", "grpo_buffer"} <= set(grid.methods):
-        calls = [(equal_steps, size, seed, grid, out) for size in grid.sizes for seed in grid.seeds]
+        calls = [(equal_steps, size, seed, grid, out, not args.report) for size in grid.sizes for seed in grid.seeds]
         equal = [r for r in parallel_map(calls, args.jobs) if r is not None]
     md = report(out, grid, students, results, docs, command, equal)
     print(f"wrote {md} ({len(results)} evaluated runs, {time.perf_counter() - t0:.0f} s)")

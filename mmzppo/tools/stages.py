@@ -334,12 +334,13 @@ def run_cell(
     return result
 
 
-def equal_steps(size: str, seed: int, grid: Grid, out: Path) -> dict | None:
+def equal_steps(size: str, seed: int, grid: Grid, out: Path, evaluate: bool = True) -> dict | None:
     """GRPO with buffer at ZPPO's number of optimizer steps (equal steps, where the budget gives
     GRPO with buffer more): its checkpoint at the step ZPPO's run of the same seed ended on,
     evaluated like a final one (cached in <run>/eval-step<S>/result.json). Its run keeps every
     checkpoint (save_every 1) and, with the same seed, went through the same steps up to there.
-    None when either run is missing or that checkpoint is not there."""
+    None when either run is missing or that checkpoint is not there (or, with `evaluate`
+    False, not evaluated yet: `reproduce --report` evaluates nothing)."""
     runs = out / "runs"
     zppo = runs / cell_name("zppo", size, seed, grid.rollout_budget) / "result.json"
     grpo = runs / cell_name("grpo_buffer", size, seed, grid.rollout_budget)
@@ -349,7 +350,7 @@ def equal_steps(size: str, seed: int, grid: Grid, out: Path) -> dict | None:
     checkpoint = grpo / "checkpoints" / f"step-{steps}"
     folder = grpo / f"eval-step{steps}"
     if not (folder / "result.json").is_file():
-        if not checkpoint.is_dir():
+        if not checkpoint.is_dir() or not evaluate:
             return None
         scores = evaluate_model(checkpoint, folder, grid)
         result = {"method": "grpo_buffer", "size": size, "seed": seed, "steps": steps, "scores": scores}

@@ -262,6 +262,8 @@ def test_equal_steps_reads_grpo_with_buffer_at_zppos_step_count(warm_xs, tmp_pat
         (folder / "result.json").write_text(json.dumps({"steps": steps}))
     assert equal_steps("xs", 0, grid, tmp_path) is None  # no checkpoint at step 2
     shutil.copytree(warm_xs, grpo / "checkpoints" / "step-2")
+    assert equal_steps("xs", 0, grid, tmp_path, evaluate=False) is None  # --report evaluates nothing
+    assert not (grpo / "eval-step2").exists()
     result = equal_steps("xs", 0, grid, tmp_path)
     assert result["steps"] == 2 and result["method"] == "grpo_buffer" and result["seed"] == 0
     assert {"synthetic_image", "synthetic_video", "synthetic_text"} <= set(result["scores"])
