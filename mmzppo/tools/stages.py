@@ -121,8 +121,8 @@ def make_student(out: Path, size: str, grid: Grid, data: dict[str, Path]) -> dic
         plain_items = list(ShardReader(data["warmup"], vision=TINY_VISION))
         reading = list(ShardReader(data["read"], vision=TINY_VISION))
         if grid.text_only:  # a text-only student is warmed up on the text tasks' items
-            plain_items = [s for s in plain_items if not s.images and s.video is None]
-            reading = [s for s in reading if not s.images and s.video is None]
+            plain_items = [s for s in plain_items if s.modality == "text"]
+            reading = [s for s in reading if s.modality == "text"]
         t0 = time.perf_counter()
         losses = warmup(
             policy,
