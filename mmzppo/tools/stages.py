@@ -305,6 +305,7 @@ def run_cell(
     from mmzppo.train.loop import Trainer, latest_checkpoint
 
     config = load_config(grid.config, cell_overrides(method, size, seed, grid, out, data, runs))
+    check_same_settings(config)
     result_file = config.run_dir / "result.json"
     if result_file.is_file():
         return json.loads(result_file.read_text())
@@ -332,6 +333,25 @@ def run_cell(
     }
     result_file.write_text(json.dumps(result))
     return result
+
+
+def check_same_settings(config) -> None:
+    """Refuse a cell whose run folder holds a run of other settings. The folder's name says the
+    method, size, seed and budget only, so a grid changed in anything else (an lr, a step size)
+    would otherwise resume that run or reuse its result as if it were the new one."""
+    from mmzppo.train.config_files import load_config, resolve_auto
+
+    saved = config.run_dir / "config.yaml"  # saved resolved ('auto' keys decided): so is `now`
+    if not saved.is_file():
+        return
+    before, now = load_config(saved).to_dict(), resolve_auto(config).to_dict()
+    changed = sorted(k for k in now if before.get(k) != now[k])
+    if changed:
+        shown = ", ".join(f"{k}: {before.get(k)!r} there, {now[k]!r} now" for k in changed[:6])
+        raise ValueError(
+            f"{config.run_dir} holds a run with other settings ({shown}); move or delete that folder, "
+            "or give the grid another --out"
+        )
 
 
 def equal_steps(size: str, seed: int, grid: Grid, out: Path, evaluate: bool = True) -> dict | None:
