@@ -73,6 +73,7 @@ class Grid:
     real_limit: int = 2  # first items of every benchmark found in ../shared/benchdata (0: none)
     text_only: bool = False  # a text-only student (smollm2): text warm-up items and the text suite only
     overrides: tuple[str, ...] = ()  # extra key=value for every cell
+    variant: str = ""  # a name for a grid changed from its regime (reproduce --set): its report's own file
     config: Path = CONFIG  # the RL settings every cell shares
 
     def seeds_of(self, method: str) -> tuple[int, ...]:
@@ -206,11 +207,13 @@ def cell_name(method: str, size: str, seed: int, budget: int = DEFAULT_BUDGET) -
 
 def report_stem(grid: Grid) -> str:
     """The report's file and plot folder: results for the main regime (MAIN's family and budget),
-    else results-<family>, with -budget<B> when the budget is not its default."""
+    else results-<family>, with -budget<B> when the budget is not its default and -<variant>
+    for a grid changed by --set (so that it never overwrites its regime's report)."""
     if grid.sizes == ("smollm2",):
         default, stem = SMOLLM2.rollout_budget, "results-smollm2"
     elif grid.rl_family == MAIN.rl_family:
         default, stem = MAIN.rollout_budget, "results"
     else:
         default, stem = DEFAULT_BUDGET, f"results-{grid.rl_family}"
-    return stem if grid.rollout_budget == default else f"{stem}-budget{grid.rollout_budget}"
+    stem = stem if grid.rollout_budget == default else f"{stem}-budget{grid.rollout_budget}"
+    return f"{stem}-{grid.variant}" if grid.variant else stem

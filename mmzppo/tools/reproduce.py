@@ -34,8 +34,10 @@ two sizes, several seeds each, every method from the same start with the same bu
                  graduations and evictions, graduations by entry accuracy
 
 Every stage is cached under --out: a cell that finished is not rerun, a cell that stopped
-resumes from its last checkpoint, so the grid can be spread over several sittings. --report
-only rewrites the report from what exists.
+resumes from its last checkpoint, so the grid can be spread over several sittings; a cell
+folder holding a run of other settings (a grid changed since, e.g. `--set lr=...`) is refused
+with the keys that differ, never resumed or reused. --report only rewrites the report from
+what exists.
 
 What a grid runs and the names of its cells are `mmzppo.tools.grid`'s; stages 1-3 are
 `mmzppo.tools.stages`'s, stage 4 `mmzppo.tools.results`'s; this module runs them (in worker
@@ -48,6 +50,7 @@ import argparse
 import dataclasses
 import json
 import os
+import re
 import shutil
 import sys
 import time
@@ -171,7 +174,8 @@ def main(argv: list[str] | None = None) -> None:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="a run-config override for every cell (e.g. lr=3e-4, steps=17); use its own --out",
+        help="a run-config override for every cell (e.g. lr=3e-4, steps=17); use its own --out (its "
+        "report gets its own file: docs/results-lr3e-4.md)",
     )
     parser.add_argument(
         "--read-family",
@@ -211,8 +215,9 @@ def main(argv: list[str] | None = None) -> None:
             grid = dataclasses.replace(grid, **{key: items})
     if args.budget is not None:
         grid = dataclasses.replace(grid, rollout_budget=args.budget)
-    if args.set:
-        grid = dataclasses.replace(grid, overrides=(*grid.overrides, *args.set))
+    if args.set:  # the report gets its own file (grid.report_stem): e.g. results-lr3e-4.md
+        variant = "-".join(re.sub(r"[^A-Za-z0-9_.-]", "", o) for o in args.set)
+        grid = dataclasses.replace(grid, overrides=(*grid.overrides, *args.set), variant=variant)
     default = (
         "reproduce"
         + ("-quick" if args.quick else "")

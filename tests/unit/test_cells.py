@@ -32,3 +32,24 @@ def test_the_smollm2_config_file_has_the_grids_rl_settings():
     # its own run's name, data, length and checkpoints; no vision (text only); micro-batches change memory, not math
     own_only = ("name", "student", "train_shards", "steps", "save_every", "log_samples", "vision", "micro_batch_tokens")
     assert {k: v for k, v in own.items() if k not in own_only} == {k: v for k, v in grid.items() if k not in own_only}
+
+
+def test_a_grid_changed_by_set_writes_its_own_report(tmp_path, monkeypatch):
+    """`reproduce --set lr=3e-4` names its report results-lr3e-4, never its regime's results.md."""
+    import dataclasses
+
+    from mmzppo.tools import reproduce
+    from mmzppo.tools.grid import MAIN, report_stem
+
+    assert report_stem(MAIN) == "results" and report_stem(dataclasses.replace(MAIN, variant="x")) == "results-x"
+    seen = {}
+
+    def run_grid(out, grid, jobs):  # nothing trained: the grid the command built is what is checked
+        seen["grid"] = grid
+        return [], []
+
+    monkeypatch.setattr(reproduce, "run_grid", run_grid)
+    monkeypatch.setattr(reproduce, "report", lambda out, grid, *a: tmp_path / f"{report_stem(grid)}.md")
+    reproduce.main(["--regime", "text", "--out", str(tmp_path), "--set", "lr=3e-4", "--set", "data_shuffle=1000"])
+    assert report_stem(seen["grid"]) == "results-lr3e-4-data_shuffle1000"
+    assert seen["grid"].overrides[-2:] == ("lr=3e-4", "data_shuffle=1000")
