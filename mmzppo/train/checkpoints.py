@@ -102,6 +102,19 @@ def save(run_dir: Path, step: int, policy, state: dict, rank: int, acc, precisio
     return final
 
 
+def prune(run_dir: Path, keep_last: int, keep: set[int] = frozenset()) -> list[Path]:
+    """Delete complete checkpoints older than the newest `keep_last` (`keep_checkpoints`),
+    except the steps in `keep` (evaluations still waiting for them). Unfinished ones (no
+    DONE: being written) are never touched. Returns the deleted folders."""
+    steps = sorted((run_dir / "checkpoints").glob("step-*"), key=lambda p: int(p.name.split("-")[1]))
+    complete = [p for p in steps if (p / "DONE").is_file()]
+    old = complete[:-keep_last] if keep_last > 0 else []
+    gone = [p for p in old if int(p.name.split("-")[1]) not in keep]
+    for p in gone:
+        shutil.rmtree(p, ignore_errors=True)
+    return gone
+
+
 def truncate_logs(run_dir: Path, checkpoint: Path) -> None:
     """On resume: cut metrics.jsonl and samples.jsonl back to what they held when
     `checkpoint` was written, so rows of steps after it (written before a kill) are not

@@ -51,6 +51,11 @@ class Config:
         0,
     )
     save_every: int = doc("checkpoint every N steps (0 = only at the end)", 50)
+    keep_checkpoints: int = doc(
+        "keep only the newest N checkpoints, older ones deleted after each save (0 = keep all; TRL's "
+        "save_total_limit); one an `eval_every` evaluation still waits for stays until it ran",
+        0,
+    )
     log_samples: int = doc("prompts per step written in full to samples.jsonl (with BCQ/NCQ ones first)", 2)
     eval_every: int = doc("evaluate every N-th step's checkpoint in a subprocess, as training goes on (0 = off)", 0)
     eval_suites: list[str] = doc("their mmzppo.eval --suite (train/evals.py)", default_factory=lambda: ["synthetic"])

@@ -50,6 +50,7 @@ def check(config) -> None:
         "steps": (config.steps >= 1, ">= 1"),
         "rollout_budget": (config.rollout_budget >= 0, ">= 0 (0 = off)"),
         "save_every": (config.save_every >= 0, ">= 0 (0 = only at the end)"),
+        "keep_checkpoints": (config.keep_checkpoints >= 0, ">= 0 (0 = keep all)"),
         "log_samples": (config.log_samples >= 0, ">= 0"),
         "student": (bool(config.student), "a hub id or a local folder"),
         "teacher_kind": (config.teacher_kind in TEACHER_KINDS, one_of(TEACHER_KINDS)),

@@ -92,6 +92,10 @@ class CheckpointEvals:
             self.queue.append((step, checkpoint))
             self.poll()
 
+    def waiting(self) -> set[int]:
+        """The steps whose checkpoints are queued or being evaluated (not to be deleted)."""
+        return {s for s, _ in self.queue} | ({self.running[0]} if self.running is not None else set())
+
     def command(self, checkpoint: Path, out: Path) -> list[str]:
         return [
             *(sys.executable, "-m", "mmzppo.eval", "--suite", ",".join(self.suites)),

@@ -379,6 +379,8 @@ class Trainer:
                 checkpoint = self.save_state()
                 if last or self.evals.due(self.step_idx):
                     self.evals.submit(self.step_idx, checkpoint)  # a subprocess: training goes on
+                if main and c.keep_checkpoints:
+                    checkpoints.prune(self.run_dir, c.keep_checkpoints, keep=self.evals.waiting())
             self.evals.poll()  # logs finished evaluations, starts the next
         sigterm.restore()
         if sigterm.agreed and not (self.run_dir / f"checkpoints/step-{self.step_idx}/DONE").is_file():

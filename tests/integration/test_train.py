@@ -141,6 +141,18 @@ def test_seeds_vary_the_data_order_only_with_data_shuffle(warm_xs, synth_shards,
     assert first_uids(0, 100) != first_uids(1, 100)
 
 
+def test_keep_checkpoints_deletes_the_older_ones(warm_xs, synth_shards, tmp_path):
+    """keep_checkpoints 2 with a checkpoint every step: after 3 steps step-2 and step-3 are left,
+    and the run resumes from the newest."""
+    from mmzppo.train.loop import Trainer, latest_checkpoint
+
+    extra = ("use_bcq=false", "use_ncq=false", "use_buffer=false", "teacher_kind=none", "save_every=1")
+    config = load_config(None, overrides(warm_xs, synth_shards, tmp_path, "kept", 3, (*extra, "keep_checkpoints=2")))
+    Trainer(config).train()
+    assert sorted(p.name for p in (tmp_path / "kept/checkpoints").iterdir()) == ["step-2", "step-3"]
+    assert latest_checkpoint(tmp_path / "kept").name == "step-3"
+
+
 def test_grpo_baseline_has_no_reformulations(warm_xs, synth_shards, tmp_path):
     from mmzppo.train.loop import Trainer
 

@@ -108,6 +108,7 @@ def test_overrides_and_round_trip(tmp_path):
         ("candidate_max_words=0", "candidate_max_words"),
         ("ncq_max_candidates=-1", "ncq_max_candidates"),
         ("data_shuffle=-5", "data_shuffle"),
+        ("keep_checkpoints=-1", "keep_checkpoints"),
         ("train_top_layers=1.5", "train_top_layers"),
         ("sharding=zero3", "sharding"),
     ],
