@@ -24,9 +24,8 @@ The run folder `<output_dir>/<name>/` holds: config.yaml (resolved: what actuall
 metrics.jsonl (every step), samples.jsonl (full prompts, responses and rewards, the
 method's extra groups first), media/, tb/ (TensorBoard), checkpoints/step-N/ (Hugging Face
 model + processor, trainer_state*.pt with optimizer, RNG, data position and buffer).
-`--resume` continues from the newest complete checkpoint. A SIGTERM stops every rank after the
-current step with a checkpoint; a rank without a heartbeat for `rank_timeout` s is named by the
-others, which exit (`cluster.py`). The attention kernels in use are logged at start-up.
+`--resume` continues from the newest complete checkpoint. A SIGTERM stops every rank after the current step
+with a checkpoint; a rank silent for `rank_timeout` s is named by the others, which exit (`cluster.py`).
 """
 
 from __future__ import annotations
@@ -337,11 +336,13 @@ class Trainer:
         torch.set_rng_state(state["rng"]["torch"])
 
     def save_state(self) -> Path:
-        """Write checkpoints/step-N/ (see mmzppo/train/checkpoints.py)."""
-        c = self.config
-        return checkpoints.save(
+        """Write checkpoints/step-N/ (see mmzppo/train/checkpoints.py); drop old ones (`keep_checkpoints`)."""
+        c, keep = self.config, self.evals.waiting()  # checkpoints an evaluation still needs
+        saved = checkpoints.save(
             self.run_dir, self.step_idx, self.student, self.state_dict(), self.rank, self.acc, c.precision
         )
+        checkpoints.prune(self.run_dir, c.keep_checkpoints if self.acc.is_main_process else 0, keep)
+        return saved
 
     # ----------------------------------------------------------------- loop
 
@@ -379,8 +380,6 @@ class Trainer:
                 checkpoint = self.save_state()
                 if last or self.evals.due(self.step_idx):
                     self.evals.submit(self.step_idx, checkpoint)  # a subprocess: training goes on
-                if main and c.keep_checkpoints:
-                    checkpoints.prune(self.run_dir, c.keep_checkpoints, keep=self.evals.waiting())
             self.evals.poll()  # logs finished evaluations, starts the next
         sigterm.restore()
         if sigterm.agreed and not (self.run_dir / f"checkpoints/step-{self.step_idx}/DONE").is_file():
