@@ -85,6 +85,8 @@ class Grid:
 
     @property
     def name(self) -> str:
+        if self.variant:  # changed by reproduce --set
+            return f"{dataclasses.replace(self, variant='').name}, with {self.variant}"
         if dataclasses.replace(self, read_family="all") == QUICK:
             return "quick grid"
         if self.sizes == ("smollm2",):

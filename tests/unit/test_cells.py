@@ -53,4 +53,5 @@ def test_a_grid_changed_by_set_writes_its_own_report(tmp_path, monkeypatch):
     monkeypatch.setattr(reproduce, "report", lambda out, grid, *a: tmp_path / f"{report_stem(grid)}.md")
     reproduce.main(["--regime", "text", "--out", str(tmp_path), "--set", "lr=3e-4", "--set", "data_shuffle=1000"])
     assert report_stem(seen["grid"]) == "results-lr3e-4-data_shuffle1000"
+    assert seen["grid"].name == "main regime: text RL, with lr3e-4-data_shuffle1000"
     assert seen["grid"].overrides[-2:] == ("lr=3e-4", "data_shuffle=1000")
