@@ -37,9 +37,14 @@ class NonFiniteError(RuntimeError):
     """A NaN/inf loss or gradient with `nonfinite: stop`, or non-finite weights at a checkpoint."""
 
 
-def latest_checkpoint(run_dir: Path) -> Path | None:
+def complete_checkpoints(run_dir: Path) -> list[Path]:
+    """checkpoints/step-N/ folders with their DONE marker, oldest first."""
     steps = sorted((run_dir / "checkpoints").glob("step-*"), key=lambda p: int(p.name.split("-")[1]))
-    complete = [p for p in steps if (p / "DONE").is_file()]
+    return [p for p in steps if (p / "DONE").is_file()]
+
+
+def latest_checkpoint(run_dir: Path) -> Path | None:
+    complete = complete_checkpoints(run_dir)
     return complete[-1] if complete else None
 
 
@@ -106,8 +111,7 @@ def prune(run_dir: Path, keep_last: int, keep: set[int] = frozenset()) -> list[P
     """Delete complete checkpoints older than the newest `keep_last` (`keep_checkpoints`),
     except the steps in `keep` (evaluations still waiting for them). Unfinished ones (no
     DONE: being written) are never touched. Returns the deleted folders."""
-    steps = sorted((run_dir / "checkpoints").glob("step-*"), key=lambda p: int(p.name.split("-")[1]))
-    complete = [p for p in steps if (p / "DONE").is_file()]
+    complete = complete_checkpoints(run_dir)
     old = complete[:-keep_last] if keep_last > 0 else []
     gone = [p for p in old if int(p.name.split("-")[1]) not in keep]
     for p in gone:
