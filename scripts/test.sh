@@ -26,7 +26,14 @@ export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false OMP_NUM_THREADS=${OMP_NUM_T
 if [ "$#" -eq 0 ]; then
   set -- tests
 fi
-.venv/bin/python -m pytest -q --timeout=900 "$@"
+# Two pytest-xdist workers fill the 2 cores, a test module at a time (the modules that start
+# vLLM together, first: tests/conftest.py); MMZPPO_TEST_WORKERS=0 runs one session instead.
+workers=${MMZPPO_TEST_WORKERS:-2}
+xdist=()
+if [ "$workers" != 0 ]; then
+  xdist=(-n "$workers")
+fi
+.venv/bin/python -m pytest -q --timeout=900 "${xdist[@]}" "$@"
 rc=$?
 if [ "$rc" -eq 5 ]; then
   echo "pytest collected no tests: failing" >&2

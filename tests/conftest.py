@@ -137,9 +137,82 @@ def pytest_configure(config):
     config.addinivalue_line(
         "markers",
         "early(job=..., wheel=False): the test's long subprocess, `job(lane, folder)`, starts when the session does, "
-        "in the background lane (`early` below; after the wheel's install if `wheel`); the test asserts on "
-        "`early.result(its node id)`",
+        "in the background lane (`early` below; after the wheel's install if `wheel`; under pytest-xdist, when the "
+        "test asks for it); the test asserts on `early.result(its node id)`",
     )
+
+
+def workers(config) -> bool:
+    """Whether this session is one of several pytest-xdist workers (`scripts/test.sh` runs two)."""
+    return hasattr(config, "workerinput")
+
+
+# The modules whose tests start vLLM (each marked `vllm`). Under pytest-xdist they run first, on
+# one worker, one after another as in a single session: the session's `vllm serve` servers
+# (`served`) then start once, and no two vLLM engines share the cores and the RAM.
+VLLM_MODULES = (
+    "tests/integration/test_server_teacher.py",
+    "tests/integration/test_teacher_fleet.py",
+    "tests/integration/test_vllm_settings.py",
+    "tests/real_data/test_eval_vllm.py",
+    "tests/real_data/test_vllm.py",
+)
+
+
+def module_of(nodeid: str) -> str:
+    return nodeid.split("::", 1)[0]
+
+
+def pytest_collection_modifyitems(config, items):
+    """Under pytest-xdist: check that VLLM_MODULES names exactly the modules of the `vllm`
+    tests, and put those modules first (the scheduler below hands them out as one unit)."""
+    if not workers(config):
+        return
+    marked = {module_of(i.nodeid) for i in items if i.get_closest_marker("vllm") is not None}
+    unmarked = {module_of(i.nodeid) for i in items if i.get_closest_marker("vllm") is None}
+    wrong = (marked - set(VLLM_MODULES)) | (unmarked & set(VLLM_MODULES))
+    if wrong:
+        raise pytest.UsageError(
+            f"tests/conftest.py: VLLM_MODULES must list exactly the `vllm` modules; check {sorted(wrong)}"
+        )
+    items.sort(key=lambda i: module_of(i.nodeid) not in VLLM_MODULES)  # stable: the order within stays
+
+
+@pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist's (absent under -p no:xdist)
+def pytest_xdist_make_scheduler(config, log):
+    """pytest-xdist's `-n N` (`--dist load`) with a module as the unit of work, all of
+    VLLM_MODULES as one unit, handed out in collection order: a module's fixtures are set up
+    once, on one worker, and the long vLLM unit starts first. (`--dist loadgroup` would need the
+    `xdist_group` mark, which pytest-xdist 3.8 cannot apply under pytest 9.2: pytest-xdist
+    issue 1386.) Other `--dist` modes are xdist's own."""
+    if config.getvalue("dist") != "load":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByModule(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = module_of(nodeid)
+            return "vllm" if module in VLLM_MODULES else module
+
+    config.option.loadscopereorder = False  # collection order: the vLLM unit first, the quick unit tests last
+    return ByModule(config, log)
+
+
+def shared_once(tmp_path_factory, name: str, build):
+    """`build()` (a folder) once for all the session's pytest-xdist workers: the first to ask
+    builds it under a file lock, the others wait and get its path. Without xdist, `build()`."""
+    import json
+
+    from filelock import FileLock
+
+    if os.environ.get("PYTEST_XDIST_WORKER") is None:
+        return build()
+    root = tmp_path_factory.getbasetemp().parent  # the session's folder, shared by its workers
+    done = root / f"{name}.json"
+    with FileLock(str(root / f"{name}.lock")):
+        if not done.is_file():
+            done.write_text(json.dumps(str(build())))
+        return Path(json.loads(done.read_text()))
 
 
 class Early:
@@ -148,37 +221,47 @@ class Early:
     when the session starts, one at a time in one thread, beside the other tests, which run one
     thread each (OMP_NUM_THREADS=1): on a 2-core machine they use the second core. Each test then
     asserts on its job's result (`result`), exactly as when it ran the job itself; a job's
-    exception is raised there. Nothing starts for a session that selects none of them."""
+    exception is raised there. Nothing starts for a session that selects none of them.
 
-    def __init__(self):
+    Under pytest-xdist (`inline`) the workers already fill the cores: a job then runs when its
+    result is first asked for, in that test, and only on the worker that runs it."""
+
+    def __init__(self, inline: bool = False):
         import queue
         import threading
 
         self.jobs: dict = {}
         self.procs: list = []
+        self._waiting: dict = {}  # inline: name -> job not run yet
+        self.inline = inline
         self._queue: queue.Queue = queue.Queue()
-        self._thread = threading.Thread(target=self._work, name="early-lane", daemon=True)
-        self._thread.start()
+        if not inline:
+            threading.Thread(target=self._work, name="early-lane", daemon=True).start()
 
     def _work(self):
-        while True:
-            job = self._queue.get()
-            if job is None:
-                return
-            future, fn = job
-            if future.set_running_or_notify_cancel():
-                try:
-                    future.set_result(fn())
-                except BaseException as e:  # raised by `result` in the test that needs it
-                    future.set_exception(e)
+        while (job := self._queue.get()) is not None:
+            self._run(*job)
+
+    @staticmethod
+    def _run(future, fn):
+        if future.set_running_or_notify_cancel():
+            try:
+                future.set_result(fn())
+            except BaseException as e:  # raised by `result` in the test that needs it
+                future.set_exception(e)
 
     def start(self, name: str, fn) -> None:
         from concurrent.futures import Future
 
         self.jobs[name] = Future()
-        self._queue.put((self.jobs[name], fn))
+        if self.inline:
+            self._waiting[name] = fn
+        else:
+            self._queue.put((self.jobs[name], fn))
 
     def result(self, name: str, timeout: float = 1500):
+        if name in self._waiting:  # inline: run it here, the first time it is asked for
+            self._run(self.jobs[name], self._waiting.pop(name))
         return self.jobs[name].result(timeout=timeout)
 
     def run(self, cmd, *, timeout: float, **kw):
@@ -208,7 +291,8 @@ class Early:
 def early(request, tmp_path_factory):
     """The background lane (`Early`), started with the jobs the selected tests need, in the order
     they first need them: the wheel's install (`installed`), the real SmolLM2's export
-    (`smollm2_dir`), the warmed-up xs (`warm_xs`), and each `early`-marked test's job."""
+    (`smollm2_dir`), the warmed-up xs (`warm_xs`), and each `early`-marked test's job. Under
+    pytest-xdist each job runs in the first test that needs it instead (`Early`, `inline`)."""
     items = request.session.items
     jobs: dict[str, tuple[int, object]] = {}  # name -> (index of the first test that needs it, job)
 
@@ -226,10 +310,12 @@ def early(request, tmp_path_factory):
     def warm():
         return script(WARM_XS, xs, shards, tmp_path_factory.mktemp("warm_xs"))
 
-    fixture_jobs = {
+    fixture_jobs = {  # the two folders are made once for all pytest-xdist workers (`shared_once`)
         "installed": install,
-        "smollm2_dir": lambda: script(EXPORT_SMOLLM2, tmp_path_factory.mktemp("smollm2") / "model"),
-        "warm_xs": warm,
+        "smollm2_dir": lambda: shared_once(
+            tmp_path_factory, "smollm2", lambda: script(EXPORT_SMOLLM2, tmp_path_factory.mktemp("smollm2") / "model")
+        ),
+        "warm_xs": lambda: shared_once(tmp_path_factory, "warm_xs", warm),
     }
     for i, item in enumerate(items):
         mark = item.get_closest_marker("early")
@@ -245,7 +331,7 @@ def early(request, tmp_path_factory):
         return
     if "warm_xs" in jobs:
         xs, shards = request.getfixturevalue("tiny_xs_dir"), request.getfixturevalue("synth_shards")
-    lane = Early()
+    lane = Early(inline=workers(request.config))
     for name, (_, job) in sorted(jobs.items(), key=lambda kv: kv[1][0]):
         lane.start(name, job)
     try:

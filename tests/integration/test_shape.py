@@ -6,7 +6,8 @@ the text stack cut to 2 layers (one Gated-DeltaNet, one full attention) and the 
 saved and reloaded, a log-prob pass; peak memory reported. fp32 here: this CPU (AVX2, no bf16
 matrix units) runs bf16 matmuls several times slower than fp32 (the GPU run is bf16-mixed; the
 same smoke in bf16-mixed ran here too, see the README). The check starts with the session, in its
-background lane (`early` in tests/conftest.py), with one thread: this test asserts on its output."""
+background lane (`early` in tests/conftest.py; under pytest-xdist, in this test), with one thread:
+this test asserts on its output."""
 
 from __future__ import annotations
 
