@@ -390,6 +390,6 @@ def pytest_runtest_teardown(item, nextitem):
     A later test that asked for them would get them started again (`Served.up`)."""
     if "served" not in item.fixturenames:
         return
-    users = [i for i, it in enumerate(item.session.items) if "served" in getattr(it, "fixturenames", ())]
-    if item.session.items.index(item) == users[-1] and "served" in item.funcargs:
+    last = next(it for it in reversed(item.session.items) if "served" in getattr(it, "fixturenames", ()))
+    if item is last and "served" in item.funcargs:
         item.funcargs["served"].kill()

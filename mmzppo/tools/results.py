@@ -60,14 +60,11 @@ def difference_lines(grid: Grid, zppo: dict, grpo_buffer: dict) -> list[str]:
 
 def task_of(key: str) -> str:
     """The task of a score key (`<suite or benchmark>/<uid>`): a synthetic item's task from its
-    uid (`synth_<task>_<split>_s<seed>_<index>`, `uid_for`), else the benchmark."""
-    from mmzppo.data.synthetic import SPLITS
+    uid (`task_of_uid`), else the benchmark."""
+    from mmzppo.data.synthetic import task_of_uid
 
     prefix, uid = key.split("/", 1)
-    for split in SPLITS if uid.startswith("synth_") else ():
-        if f"_{split}_s" in uid:
-            return uid.removeprefix("synth_").split(f"_{split}_s")[0]
-    return prefix
+    return task_of_uid(uid) or prefix
 
 
 def task_lines(grid: Grid, by: dict) -> list[str]:

@@ -37,9 +37,14 @@ class NonFiniteError(RuntimeError):
     """A NaN/inf loss or gradient with `nonfinite: stop`, or non-finite weights at a checkpoint."""
 
 
+def step_of(checkpoint: Path) -> int:
+    """N of a checkpoints/step-N/ folder."""
+    return int(checkpoint.name.split("-")[1])
+
+
 def complete_checkpoints(run_dir: Path) -> list[Path]:
     """checkpoints/step-N/ folders with their DONE marker, oldest first."""
-    steps = sorted((run_dir / "checkpoints").glob("step-*"), key=lambda p: int(p.name.split("-")[1]))
+    steps = sorted((run_dir / "checkpoints").glob("step-*"), key=step_of)
     return [p for p in steps if (p / "DONE").is_file()]
 
 
@@ -113,7 +118,7 @@ def prune(run_dir: Path, keep_last: int, keep: set[int] = frozenset()) -> list[P
     DONE: being written) are never touched. Returns the deleted folders."""
     complete = complete_checkpoints(run_dir)
     old = complete[:-keep_last] if keep_last > 0 else []
-    gone = [p for p in old if int(p.name.split("-")[1]) not in keep]
+    gone = [p for p in old if step_of(p) not in keep]
     for p in gone:
         shutil.rmtree(p, ignore_errors=True)
     return gone

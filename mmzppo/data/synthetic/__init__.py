@@ -76,6 +76,7 @@ from mmzppo.data.synthetic.suite import (
     item_rng,
     main,
     split_of,
+    task_of_uid,
     uid_for,
 )
 from mmzppo.data.synthetic.text_tasks import MAX_VALUE, arith_chain, choose_option, word_problem
@@ -121,6 +122,7 @@ __all__ = [
     "spatial",
     "split_of",
     "text_size",
+    "task_of_uid",
     "uid_for",
     "word_problem",
 ]

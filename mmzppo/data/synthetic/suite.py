@@ -78,6 +78,14 @@ def uid_for(task: str, split: str, seed: int, index: int) -> str:
     return f"synth_{task}_{split}_s{seed}_{index:05d}"
 
 
+def task_of_uid(uid: str) -> str | None:
+    """The task of a `uid_for` uid (tasks may contain "_"; splits may not); None for another uid."""
+    for split in SPLITS if uid.startswith("synth_") else ():
+        if f"_{split}_s" in uid:
+            return uid.removeprefix("synth_").split(f"_{split}_s")[0]
+    return None
+
+
 def generate(
     task: str,
     n: int,
