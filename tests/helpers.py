@@ -81,3 +81,23 @@ def assert_compressed(out, responses):
     for summary, original in zip(out, responses):
         assert len(summary.splitlines()) <= 5
         assert extract_last_boxed(summary) == extract_last_boxed(original)
+
+
+def worker_loader(reader, workers: int, timeout: float = 180):
+    """A DataLoader over a `ShardReader` (one sample per batch) with `workers` worker processes.
+
+    Workers start through a fork server ("forkserver", Python 3.14's default on Linux), not a
+    plain fork of this process: a pytest-xdist worker has threads of its own and of earlier
+    tests, and a forked child inherits whatever lock they held at that moment. On CI two such
+    loaders (video decoding in the workers, under two xdist workers) once delivered nothing in
+    120 s; never seen here, so the cause is not proven. A fork server's children start from a
+    process without threads. The reader's shared key set and skip counts reach the workers by
+    pickling, as for any spawned worker, so this also tests that path (tests/unit/test_shards.py
+    keeps the plain fork)."""
+    import torch
+
+    if not workers:
+        return torch.utils.data.DataLoader(reader, batch_size=None)
+    return torch.utils.data.DataLoader(
+        reader, batch_size=None, num_workers=workers, multiprocessing_context="forkserver", timeout=timeout
+    )

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
+from helpers import worker_loader
 from PIL import Image
 
 from mmzppo.data import Sample
@@ -162,10 +162,6 @@ def broken(benchdata, tmp_path_factory) -> Path:
     return folder
 
 
-def loader(reader, workers: int):
-    return torch.utils.data.DataLoader(reader, batch_size=None, num_workers=workers, timeout=120 if workers else 0)
-
-
 def check_log(text: str, entries=LOGGED) -> None:
     for key, reason, words in entries:
         line = next((ln for ln in text.splitlines() if f"skipped {key} " in ln and reason in ln), None)
@@ -189,14 +185,14 @@ def test_reader_skips_and_counts_every_broken_member(broken, caplog):
 def test_two_dataloader_workers_and_two_ranks(broken):
     """The duplicate pair (shards 0 and 5) falls on different workers: their shared key set catches it."""
     reader = ShardReader(broken, vision=TINY_VISION)
-    got = [s.uid for s in loader(reader, 2)]
+    got = [s.uid for s in worker_loader(reader, 2)]
     assert sorted(got) == sorted(GOOD) and reader.skipped == SKIPS
-    again = [s.uid for s in loader(reader, 2)]  # a second pass starts a fresh key set
+    again = [s.uid for s in worker_loader(reader, 2)]  # a second pass starts a fresh key set
     assert sorted(again) == sorted(GOOD)
     per_rank, skipped = [], Counter()
     for rank in (0, 1):
         reader = ShardReader(broken, vision=TINY_VISION, rank=rank, world_size=2)
-        per_rank.append([s.uid for s in loader(reader, 2)])
+        per_rank.append([s.uid for s in worker_loader(reader, 2)])
         skipped += reader.skipped
     assert not set(per_rank[0]) & set(per_rank[1])
     assert sorted(per_rank[0] + per_rank[1]) == sorted(GOOD) and skipped == SKIPS

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers import text_samples
+from helpers import text_samples, worker_loader
 from PIL import Image
 
 from mmzppo.data import Sample
@@ -28,10 +28,6 @@ TEACHER = [
     {"response": "<think>six digits</think> \\boxed{6}", "reward": 1.0, "parsed": "6"},
     {"response": "no box", "reward": 0.0, "parsed": None},
 ]
-
-
-def loader(reader, workers: int):
-    return torch.utils.data.DataLoader(reader, batch_size=None, num_workers=workers)
 
 
 @pytest.fixture
@@ -156,7 +152,7 @@ def member_data_offset(path: Path, name: str) -> int:
         return tar.getmember(name).offset_data
 
 
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(300)
 def test_damaged_samples_are_skipped_and_counted(media_samples, tmp_path, caplog):
     good = text_samples(4, "ok")
     img, mp4 = sample_to_record(media_samples[0]), sample_to_record(media_samples[1])
@@ -211,4 +207,4 @@ def test_damaged_samples_are_skipped_and_counted(media_samples, tmp_path, caplog
     assert "skipped" in caplog.records[-1].getMessage()  # the end-of-iteration summary
 
     workers = ShardReader(folder, vision=TINY_VISION)  # counts from DataLoader workers reach this process
-    assert {s.uid for s in loader(workers, 2)} == expected and workers.skipped == reasons
+    assert {s.uid for s in worker_loader(workers, 2)} == expected and workers.skipped == reasons

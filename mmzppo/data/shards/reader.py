@@ -78,6 +78,12 @@ class ShardReader(torch.utils.data.IterableDataset):
     it skipped included, so that resuming passes exactly those again without decoding them. The count is exact in-process (num_workers=0); with DataLoader
     workers pass `consumed=` (samples this rank's loop took) and it is split evenly over the
     workers, exact when the loader took whole rounds of equal batches.
+
+    DataLoader workers: forked ones (Linux's default before Python 3.14) and spawned ones
+    (`multiprocessing_context="forkserver"` or `"spawn"`) both work, the shared key set and
+    counts included. In a process that runs threads (a served teacher's client, a test
+    runner), prefer "forkserver": a plain fork copies whatever lock another thread held at
+    that moment, and video decoders are known to hang on that.
     """
 
     def __init__(
