@@ -142,7 +142,7 @@ def pytest_configure(config):
     )
 
 
-def workers(config) -> bool:
+def is_xdist_worker(config) -> bool:
     """Whether this session is one of several pytest-xdist workers (`scripts/test.sh` runs two)."""
     return hasattr(config, "workerinput")
 
@@ -166,7 +166,7 @@ def module_of(nodeid: str) -> str:
 def pytest_collection_modifyitems(config, items):
     """Under pytest-xdist: check that VLLM_MODULES names exactly the modules of the `vllm`
     tests, and put those modules first (the scheduler below hands them out as one unit)."""
-    if not workers(config):
+    if not is_xdist_worker(config):
         return
     marked = {module_of(i.nodeid) for i in items if i.get_closest_marker("vllm") is not None}
     unmarked = {module_of(i.nodeid) for i in items if i.get_closest_marker("vllm") is None}
@@ -331,7 +331,7 @@ def early(request, tmp_path_factory):
         return
     if "warm_xs" in jobs:
         xs, shards = request.getfixturevalue("tiny_xs_dir"), request.getfixturevalue("synth_shards")
-    lane = Early(inline=workers(request.config))
+    lane = Early(inline=is_xdist_worker(request.config))
     for name, (_, job) in sorted(jobs.items(), key=lambda kv: kv[1][0]):
         lane.start(name, job)
     try:

@@ -83,7 +83,7 @@ def assert_compressed(out, responses):
         assert extract_last_boxed(summary) == extract_last_boxed(original)
 
 
-def worker_loader(reader, workers: int, timeout: float = 180):
+def worker_loader(reader, workers: int):
     """A DataLoader over a `ShardReader` (one sample per batch) with `workers` worker processes.
 
     Workers start through a fork server ("forkserver", Python 3.14's default on Linux), not a
@@ -96,8 +96,6 @@ def worker_loader(reader, workers: int, timeout: float = 180):
     keeps the plain fork)."""
     import torch
 
-    if not workers:
-        return torch.utils.data.DataLoader(reader, batch_size=None)
     return torch.utils.data.DataLoader(
-        reader, batch_size=None, num_workers=workers, multiprocessing_context="forkserver", timeout=timeout
+        reader, batch_size=None, num_workers=workers, multiprocessing_context="forkserver", timeout=180
     )

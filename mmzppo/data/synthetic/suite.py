@@ -80,7 +80,9 @@ def uid_for(task: str, split: str, seed: int, index: int) -> str:
 
 def task_of_uid(uid: str) -> str | None:
     """The task of a `uid_for` uid (tasks may contain "_"; splits may not); None for another uid."""
-    for split in SPLITS if uid.startswith("synth_") else ():
+    if not uid.startswith("synth_"):
+        return None
+    for split in SPLITS:
         if f"_{split}_s" in uid:
             return uid.removeprefix("synth_").split(f"_{split}_s")[0]
     return None
